@@ -1,0 +1,172 @@
+"""What every CRM connector offers the pipelines: extract to canonical tables, write back, report.
+
+A connector never imports Dagster and never scores. It turns its API's payloads into the tables of
+`scoring.contract`, quarantines what it cannot map, and writes heatsync's fields and tasks back,
+reporting per row what happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import pandas as pd
+
+# Canonical heatsync fields a connector writes on each contact, in scoring's names. Each
+# connector maps them to its own property names and formats.
+WRITABLE_FIELDS = (
+    "temperature",
+    "score",
+    "segment",
+    "reasons",
+    "trend",
+    "next_touch_due",
+    "touches_30d",
+)
+
+QUARANTINE_COLUMNS = ("portal", "object_type", "object_id", "reason", "payload")
+
+
+@dataclass
+class RequestStats:
+    """Counters of one client's HTTP traffic, for run metadata."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0  # HTTP 429 answers received
+    server_errors: int = 0  # 5xx answers and dropped connections
+    write_requests: int = 0  # requests that change CRM state
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class PortalInfo:
+    portal_id: str
+    time_zone: str  # IANA name, e.g. "Europe/Riga"
+    currency: str | None = None
+
+
+@dataclass
+class ExtractResult:
+    """Canonical tables for the records changed since the cursors, plus bookkeeping.
+
+    `contacts`, `activities` and `deals` follow `scoring.contract` (conformed). `removed_contact_ids`
+    are contacts that must no longer be scored or written (archived, merged away). `cursors` are the
+    new per-object high-water marks to pass to the next extract. `quarantine` has the columns
+    QUARANTINE_COLUMNS, one row per record that failed validation.
+    """
+
+    contacts: pd.DataFrame
+    activities: pd.DataFrame
+    deals: pd.DataFrame
+    quarantine: pd.DataFrame
+    removed_contact_ids: list[str]
+    cursors: dict[str, str]
+    full: bool  # True when no cursor was given (every record was read)
+
+
+@dataclass
+class WriteReport:
+    """Outcome of a field write-back: counts plus the rows that could not be written."""
+
+    attempted: int = 0  # contacts with at least one changed field
+    written: int = 0
+    unchanged: int = 0
+    fields_changed: dict[str, int] = field(default_factory=dict)
+    failed: list[dict[str, str]] = field(default_factory=list)  # contact_id, reason
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@dataclass
+class TaskReport:
+    """Outcome of creating tasks; `created` maps task key -> CRM task id."""
+
+    created: dict[str, str] = field(default_factory=dict)
+    already_existed: dict[str, str] = field(default_factory=dict)
+    failed: list[dict[str, str]] = field(default_factory=list)  # task_key, reason
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+class CrmConnector(Protocol):
+    """The calls the pipelines make on a CRM. Implementations: connectors.hubspot.HubSpotConnector."""
+
+    stats: RequestStats
+
+    def portal_info(self) -> PortalInfo: ...
+
+    def ensure_schema(self, locale: str) -> list[str]:
+        """Create heatsync's property group and fields if missing; return what was created."""
+        ...
+
+    def extract(self, cursors: dict[str, str] | None, until: datetime) -> ExtractResult: ...
+
+    def write_fields(self, updates: pd.DataFrame) -> WriteReport:
+        """Write changed heatsync fields.
+
+        `updates` has one row per contact with `contact_id` and the WRITABLE_FIELDS that changed
+        (others NaN/None); it already excludes unchanged values.
+        """
+        ...
+
+    def find_tasks(self, task_keys: dict[str, str]) -> dict[str, str]:
+        """Look up tasks heatsync created earlier; `task_keys` maps key -> contact_id.
+
+        Returns key -> CRM task id for those that exist (used to reconcile after a crash).
+        """
+        ...
+
+    def create_tasks(self, tasks: pd.DataFrame) -> TaskReport:
+        """Create tasks (one row per task, columns of scoring.tasks.TASK_COLUMNS)."""
+        ...
+
+
+def field_changes(scores: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFrame:
+    """Compare scores with the values the CRM holds (`current_*` columns of contacts).
+
+    Returns one row per contact with at least one differing field: `contact_id`, each
+    WRITABLE_FIELDS column with the new value, and a boolean `changed_<field>` per field saying
+    whether that field differs (a None new value with `changed_` True means "clear it").
+    Vectorized: no per-row Python.
+    """
+    merged = scores.drop_duplicates("contact_id").set_index("contact_id")
+    merged = merged[[c for c in WRITABLE_FIELDS if c in merged.columns]]
+    current = contacts.drop_duplicates("contact_id").set_index("contact_id").reindex(merged.index)
+    masks: dict[str, pd.Series] = {}
+    for name in merged.columns:
+        new = merged[name]
+        old = current.get(f"current_{name}")
+        if old is None:
+            masks[f"changed_{name}"] = new.notna()
+            continue
+        if name in ("score", "touches_30d"):
+            new_v = pd.to_numeric(new, errors="coerce").round(0)
+            old_v = pd.to_numeric(old, errors="coerce").round(0)
+        elif name == "next_touch_due":
+            new_v = _as_naive_day(new)
+            old_v = _as_naive_day(old)
+        else:
+            new_v = new.astype("object").where(new.notna(), "").astype(str)
+            old_v = old.astype("object").where(old.notna(), "").astype(str)
+        same = (new_v == old_v) | (new_v.isna() & old_v.isna())
+        masks[f"changed_{name}"] = ~same
+    mask_frame = pd.DataFrame(masks, index=merged.index)
+    any_changed = mask_frame.any(axis=1) if len(mask_frame.columns) else mask_frame.index.notna() & False
+    out = pd.concat([merged, mask_frame], axis=1).loc[any_changed]
+    out.index.name = "contact_id"
+    return out.reset_index()
+
+
+def _as_naive_day(values: pd.Series) -> pd.Series:
+    parsed = pd.to_datetime(values, errors="coerce")
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_localize(None)
+    return parsed.dt.normalize()
