@@ -53,10 +53,11 @@ class PortalInfo:
 class ExtractResult:
     """Canonical tables for the records changed since the cursors, plus bookkeeping.
 
-    `contacts`, `activities` and `deals` follow `scoring.contract` (conformed). `removed_contact_ids`
-    are contacts that must no longer be scored or written (archived, merged away). `cursors` are the
-    new per-object high-water marks to pass to the next extract. `quarantine` has the columns
-    QUARANTINE_COLUMNS, one row per record that failed validation.
+    `contacts`, `activities` and `deals` follow `scoring.contract` (conformed).
+    `removed_contact_ids` are contacts that must no longer be scored or written (archived,
+    merged away). `cursors` are the new per-object high-water marks to pass to the next
+    extract. `quarantine` has the columns QUARANTINE_COLUMNS, one row per record that failed
+    validation.
     """
 
     contacts: pd.DataFrame
@@ -97,7 +98,10 @@ class TaskReport:
 
 
 class CrmConnector(Protocol):
-    """The calls the pipelines make on a CRM. Implementations: connectors.hubspot.HubSpotConnector."""
+    """The calls the pipelines make on a CRM.
+
+    Implementations: connectors.hubspot.HubSpotConnector.
+    """
 
     stats: RequestStats
 
@@ -159,7 +163,10 @@ def field_changes(scores: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFrame:
         same = (new_v == old_v) | (new_v.isna() & old_v.isna())
         masks[f"changed_{name}"] = ~same
     mask_frame = pd.DataFrame(masks, index=merged.index)
-    any_changed = mask_frame.any(axis=1) if len(mask_frame.columns) else mask_frame.index.notna() & False
+    if len(mask_frame.columns):
+        any_changed = mask_frame.any(axis=1)
+    else:
+        any_changed = pd.Series(False, index=mask_frame.index)
     out = pd.concat([merged, mask_frame], axis=1).loc[any_changed]
     out.index.name = "contact_id"
     return out.reset_index()

@@ -1,0 +1,475 @@
+"""Shared HTTP plumbing for CRM connectors: sessions, rate limiting, retries, errors, redaction.
+
+- `RateLimiter`: client-side sliding-window budgets (a burst budget per rolling window and a
+  separate per-second search budget). It sleeps before a request instead of letting the server
+  answer 429.
+- `JsonHttp`: one `requests.Session` plus the limiter, a tenacity retry policy (429, 423, 5xx,
+  dropped connections and timeouts; honours `Retry-After` and rolling-window policies; exponential
+  backoff with jitter; bounded attempts and total wait) and `RequestStats` counters.
+- `ConnectorError` and subclasses carry status, category, message and correlation id, never a
+  secret. `redact()` scrubs every log line and exception text.
+
+Non-idempotent requests (creates) are sent with `idempotent=False`: they are retried only when the
+server provably rejected them unprocessed (429), never after an ambiguous failure; the caller
+reconciles instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+)
+
+from connectors.base import RequestStats
+
+log = logging.getLogger("heatsync.connectors.http")
+
+# --------------------------------------------------------------------------------------------
+# Redaction
+
+_SECRETS: set[str] = set()
+_SECRETS_LOCK = threading.Lock()
+
+_PATTERNS = (
+    # Authorization: Bearer xxx / "Authorization": "Bearer xxx"
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/=:]+"),
+    # key=value forms in URLs, form bodies and reprs
+    re.compile(
+        r"(?i)((?:access_token|refresh_token|client_secret|hapikey|token|api_key|apikey)"
+        r"[\"']?\s*[=:]\s*[\"']?)[^\s&\"',}]+"
+    ),
+    # /oauth/v1/access-tokens/{token} and /refresh-tokens/{token}
+    re.compile(r"(?i)(/(?:access|refresh)-tokens/)[^/\s?\"']+"),
+)
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value so that `redact` removes it wherever it appears."""
+    if value and len(value) >= 4:
+        with _SECRETS_LOCK:
+            _SECRETS.add(value)
+
+
+def redact(text: object) -> str:
+    """Return `text` as a string with registered secrets and token-like fields masked."""
+    out = str(text)
+    with _SECRETS_LOCK:
+        secrets = sorted(_SECRETS, key=len, reverse=True)
+    for secret in secrets:
+        if secret in out:
+            out = out.replace(secret, "***")
+    for pattern in _PATTERNS:
+        out = pattern.sub(lambda m: m.group(1) + "***", out)
+    return out
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts the rendered message of every record passing through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string is not our concern here
+            return True
+        record.msg = redact(message)
+        record.args = None
+        return True
+
+
+log.addFilter(RedactingFilter())
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+TRANSIENT_STATUSES = frozenset({423, 429, 500, 502, 503, 504, 521, 522, 523, 524})
+
+
+class ConnectorError(Exception):
+    """A CRM request failed. The message names status, category, message and correlation id."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        category: str | None = None,
+        correlation_id: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        retry_after: float | None = None,
+        policy: str | None = None,
+        body: Any = None,
+    ) -> None:
+        self.status = status
+        self.category = category
+        self.correlation_id = correlation_id
+        self.method = method
+        self.path = redact(path) if path else path
+        self.retry_after = retry_after
+        self.policy = policy
+        self.body = body
+        self.detail = redact(message)
+        parts = []
+        if method and path:
+            parts.append(f"{method} {self.path}")
+        if status is not None:
+            parts.append(f"HTTP {status}")
+        if category:
+            parts.append(category)
+        text = " ".join(parts)
+        text = f"{text}: {self.detail}" if text else self.detail
+        if correlation_id:
+            text += f" (correlationId {correlation_id})"
+        super().__init__(redact(text))
+
+
+class AuthError(ConnectorError):
+    """401/403: bad, expired or under-scoped credentials."""
+
+
+class NotFoundError(ConnectorError):
+    """404."""
+
+
+class ConflictError(ConnectorError):
+    """409: the object already exists."""
+
+
+class RequestError(ConnectorError):
+    """Another 4xx: the request itself is wrong (validation, bad filter...)."""
+
+
+class TransientError(ConnectorError):
+    """A failure worth retrying for idempotent requests."""
+
+
+class RateLimitedError(TransientError):
+    """429: the server refused the request unprocessed."""
+
+
+class LockedError(TransientError):
+    """423: the object is locked for ~2 s."""
+
+
+class ServerError(TransientError):
+    """5xx: the request may or may not have been applied."""
+
+
+class TransportError(TransientError):
+    """Dropped connection or timeout: the request may or may not have been applied."""
+
+
+def error_from_response(resp: requests.Response, method: str, path: str) -> ConnectorError:
+    """Build the right ConnectorError for a non-2xx response."""
+    body: Any
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    category = message = correlation = policy = None
+    if isinstance(body, Mapping):
+        category = body.get("category") or body.get("errorType")
+        message = body.get("message")
+        correlation = body.get("correlationId")
+        policy = body.get("policyName")
+    if not message:
+        message = (resp.text or resp.reason or "").strip()[:300] or "no message"
+    retry_after = _retry_after(resp.headers.get("Retry-After"))
+    status = resp.status_code
+    cls: type[ConnectorError]
+    if status == 429:
+        cls = RateLimitedError
+    elif status == 423:
+        cls = LockedError
+    elif status >= 500:
+        cls = ServerError
+    elif status in (401, 403):
+        cls = AuthError
+    elif status == 404:
+        cls = NotFoundError
+    elif status == 409:
+        cls = ConflictError
+    else:
+        cls = RequestError
+    return cls(
+        str(message),
+        status=status,
+        category=str(category) if category else None,
+        correlation_id=str(correlation) if correlation else None,
+        method=method,
+        path=path,
+        retry_after=retry_after,
+        policy=str(policy) if policy else None,
+        body=body,
+    )
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # HTTP-date form: fall back to our own backoff
+
+
+# --------------------------------------------------------------------------------------------
+# Rate limiting
+
+
+class SlidingWindow:
+    """At most `limit` acquisitions in any rolling `window_s` seconds (thread-safe, sleeps)."""
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        if limit < 1 or window_s <= 0:
+            raise ValueError("limit must be >= 1 and window_s > 0")
+        self.limit = limit
+        self.window_s = window_s
+        self._stamps: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one slot, sleeping until one is free. Returns the seconds slept."""
+        slept = 0.0
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._stamps and now - self._stamps[0] >= self.window_s:
+                    self._stamps.popleft()
+                if len(self._stamps) < self.limit:
+                    self._stamps.append(now)
+                    return slept
+                wait = self.window_s - (now - self._stamps[0]) + 0.001
+            time.sleep(wait)
+            slept += wait
+
+    def penalize(self, seconds: float) -> None:
+        """Block the whole window for `seconds` (after the server said we exceeded it)."""
+        with self._lock:
+            now = time.monotonic()
+            until = now + seconds - self.window_s
+            self._stamps.clear()
+            self._stamps.extend([until] * self.limit)
+
+
+class RateLimiter:
+    """Burst budget per rolling window plus a separate search budget per second."""
+
+    def __init__(
+        self, burst_limit: int, burst_window_s: float, search_per_second: int, margin: int = 0
+    ) -> None:
+        self.burst = SlidingWindow(max(1, burst_limit - margin), burst_window_s)
+        self.search = SlidingWindow(max(1, search_per_second), 1.0)
+
+    def acquire(self, *, search: bool = False) -> float:
+        slept = self.search.acquire() if search else 0.0
+        return slept + self.burst.acquire()
+
+
+# --------------------------------------------------------------------------------------------
+# Session and requests
+
+
+def make_session(user_agent: str = "heatsync-connector/0.1", pool: int = 8) -> requests.Session:
+    """A requests.Session with a connection pool and no automatic retries (we retry ourselves)."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+    return session
+
+
+@dataclass
+class RetryPolicy:
+    """Bounded retries with exponential backoff and jitter."""
+
+    attempts: int = 6
+    max_total_wait_s: float = 120.0
+    base_s: float = 0.5
+    cap_s: float = 30.0
+    window_s: float = 10.0  # wait this long after a TEN_SECONDLY_ROLLING 429 without Retry-After
+
+
+class JsonHttp:
+    """JSON over HTTP with auth headers, rate limiting, retries and counters.
+
+    `auth` returns the headers to send (called before every attempt, so a refreshed token is
+    picked up); `on_unauthorized` is called once on a 401 and returns True if retrying makes sense
+    (e.g. after refreshing an expired OAuth token).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        limiter: RateLimiter,
+        policy: RetryPolicy | None = None,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        auth: Callable[[], Mapping[str, str]] | None = None,
+        on_unauthorized: Callable[[ConnectorError], bool] | None = None,
+        session: requests.Session | None = None,
+        stats: RequestStats | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.limiter = limiter
+        self.policy = policy or RetryPolicy()
+        self.timeout = timeout
+        self.auth = auth
+        self.on_unauthorized = on_unauthorized
+        self.session = session or make_session()
+        self.stats = stats or RequestStats()
+        self._stats_lock = threading.Lock()
+        self._sleep = sleep
+
+    def _count(self, **increments: int) -> None:
+        with self._stats_lock:
+            for name, value in increments.items():
+                setattr(self.stats, name, getattr(self.stats, name) + value)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        search: bool = False,
+        write: bool = False,
+        idempotent: bool = True,
+        authenticated: bool = True,
+    ) -> Any:
+        """Send one logical request (retrying transient failures); return the parsed JSON or None.
+
+        Raises ConnectorError subclasses. With `idempotent=False`, only 429/423 (rejected before
+        processing) are retried; a 5xx or dropped connection is raised at once for the caller to
+        reconcile.
+        """
+
+        def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, (RateLimitedError, LockedError)):
+                return True
+            return idempotent and isinstance(exc, TransientError)
+
+        retrier = Retrying(
+            stop=stop_after_attempt(self.policy.attempts)
+            | stop_after_delay(self.policy.max_total_wait_s),
+            wait=self._wait,
+            retry=retry_if_exception(retryable),
+            before_sleep=self._before_sleep,
+            reraise=True,
+            sleep=self._sleep,
+        )
+        refreshed = False
+        while True:
+            try:
+                return retrier(
+                    self._send, method, path, params, json_body, form, search, write, authenticated
+                )
+            except AuthError as exc:
+                if (
+                    exc.status == 401
+                    and not refreshed
+                    and authenticated
+                    and self.on_unauthorized is not None
+                    and self.on_unauthorized(exc)
+                ):
+                    refreshed = True
+                    continue
+                raise
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Any,
+        json_body: Any,
+        form: Mapping[str, str] | None,
+        search: bool,
+        write: bool,
+        authenticated: bool,
+    ) -> Any:
+        self.limiter.acquire(search=search)
+        headers: dict[str, str] = {}
+        if authenticated and self.auth is not None:
+            headers.update(self.auth())
+        if json_body is not None:
+            headers["Content-Type"] = "application/json"
+        url = path if path.startswith("http") else f"{self.base_url}{path}"
+        self._count(requests=1, write_requests=1 if write else 0)
+        try:
+            resp = self.session.request(
+                method,
+                url,
+                params=params,
+                data=json.dumps(json_body) if json_body is not None else form,
+                headers=headers,
+                timeout=self.timeout,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            self._count(server_errors=1)
+            # The exception text may contain the URL; redact it and drop the chained original.
+            raise TransportError(f"{type(exc).__name__}: {exc}", method=method, path=path) from None
+        if resp.status_code >= 400:
+            err = error_from_response(resp, method, path)
+            if resp.status_code == 429:
+                self._count(rate_limited=1)
+                if err.policy and "TEN_SECONDLY" in err.policy.upper():
+                    self.limiter.burst.penalize(err.retry_after or self.policy.window_s)
+            elif resp.status_code >= 500:
+                self._count(server_errors=1)
+            raise err
+        if resp.status_code == 204 or not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError:
+            raise ServerError(
+                "response was not JSON", status=resp.status_code, method=method, path=path
+            ) from None
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        attempt = state.attempt_number
+        if isinstance(exc, ConnectorError):
+            if exc.retry_after is not None:
+                return min(exc.retry_after, self.policy.max_total_wait_s)
+            if isinstance(exc, RateLimitedError):
+                policy = (exc.policy or "").upper()
+                message = (exc.detail or "").lower()
+                if "TEN_SECONDLY" in policy or "ten_secondly" in message:
+                    # the limiter already blocks the window; a short extra pause suffices here
+                    return 0.05
+                if policy == "SECONDLY" or "secondly limit" in message:
+                    return 1.0 + random.uniform(0, 0.25)
+            if isinstance(exc, LockedError):
+                return 2.0 + random.uniform(0, 0.5)
+        backoff = min(self.policy.cap_s, self.policy.base_s * (2 ** (attempt - 1)))
+        return random.uniform(backoff / 2, backoff)
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self._count(retries=1)
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "retrying after attempt %d: %s",
+            state.attempt_number,
+            redact(exc) if exc else "unknown error",
+        )

@@ -1,0 +1,255 @@
+"""HubSpot connection settings and the constants of heatsync's HubSpot mapping.
+
+Auth: a bearer token (legacy private app or service key) or OAuth (client id/secret + refresh
+token, refreshed via `POST /oauth/v1/token`). Paths default to HubSpot's date-versioned API
+(`/crm/objects/2026-03/{type}`); `api_version="v3"` switches to the numbered `/crm/v3/...` paths.
+Secrets are `SecretStr`: they never appear in a repr, str or dump.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from connectors.http import register_secret
+
+# Object types (HubSpot's names) and the canonical activity mapping.
+CONTACTS = "contacts"
+DEALS = "deals"
+TASKS = "tasks"
+ACTIVITY_OBJECTS = ("calls", "emails", "meetings", "notes", "tasks")
+CURSOR_OBJECTS = (CONTACTS, DEALS, *ACTIVITY_OBJECTS)
+
+# HUBSPOT_DEFINED association type ids (reference §10).
+ASSOC_DEAL_TO_CONTACT = 3
+ASSOC_CONTACT_TO_DEAL = 4
+ASSOC_TASK_TO_CONTACT = 204
+ASSOC_CONTACT_TO_TASK = 203
+
+# Modified-date property used for incremental search windows.
+MODIFIED_PROPERTY = {CONTACTS: "lastmodifieddate"}
+DEFAULT_MODIFIED_PROPERTY = "hs_lastmodifieddate"
+
+SEARCH_PAGE_SIZE = 200
+SEARCH_RESULT_CAP = 10_000
+LIST_PAGE_SIZE = 100
+BATCH_SIZE = 100
+ASSOC_BATCH_SIZE = 100
+
+# heatsync's own properties on contacts (canonical field -> HubSpot property name).
+GROUP_NAME = "heatsync"
+FIELD_PROPERTIES = {
+    "temperature": "heatsync_temperature",
+    "score": "heatsync_score",
+    "segment": "heatsync_segment",
+    "reasons": "heatsync_reasons",
+    "trend": "heatsync_trend",
+    "next_touch_due": "heatsync_next_touch_due",
+    "touches_30d": "heatsync_touches_30d",
+}
+UPDATED_AT_PROPERTY = "heatsync_updated_at"
+TASK_KEY_PROPERTY = "heatsync_task_key"
+DEFAULT_VIP_PROPERTY = "heatsync_vip"
+REASONS_MAX_CHARS = 65_536
+
+CONTACT_PROPERTIES = (
+    "firstname",
+    "lastname",
+    "email",
+    "phone",
+    "createdate",
+    "lastmodifieddate",
+    "hubspot_owner_id",
+    "hs_analytics_source",
+    "lifecyclestage",
+    "date_of_birth",
+    "hs_email_optout",
+    "hs_merged_object_ids",
+    "num_conversion_events",
+    "recent_conversion_date",
+    "recent_conversion_event_name",
+    "message",
+    "hs_analytics_num_page_views",
+    "hs_analytics_last_timestamp",
+    "hs_email_open",
+    "hs_email_last_open_date",
+    "hs_email_click",
+    "hs_email_last_click_date",
+    "hs_email_optout_date",
+    *FIELD_PROPERTIES.values(),
+    UPDATED_AT_PROPERTY,
+)
+DEAL_PROPERTIES = (
+    "dealname",
+    "amount",
+    "deal_currency_code",
+    "pipeline",
+    "dealstage",
+    "createdate",
+    "closedate",
+    "hs_lastmodifieddate",
+)
+ACTIVITY_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "calls": (
+        "hs_timestamp",
+        "hs_call_direction",
+        "hs_call_disposition",
+        "hs_call_status",
+        "hs_call_duration",
+        "hs_call_body",
+        "hs_call_title",
+        "hs_lastmodifieddate",
+    ),
+    "emails": (
+        "hs_timestamp",
+        "hs_email_direction",
+        "hs_email_status",
+        "hs_email_subject",
+        "hs_email_text",
+        "hs_lastmodifieddate",
+    ),
+    "meetings": (
+        "hs_timestamp",
+        "hs_meeting_start_time",
+        "hs_meeting_end_time",
+        "hs_meeting_outcome",
+        "hs_meeting_title",
+        "hs_meeting_body",
+        "hs_lastmodifieddate",
+    ),
+    "notes": ("hs_timestamp", "hs_note_body", "hs_lastmodifieddate"),
+    "tasks": (
+        "hs_timestamp",
+        "hs_task_status",
+        "hs_task_subject",
+        "hs_task_body",
+        "hs_task_type",
+        "hs_task_completion_date",
+        "hs_lastmodifieddate",
+        TASK_KEY_PROPERTY,
+    ),
+}
+
+# hs_analytics_source -> canonical source.
+SOURCE_MAP = {
+    "ORGANIC_SEARCH": "organic_search",
+    "PAID_SEARCH": "paid_search",
+    "SOCIAL_MEDIA": "social",
+    "PAID_SOCIAL": "social",
+    "REFERRALS": "referral",
+    "DIRECT_TRAFFIC": "direct",
+    "EMAIL_MARKETING": "email",
+    "OFFLINE": "offline",
+    "OTHER_CAMPAIGNS": "other",
+    "AI_REFERRALS": "referral",
+}
+
+# Default call dispositions (reference §11) -> canonical call outcome.
+CALL_DISPOSITIONS = {
+    "f240bbac-87c9-4f6e-bf70-924b57d47db7": "connected",
+    "73a0d17f-1163-4015-bdd5-ec830791da20": "no_answer",
+    "9d9162e7-6cf3-4944-bf63-4dff82258764": "busy",
+    "b2cf5968-551e-4856-9783-52b3da59a7d0": "voicemail",
+    "a4c4c377-d246-4b32-a13b-75a56a4cd0ff": "voicemail",
+    "17b47fee-58de-441e-a44c-c6300d46f273": "wrong_number",
+}
+CALL_STATUS_OUTCOMES = {"NO_ANSWER": "no_answer", "BUSY": "busy", "COMPLETED": "connected"}
+MEETING_OUTCOMES = {
+    "SCHEDULED": "scheduled",
+    "COMPLETED": "completed",
+    "NO_SHOW": "no_show",
+    "CANCELED": "cancelled",
+    "CANCELLED": "cancelled",
+    "RESCHEDULED": "rescheduled",
+}
+# Note bodies starting with "[tag] ..." (or "[tag inbound] ...") map to these canonical types.
+DEFAULT_NOTE_TAGS = (
+    "complaint",
+    "sms",
+    "chat_message",
+    "event_attended",
+    "social_engagement",
+    "referral",
+    "payment_late",
+    "refund",
+    "web_session",
+    "page_view",
+    "form_submission",
+    "email_open",
+    "email_click",
+    "email_reply",
+    "email_sent",
+    "email_bounce",
+    "unsubscribe",
+    "call",
+    "meeting",
+)
+
+
+class OAuthSettings(BaseModel):
+    """OAuth app credentials plus a long-lived refresh token."""
+
+    model_config = ConfigDict(frozen=True)
+
+    client_id: str
+    client_secret: SecretStr
+    refresh_token: SecretStr
+    token_path: str = "/oauth/v1/token"
+    refresh_ahead_s: float = 300.0  # refresh this long before expires_in runs out
+
+
+class HubSpotSettings(BaseModel):
+    """Everything needed to talk to one HubSpot portal."""
+
+    model_config = ConfigDict(frozen=True)
+
+    portal: str = "hubspot"
+    access_token: SecretStr | None = None
+    oauth: OAuthSettings | None = None
+    base_url: str = "https://api.hubapi.com"
+    api_version: str = "2026-03"  # or "v3"
+    burst_limit: int = Field(190, ge=1)
+    burst_window_s: float = Field(10.0, gt=0)
+    burst_margin: int = Field(5, ge=0)
+    search_per_second: int = Field(5, ge=1)
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 60.0
+    max_attempts: int = Field(6, ge=1)
+    max_total_wait_s: float = 120.0
+    vip_property: str = DEFAULT_VIP_PROPERTY
+    search_lag_s: float = 60.0
+    overlap_s: float = 300.0
+    note_tags: tuple[str, ...] = DEFAULT_NOTE_TAGS
+    write_retry_rounds: int = Field(3, ge=0)
+    create_attempts: int = Field(3, ge=1)
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> HubSpotSettings:
+        if (self.access_token is None) == (self.oauth is None):
+            raise ValueError("give exactly one of access_token or oauth")
+        if self.access_token is not None:
+            register_secret(self.access_token.get_secret_value())
+        if self.oauth is not None:
+            register_secret(self.oauth.client_secret.get_secret_value())
+            register_secret(self.oauth.refresh_token.get_secret_value())
+        return self
+
+    # -- paths ---------------------------------------------------------------------------
+    def _numbered(self) -> bool:
+        return self.api_version.startswith("v")
+
+    def objects_path(self, object_type: str) -> str:
+        if self._numbered():
+            return f"/crm/{self.api_version}/objects/{object_type}"
+        return f"/crm/objects/{self.api_version}/{object_type}"
+
+    def properties_path(self, object_type: str) -> str:
+        if self._numbered():
+            return f"/crm/{self.api_version}/properties/{object_type}"
+        return f"/crm/properties/{self.api_version}/{object_type}"
+
+    def associations_path(self, from_type: str, to_type: str) -> str:
+        return f"/crm/v4/associations/{from_type}/{to_type}/batch/read"
+
+    owners_path: str = "/crm/v3/owners"
+    pipelines_path: str = "/crm/v3/pipelines/deals"
+    account_path: str = "/account-info/v3/details"
