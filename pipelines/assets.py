@@ -1,0 +1,230 @@
+"""Thin Dagster assets: extract → scores → field write-back and tasks, per day × portal.
+
+The work happens in pipelines.steps (and below it in connectors/ and scoring/); these wrappers
+resolve the partition, hold the portal lock, and record metadata and checks. Backfilled past days
+extract and score, but only today's partition ever writes to the CRM.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from pipelines import steps
+from pipelines.partitions import day_by_portal, split_key
+from pipelines.resources import HeatsyncSettings, HubSpotResource
+
+RETRY = dg.RetryPolicy(
+    max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+SCORES_KEY = dg.AssetKey(["heatsync", "scores"])
+FIELDS_KEY = dg.AssetKey(["hubspot", "field_writeback"])
+TASKS_KEY = dg.AssetKey(["hubspot", "tasks"])
+PAST_DAY = "past partition: backfills compute and record scores but never write to the CRM"
+
+
+def _metadata(values: dict[str, Any]) -> dict[str, Any]:
+    """Dagster metadata: dicts and lists as JSON, everything else as is."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict | list):
+            out[key] = dg.MetadataValue.json(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _now() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC")
+
+
+@dg.asset(
+    key=["hubspot", "extract"],
+    partitions_def=day_by_portal,
+    group_name="hubspot",
+    kinds={"hubspot", "parquet"},
+    pool="hubspot_api",
+    retry_policy=RETRY,
+    description="Incremental pull of contacts, deals and activities into the portal's local store.",
+)
+def hubspot_extract(
+    context: dg.AssetExecutionContext, hubspot: HubSpotResource, heatsync: HeatsyncSettings
+) -> dg.MaterializeResult:
+    day, portal = split_key(context)
+    store = heatsync.store(portal)
+    now = _now()
+    with store.lock():
+        last = store.portal_meta().get("last_extract_at")
+        if last and day < steps.local_today(store.time_zone(), now):
+            as_of, _ = steps.as_of_for(day, store.time_zone(), now)
+            if pd.Timestamp(last) >= as_of:
+                return dg.MaterializeResult(
+                    metadata={"mode": "skipped", "reason": f"store already covers {day}"}
+                )
+        result = steps.extract(hubspot.connector(portal), store, now)
+    context.log.info("extract: %s", result.metadata)
+    return dg.MaterializeResult(metadata=_metadata(result.metadata))
+
+
+@dg.asset(
+    key=SCORES_KEY,
+    deps=[hubspot_extract],
+    partitions_def=day_by_portal,
+    group_name="heatsync",
+    kinds={"pandas", "parquet"},
+    check_specs=[
+        dg.AssetCheckSpec("every_contact_scored", asset=SCORES_KEY, blocking=True),
+        dg.AssetCheckSpec("scores_in_range", asset=SCORES_KEY, blocking=True),
+    ],
+    description="Temperature, score, segment, reasons, trend and touch status of every contact.",
+)
+def contact_scores(
+    context: dg.AssetExecutionContext, heatsync: HeatsyncSettings
+) -> dg.MaterializeResult:
+    day, portal = split_key(context)
+    store = heatsync.store(portal)
+    with store.lock():
+        as_of, is_today = steps.as_of_for(day, store.time_zone(), _now())
+        scores, result = steps.score(store, day, as_of, heatsync.config(), heatsync.locale)
+        contacts = store.table("contacts")
+    expected = int((contacts["created_at"].isna() | (contacts["created_at"] <= as_of)).sum())
+    missing = expected - scores["contact_id"].nunique()
+    valid_labels = scores["temperature"].isin(["cold", "warm", "hot"]).all()
+    in_range = bool(scores["score"].between(0, 100).all() and valid_labels)
+    meta = {**result.metadata, "is_today": is_today, "distribution": _distribution_md(scores)}
+    return dg.MaterializeResult(
+        metadata=_metadata(meta),
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="every_contact_scored",
+                passed=missing == 0,
+                metadata={"contacts": expected, "scored": int(scores["contact_id"].nunique())},
+            ),
+            dg.AssetCheckResult(
+                check_name="scores_in_range",
+                passed=in_range,
+                metadata={
+                    "min": float(scores["score"].min()) if len(scores) else 0.0,
+                    "max": float(scores["score"].max()) if len(scores) else 0.0,
+                },
+            ),
+        ],
+    )
+
+
+def _distribution_md(scores: pd.DataFrame) -> dg.MetadataValue:
+    table = pd.crosstab(scores["segment"], scores["temperature"], margins=True)
+    lines = ["| segment | " + " | ".join(map(str, table.columns)) + " |"]
+    lines.append("|" + "---|" * (len(table.columns) + 1))
+    for segment, row in table.iterrows():
+        lines.append(f"| {segment} | " + " | ".join(str(int(v)) for v in row) + " |")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def _today_scores(
+    context: dg.AssetExecutionContext, heatsync: HeatsyncSettings
+) -> tuple[str, Any, pd.DataFrame | None, pd.Timestamp]:
+    day, portal = split_key(context)
+    store = heatsync.store(portal)
+    as_of, is_today = steps.as_of_for(day, store.time_zone(), _now())
+    scores = store.scores(day) if is_today else None
+    return portal, store, scores, as_of
+
+
+@dg.asset(
+    key=FIELDS_KEY,
+    deps=[contact_scores],
+    partitions_def=day_by_portal,
+    group_name="hubspot",
+    kinds={"hubspot"},
+    pool="hubspot_api",
+    retry_policy=RETRY,
+    check_specs=[dg.AssetCheckSpec("all_fields_written", asset=FIELDS_KEY)],
+    description="heatsync's contact properties in HubSpot, changed only where the value differs.",
+)
+def hubspot_field_writeback(
+    context: dg.AssetExecutionContext, hubspot: HubSpotResource, heatsync: HeatsyncSettings
+) -> dg.MaterializeResult:
+    portal, store, scores, _ = _today_scores(context, heatsync)
+    if scores is None:
+        return dg.MaterializeResult(
+            metadata={"skipped": PAST_DAY},
+            check_results=[dg.AssetCheckResult(check_name="all_fields_written", passed=True)],
+        )
+    connector = hubspot.connector(portal)
+    with store.lock():
+        created = [] if heatsync.dry_run else connector.ensure_schema(heatsync.locale)
+        _, result = steps.write_fields(
+            connector, store, scores, context.run_id, _now(), dry_run=heatsync.dry_run
+        )
+    meta = {
+        **result.metadata,
+        "properties_created": created,
+        **{f"api_{k}": v for k, v in connector.stats.as_dict().items()},
+    }
+    if result.problems:
+        raise dg.Failure(description="; ".join(result.problems), metadata=_metadata(meta))
+    return dg.MaterializeResult(
+        metadata=_metadata(meta),
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="all_fields_written",
+                passed=not result.problems,
+                severity=dg.AssetCheckSeverity.WARN,
+            )
+        ],
+    )
+
+
+@dg.asset(
+    key=TASKS_KEY,
+    deps=[contact_scores],
+    partitions_def=day_by_portal,
+    group_name="hubspot",
+    kinds={"hubspot"},
+    pool="hubspot_api",
+    retry_policy=RETRY,
+    check_specs=[dg.AssetCheckSpec("no_duplicate_tasks", asset=TASKS_KEY, blocking=True)],
+    description="Follow-up tasks for the contact's owner: call now, touch, birthday, retention, review.",
+)
+def hubspot_tasks(
+    context: dg.AssetExecutionContext, hubspot: HubSpotResource, heatsync: HeatsyncSettings
+) -> dg.MaterializeResult:
+    portal, store, scores, as_of = _today_scores(context, heatsync)
+    if scores is None:
+        return dg.MaterializeResult(
+            metadata={"skipped": PAST_DAY},
+            check_results=[dg.AssetCheckResult(check_name="no_duplicate_tasks", passed=True)],
+        )
+    connector = hubspot.connector(portal)
+    with store.lock():
+        _, result = steps.create_tasks(
+            connector,
+            store,
+            scores,
+            as_of,
+            heatsync.config(),
+            heatsync.locale,
+            context.run_id,
+            dry_run=heatsync.dry_run,
+        )
+        ledger = store.ledger()
+    duplicates = int(ledger["task_key"].duplicated().sum())
+    meta = {**result.metadata, **{f"api_{k}": v for k, v in connector.stats.as_dict().items()}}
+    if result.problems:
+        raise dg.Failure(description="; ".join(result.problems), metadata=_metadata(meta))
+    return dg.MaterializeResult(
+        metadata=_metadata(meta),
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="no_duplicate_tasks",
+                passed=duplicates == 0,
+                metadata={"ledger_rows": len(ledger), "duplicate_keys": duplicates},
+            )
+        ],
+    )
+
+
+ALL_ASSETS = [hubspot_extract, contact_scores, hubspot_field_writeback, hubspot_tasks]

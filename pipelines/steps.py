@@ -1,0 +1,288 @@
+"""The four steps of a scoring run, free of Dagster so the assets stay thin and the CLI can reuse them.
+
+extract → score → field write-back → tasks. Each step takes a connector (connectors.base.CrmConnector)
+and the portal's store, and returns plain metadata for the run record.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from connectors.base import WRITABLE_FIELDS, CrmConnector, field_changes
+from pipelines.store import CHANGE_COLUMNS, LEDGER_COLUMNS, PortalStore
+from scoring import ScoringConfig, plan_tasks, score_contacts
+
+log = logging.getLogger("heatsync")
+
+
+def local_today(tz: str, now: pd.Timestamp) -> str:
+    return now.tz_convert(ZoneInfo(tz)).date().isoformat()
+
+
+def as_of_for(day: str, tz: str, now: pd.Timestamp) -> tuple[pd.Timestamp, bool]:
+    """The instant a day partition is scored as of, and whether it is the portal's today.
+
+    Today is scored as of now; a past day as of the last moment of that day in the portal's time
+    zone, so scoring sees exactly the events of that day and before.
+    """
+    today = local_today(tz, now)
+    if day > today:
+        raise ValueError(f"partition {day} is in the future for time zone {tz} (today is {today})")
+    if day == today:
+        return now, True
+    next_midnight = datetime.combine(
+        date.fromisoformat(day) + timedelta(days=1), datetime.min.time(), ZoneInfo(tz)
+    )
+    return pd.Timestamp(next_midnight).tz_convert("UTC") - pd.Timedelta(microseconds=1), False
+
+
+@dataclass
+class StepResult:
+    metadata: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def extract(connector: CrmConnector, store: PortalStore, now: pd.Timestamp) -> StepResult:
+    """Pull what changed since the stored cursors (everything on the first run) into the store."""
+    info = connector.portal_info()
+    cursors = store.cursors() or None
+    result = connector.extract(cursors, until=now.to_pydatetime())
+    totals = store.merge_extract(
+        result.contacts, result.activities, result.deals, result.removed_contact_ids
+    )
+    quarantined = store.add_quarantine(result.quarantine, seen_at=now)
+    store.save_cursors(result.cursors)
+    store.save_portal_meta(
+        {
+            "portal_id": info.portal_id,
+            "time_zone": info.time_zone,
+            "currency": info.currency,
+            "last_extract_at": now.isoformat(),
+        }
+    )
+    reasons = (
+        result.quarantine["reason"].value_counts().to_dict() if len(result.quarantine) else {}
+    )
+    meta = {
+        "mode": "full" if result.full else "incremental",
+        "contacts_pulled": len(result.contacts),
+        "activities_pulled": len(result.activities),
+        "deals_pulled": len(result.deals),
+        "contacts_removed": len(result.removed_contact_ids),
+        "rows_quarantined": quarantined,
+        "quarantine_reasons": {str(k): int(v) for k, v in reasons.items()},
+        "contacts_in_store": totals["contacts"],
+        "activities_in_store": totals["activities"],
+        "deals_in_store": totals["deals"],
+        "time_zone": info.time_zone,
+        **{f"api_{k}": v for k, v in connector.stats.as_dict().items()},
+    }
+    return StepResult(meta)
+
+
+def score(
+    store: PortalStore,
+    day: str,
+    as_of: pd.Timestamp,
+    config: ScoringConfig,
+    locale: str,
+) -> tuple[pd.DataFrame, StepResult]:
+    """Score every live contact of the store as of `as_of`; save them as the day's scores."""
+    tz = store.time_zone()
+    previous_day, previous = store.previous_scores(day)
+    scores = score_contacts(
+        store.table("contacts"),
+        store.table("activities"),
+        store.table("deals"),
+        as_of=as_of,
+        config=config,
+        previous=previous,
+        locale=locale,
+        tz=tz,
+    )
+    scores["portal"] = store.portal
+    store.save_scores(day, scores)
+    meta: dict[str, Any] = {
+        "as_of": as_of.isoformat(),
+        "contacts_scored": len(scores),
+        "previous_partition": previous_day or "none",
+        **{f"temperature_{t}": int((scores["temperature"] == t).sum()) for t in ("hot", "warm", "cold")},
+        "segments": {str(k): int(v) for k, v in scores["segment"].value_counts().items()},
+        "score_mean": round(float(scores["score"].mean()), 2) if len(scores) else 0.0,
+    }
+    if previous is not None and len(scores):
+        prev = previous.set_index("contact_id")["temperature"]
+        now_t = scores.set_index("contact_id")["temperature"]
+        common = now_t.index.intersection(prev.index)
+        moved = now_t.loc[common] != prev.loc[common]
+        meta["temperature_changed"] = int(moved.sum())
+        meta["turned_hot"] = int(((now_t.loc[common] == "hot") & (prev.loc[common] != "hot")).sum())
+        meta["trend"] = {str(k): int(v) for k, v in scores["trend"].value_counts().items()}
+    return scores, StepResult(meta)
+
+
+def write_fields(
+    connector: CrmConnector,
+    store: PortalStore,
+    scores: pd.DataFrame,
+    run_id: str,
+    now: pd.Timestamp,
+    dry_run: bool = False,
+) -> tuple[pd.DataFrame, StepResult]:
+    """Send the heatsync field values that differ from what the CRM holds; log every change."""
+    contacts = store.table("contacts")
+    updates = field_changes(scores, contacts)
+    fields_changed = {
+        name: int(updates[f"changed_{name}"].sum())
+        for name in WRITABLE_FIELDS
+        if f"changed_{name}" in updates.columns
+    }
+    meta: dict[str, Any] = {
+        "contacts_to_update": len(updates),
+        "fields_changed": fields_changed,
+        "dry_run": dry_run,
+    }
+    if dry_run or updates.empty:
+        meta.update({"contacts_written": 0, "write_failures": 0})
+        return updates, StepResult(meta)
+    report = connector.write_fields(updates)
+    failed_ids = {f["contact_id"] for f in report.failed}
+    written = updates[~updates["contact_id"].isin(failed_ids)]
+    store.update_current_fields(written)
+    store.append_changes(_change_log(written, contacts, run_id, now))
+    meta.update(
+        {
+            "contacts_written": report.written,
+            "write_failures": len(report.failed),
+            "failure_examples": report.failed[:10],
+        }
+    )
+    problems = [f"{len(report.failed)} contacts could not be written"] if report.failed else []
+    return updates, StepResult(meta, problems)
+
+
+def _change_log(
+    written: pd.DataFrame, contacts: pd.DataFrame, run_id: str, now: pd.Timestamp
+) -> pd.DataFrame:
+    current = contacts.set_index("contact_id")
+    parts = []
+    for name in WRITABLE_FIELDS:
+        flag = f"changed_{name}"
+        if flag not in written.columns:
+            continue
+        rows = written[written[flag].astype(bool)]
+        if rows.empty:
+            continue
+        old = current.reindex(rows["contact_id"])[f"current_{name}"].to_numpy()
+        parts.append(
+            pd.DataFrame(
+                {
+                    "contact_id": rows["contact_id"].to_numpy(),
+                    "field": name,
+                    "old": pd.Series(old, dtype="object").astype(str).to_numpy(),
+                    "new": rows[name].astype(str).to_numpy(),
+                    "changed_at": now,
+                    "run_id": run_id,
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame(columns=list(CHANGE_COLUMNS))
+    return pd.concat(parts, ignore_index=True)
+
+
+def reconcile_ledger(connector: CrmConnector, store: PortalStore, now: pd.Timestamp) -> int:
+    """Settle tasks left `pending` by a crashed run: created in the CRM → created; else dropped."""
+    ledger = store.ledger()
+    pending = ledger[ledger["status"] == "pending"]
+    if pending.empty:
+        return 0
+    found = connector.find_tasks(dict(zip(pending["task_key"], pending["contact_id"], strict=True)))
+    is_found = ledger["task_key"].isin(list(found))
+    ledger.loc[is_found, "status"] = "created"
+    ledger.loc[is_found, "task_id"] = ledger.loc[is_found, "task_key"].map(found)
+    ledger = ledger[(ledger["status"] == "created")]
+    store.save_ledger(ledger)
+    return int(is_found.sum())
+
+
+def create_tasks(
+    connector: CrmConnector,
+    store: PortalStore,
+    scores: pd.DataFrame,
+    as_of: pd.Timestamp,
+    config: ScoringConfig,
+    locale: str,
+    run_id: str,
+    dry_run: bool = False,
+) -> tuple[pd.DataFrame, StepResult]:
+    """Plan follow-up tasks and create the new ones, never twice for one contact, rule and period.
+
+    Crash safety: each planned task is written to the ledger as `pending` *before* the CRM call
+    and marked `created` after. A later run first asks the CRM (consistently, through the
+    contact's task associations) which pending keys exist, so a task created just before a crash
+    is recognised instead of duplicated; the connector repeats that lookup before every create.
+    """
+    recovered = 0 if dry_run else reconcile_ledger(connector, store, as_of)
+    ledger = store.ledger()
+    history = ledger[ledger["status"] == "created"]
+    plan = plan_tasks(
+        scores,
+        store.table("contacts"),
+        as_of=as_of,
+        config=config,
+        history=history,
+        locale=locale,
+        tz=store.time_zone(),
+    )
+    tasks = plan.tasks
+    meta: dict[str, Any] = {
+        "tasks_planned": len(tasks),
+        "tasks_by_rule": {str(k): int(v) for k, v in tasks["rule"].value_counts().items()},
+        "skipped": {str(k): int(v) for k, v in plan.skipped.items()},
+        "recovered_after_crash": recovered,
+        "dry_run": dry_run,
+    }
+    if dry_run or tasks.empty:
+        meta.update({"tasks_created": 0, "task_failures": 0})
+        return tasks, StepResult(meta)
+
+    pending = pd.DataFrame(
+        {
+            "task_key": tasks["task_key"],
+            "contact_id": tasks["contact_id"],
+            "rule": tasks["rule"],
+            "period": tasks["period"].astype(str),
+            "status": "pending",
+            "task_id": None,
+            "created_at": as_of,
+            "run_id": run_id,
+        }
+    ).astype({"created_at": LEDGER_COLUMNS["created_at"]})
+    store.save_ledger(pd.concat([ledger, pending], ignore_index=True))
+
+    report = connector.create_tasks(tasks)
+    ids = {**report.already_existed, **report.created}
+    ledger = store.ledger()
+    done = ledger["task_key"].isin(list(ids))
+    ledger.loc[done, "status"] = "created"
+    ledger.loc[done, "task_id"] = ledger.loc[done, "task_key"].map(ids)
+    failed_keys = {f["task_key"] for f in report.failed}
+    ledger = ledger[~(ledger["task_key"].isin(failed_keys) & (ledger["status"] == "pending"))]
+    store.save_ledger(ledger)
+    meta.update(
+        {
+            "tasks_created": len(report.created),
+            "tasks_already_in_crm": len(report.already_existed),
+            "task_failures": len(report.failed),
+            "failure_examples": report.failed[:10],
+        }
+    )
+    problems = [f"{len(report.failed)} tasks could not be created"] if report.failed else []
+    return tasks, StepResult(meta, problems)

@@ -1,0 +1,153 @@
+"""Temperature: decayed evidence points per contact, mapped to a 0-100 score and a label.
+
+Each activity's points (from its signal rule) decay by 0.5 ** (age_days / half_life). Decayed
+points are summed per (contact, reason code) and bounded by the code's cap, so no amount of one
+weak signal can add up to an urgent request. Repeated unanswered calls add a flat penalty; open
+deals add points by stage probability (late stage strongly) and the latest won deal adds a
+decaying bonus. score = 100 * (1 - exp(-max(points, 0) / saturation_points)), labels by thresholds.
+
+`evidence(prep, config)` returns the long table (cidx, code, strength, days, count) that both the
+score and the reasons are built from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scoring.config import ScoringConfig
+from scoring.features import Prepared
+
+EVIDENCE_COLUMNS = ["cidx", "code", "strength", "days", "count"]
+
+
+def _activity_evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
+    a = prep.activities
+    a = a[a["code"].notna()]
+    in_window = (a["age"] <= config.reasons.count_window_days).astype("int64")
+    g = (
+        a.assign(in_window=in_window)
+        .groupby(["cidx", "code"], sort=False)
+        .agg(strength=("contrib", "sum"), days=("age", "min"), count=("in_window", "sum"))
+        .reset_index()
+    )
+    caps: dict[str, float] = {}
+    for rule in config.signals:
+        if rule.cap is not None:
+            caps[rule.code] = max(caps.get(rule.code, 0.0), rule.cap)
+    cap = g["code"].map(caps).to_numpy(dtype=float)
+    cap = np.where(np.isnan(cap), np.inf, cap)
+    g["strength"] = np.clip(g["strength"].to_numpy(), -cap, cap)
+    return g
+
+
+def _unanswered_penalty(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
+    p = config.unanswered_penalty
+    a = prep.activities
+    m = (
+        (a["type"] == "call")
+        & (a["direction"] != "inbound")
+        & a["outcome"].isin(p.outcomes)
+        & (a["age"] <= p.window_days)
+    )
+    g = a[m].groupby("cidx").agg(days=("age", "min"), count=("age", "size")).reset_index()
+    g = g[g["count"] >= p.min_calls]
+    return g.assign(code=p.code, strength=float(p.points))[EVIDENCE_COLUMNS]
+
+
+def _deal_evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
+    dc = config.deals
+    d = prep.deals
+    hl = config.half_life_days
+    frames = []
+
+    opened = d[d["status"] == "open"]
+    if len(opened):
+        prob = opened["stage_probability"]
+        late = prob >= dc.late_stage_probability
+        base = np.where(
+            prob.isna(),
+            dc.open_unknown_probability_points,
+            np.where(late, dc.late_stage_points, prob.fillna(0) * dc.open_points_per_probability),
+        )
+        age = opened["created_age"].clip(lower=0).to_numpy(dtype=float)
+        o = pd.DataFrame(
+            {
+                "cidx": opened["cidx"].to_numpy(),
+                "code": np.where(late, "late_stage_deal", "open_deal"),
+                "strength": base * np.power(0.5, age / hl[dc.open_signal_class]),
+                "days": age,
+                "count": (prob.fillna(0) * 100).round().to_numpy(),
+            }
+        )
+        # the strongest open deal speaks for the contact; several open deals do not stack
+        o = o.sort_values(["cidx", "strength"], ascending=[True, False], kind="stable")
+        frames.append(o.drop_duplicates("cidx"))
+
+    won = d[d["status"] == "won"]
+    if len(won) and dc.won_recent_points:
+        age = won["closed_age"].clip(lower=0)
+        w = pd.DataFrame(
+            {
+                "cidx": won["cidx"].to_numpy(),
+                "age": age.to_numpy(dtype=float),
+                "recent": (age <= config.reasons.count_window_days).to_numpy().astype("int64"),
+            }
+        )
+        w = w.groupby("cidx").agg(days=("age", "min"), count=("recent", "sum")).reset_index()
+        w["strength"] = dc.won_recent_points * np.power(
+            0.5, w["days"] / hl[dc.won_signal_class]
+        )
+        frames.append(w.assign(code="purchased_recently"))
+
+    if not frames:
+        return pd.DataFrame(columns=EVIDENCE_COLUMNS)
+    return pd.concat([f[EVIDENCE_COLUMNS] for f in frames], ignore_index=True)
+
+
+def evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
+    """Long table of signed evidence per (cidx, code): strength in points, days since the most
+    recent event of that code, and a count (events in the reasons' count window; for deals the
+    probability in percent)."""
+    parts = [
+        _activity_evidence(prep, config),
+        _unanswered_penalty(prep, config),
+        _deal_evidence(prep, config),
+    ]
+    parts = [p[EVIDENCE_COLUMNS] for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(
+            {"cidx": pd.Series(dtype="int64"), "code": pd.Series(dtype="object"),
+             "strength": pd.Series(dtype=float), "days": pd.Series(dtype=float),
+             "count": pd.Series(dtype=float)}
+        )
+    ev = pd.concat(parts, ignore_index=True)
+    # the penalty shares its code with per-call negatives: merge them into one row
+    ev = (
+        ev.groupby(["cidx", "code"], sort=False)
+        .agg(strength=("strength", "sum"), days=("days", "min"), count=("count", "max"))
+        .reset_index()
+    )
+    ev["cidx"] = ev["cidx"].astype("int64")
+    return ev
+
+
+def score_points(points: np.ndarray, config: ScoringConfig) -> np.ndarray:
+    """Map raw points to 0-100 with a saturating curve, rounded to one decimal."""
+    k = config.temperature.saturation_points
+    return np.round(100.0 * (1.0 - np.exp(-np.clip(points, 0, None) / k)), 1)
+
+
+def label(score: np.ndarray, config: ScoringConfig) -> np.ndarray:
+    t = config.temperature
+    return np.select([score >= t.hot, score >= t.warm], ["hot", "warm"], default="cold")
+
+
+def temperature(prep: Prepared, ev: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
+    """Per contact (indexed by cidx): points, score, temperature."""
+    n = len(prep.contacts)
+    points = np.bincount(
+        ev["cidx"].to_numpy(dtype="int64"), weights=ev["strength"].to_numpy(float), minlength=n
+    )[:n]
+    score = score_points(points, config)
+    return pd.DataFrame({"points": points, "score": score, "temperature": label(score, config)})
