@@ -145,8 +145,16 @@ class TasksConfig(_Model):
     def _complete(self) -> TasksConfig:
         if sorted(self.rule_order) != sorted(RULES):
             raise ValueError(f"rule_order must list each of {list(RULES)} once")
-        missing = {"personal_call", "early_access", "retention", "opinion", "content_offer",
-                   "soft_retouch", "their_problem", "congratulate"} - set(self.touch_channels)
+        missing = {
+            "personal_call",
+            "early_access",
+            "retention",
+            "opinion",
+            "content_offer",
+            "soft_retouch",
+            "their_problem",
+            "congratulate",
+        } - set(self.touch_channels)
         if missing:
             raise ValueError(f"touch_channels is missing {sorted(missing)}")
         return self
@@ -185,9 +193,11 @@ class ScoringConfig(_Model):
         known = set(contract.ACTIVITY_TYPES)
         lists = [("intent_types", self.intent_types)]
         lists += [(f"signals.{i}.types", r.types) for i, r in enumerate(self.signals)]
-        lists += [(f"touches.types", self.touches.types)]
-        lists += [(f"segments.{k}", getattr(self.segments, k))
-                  for k in ("difficult_issue_types", "fan_types", "loyal_types")]
+        lists += [("touches.types", self.touches.types)]
+        lists += [
+            (f"segments.{k}", getattr(self.segments, k))
+            for k in ("difficult_issue_types", "fan_types", "loyal_types")
+        ]
         for where, types in lists:
             unknown = sorted(set(types) - known)
             if unknown:

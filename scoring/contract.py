@@ -123,6 +123,7 @@ SCORES: dict[str, str] = {
     "previous_score": "float",
     "previous_temperature": "str",
     "hot_since": "ts",  # start of the current hot episode (for "call now once per episode")
+    "segment_since": "ts",  # start of the current segment episode (e.g. "at_risk" once per episode)
     "last_touch_at": "ts",
     "next_touch_due": "date",
     "touches_30d": "int",
@@ -167,7 +168,9 @@ def empty(table: str) -> pd.DataFrame:
     return conform(pd.DataFrame(), table)
 
 
-def conform(frame: pd.DataFrame, table: str, extra: Mapping[str, str] | None = None) -> pd.DataFrame:
+def conform(
+    frame: pd.DataFrame, table: str, extra: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """Return `frame` with every contract column present (missing ones null) and typed.
 
     Columns beyond the contract are kept as they are. Raises ValueError on values that cannot be

@@ -24,7 +24,7 @@ UNKNOWN = "unknown"
 
 @dataclass(frozen=True)
 class Prepared:
-    """The as-of inputs of one scoring run. `cidx` is the row position of a contact in `contacts`."""
+    """The as-of inputs of one run; `cidx` is the row position of a contact in `contacts`."""
 
     contacts: pd.DataFrame
     activities: pd.DataFrame
@@ -82,8 +82,10 @@ def _match_rules(acts: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
     combo = pd.DataFrame(
         {"type": acts["type"], "direction": direction, "outcome": outcome, "intent": acts["intent"]}
     )
-    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(combo))
-    combos = uniques.to_frame(index=False)
+    cols = list(combo.columns)
+    # group numbers follow first appearance, as does drop_duplicates: the two line up
+    codes = combo.groupby(cols, sort=False).ngroup().to_numpy()
+    combos = combo.drop_duplicates().reset_index(drop=True)
     rule_idx = np.full(len(combos), -1)
     for i, rule in enumerate(config.signals):
         m = combos["type"].isin(rule.types).to_numpy()
@@ -109,8 +111,9 @@ def _match_rules(acts: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
 def _rollup_factor(acts: pd.DataFrame, contacts: pd.DataFrame, config: ScoringConfig) -> np.ndarray:
     factor = np.ones(len(acts))
     count_cols = [
-        c for c in contacts.columns if c.endswith("_count") and c[: -len("_count")] in
-        contract.ACTIVITY_TYPES
+        c
+        for c in contacts.columns
+        if c.endswith("_count") and c[: -len("_count")] in contract.ACTIVITY_TYPES
     ]
     rollup = acts["is_rollup"].to_numpy()
     if not count_cols or not rollup.any() or config.rollup.count_bonus == 0:
@@ -163,10 +166,8 @@ def prepare(
     a = a[cidx >= 0].assign(cidx=cidx[cidx >= 0]).reset_index(drop=True)
     a["age"] = age_days(a["occurred_at"], as_of_date, tz).astype("int64")
     has_text = a["text"].notna() & a["type"].isin(config.intent_types)
-    intent = pd.Series(False, index=a.index)
-    if has_text.any():
-        intent[has_text] = a.loc[has_text, "text"].str.contains(intent_pattern(config))
-    a["intent"] = intent.astype(bool)
+    pattern = intent_pattern(config)
+    a["intent"] = a["text"].where(has_text).str.contains(pattern, na=False).astype(bool)
     matched = _match_rules(a, config)
     a["code"] = matched["code"].to_numpy()
     a["signal_class"] = matched["signal_class"].to_numpy()
@@ -180,8 +181,9 @@ def prepare(
     d = d[d["created_at"].notna() & (d["created_at"] <= as_of)]
     cidx = _contact_index(d, c)
     d = d[cidx >= 0].assign(cidx=cidx[cidx >= 0]).reset_index(drop=True)
-    closed_at = d["closed_at"].where(d["closed_at"].notna() | (d["status"] == "open"),
-                                     d["created_at"])
+    closed_at = d["closed_at"].where(
+        d["closed_at"].notna() | (d["status"] == "open"), d["created_at"]
+    )
     closed_by_then = closed_at.notna() & (closed_at <= as_of)
     final = d["status"].isin(["won", "lost"])
     d["status"] = np.where(final & closed_by_then, d["status"], "open")

@@ -2,7 +2,8 @@
 
 difficult > at_risk > key > burning > fan > loyal > new.
 
-- difficult: has won deals and >= difficult_min_issues complaints/late payments/refunds in the window;
+- difficult: has won deals and >= difficult_min_issues complaints, late payments or refunds
+  in the window;
 - at_risk: >= at_risk_min_won won deals, days since the last > at_risk_factor x the contact's own
   median gap between purchase days, and not purchased within at_risk_recent_purchase_days;
 - key: >= key_min_won won deals in the window, or window won amount in the portal's top share with
@@ -32,7 +33,6 @@ def segment_features(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     s = config.segments
     n = len(prep.contacts)
     a = prep.activities
-    hl_classes = {"intent"}
     out = pd.DataFrame(index=pd.RangeIndex(n))
     out["issues"] = _count(
         prep, a["type"].isin(s.difficult_issue_types) & (a["age"] <= s.difficult_window_days)
@@ -45,7 +45,7 @@ def segment_features(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
         & (a["age"] <= s.loyal_window_days),
     )
     out["intent_recent"] = _count(
-        prep, a["signal_class"].isin(hl_classes) & (a["age"] <= s.burning_intent_days)
+        prep, (a["signal_class"] == "intent") & (a["age"] <= s.burning_intent_days)
     )
 
     d = prep.deals
@@ -74,7 +74,7 @@ def assign_segments(prep: Prepared, feats: pd.DataFrame, config: ScoringConfig) 
     f = feats
     portal = prep.contacts["portal"].to_numpy()
     amount = f["won_amount_window"].where(f["won_amount_window"] > 0)
-    top = amount.groupby(portal).transform(lambda x: x.quantile(s.key_top_quantile))
+    top = pd.Series(portal).map(amount.groupby(portal).quantile(s.key_top_quantile))
     created_age = prep.contacts["created_age"]
 
     difficult = (f["won_total"] > 0) & (f["issues"] >= s.difficult_min_issues)
@@ -87,15 +87,15 @@ def assign_segments(prep: Prepared, feats: pd.DataFrame, config: ScoringConfig) 
         (amount >= top) & (f["won_window"] >= s.key_top_min_won)
     )
     burning = (
-        (created_age <= s.burning_max_age_days)
-        & (f["intent_recent"] > 0)
-        & (f["won_total"] == 0)
+        (created_age <= s.burning_max_age_days) & (f["intent_recent"] > 0) & (f["won_total"] == 0)
     )
     fan = (f["fan_events"] >= s.fan_min_events) & (f["won_total"] <= s.fan_max_won)
     loyal = (f["engagement"] >= s.loyal_min_events) & (f["won_total"] == 0)
     return np.select(
-        [m.fillna(False).to_numpy(dtype=bool) for m in
-         (difficult, at_risk, key, burning, fan, loyal)],
+        [
+            m.fillna(False).to_numpy(dtype=bool)
+            for m in (difficult, at_risk, key, burning, fan, loyal)
+        ],
         ["difficult", "at_risk", "key", "burning", "fan", "loyal"],
         default="new",
     )

@@ -95,9 +95,7 @@ def _deal_evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
             }
         )
         w = w.groupby("cidx").agg(days=("age", "min"), count=("recent", "sum")).reset_index()
-        w["strength"] = dc.won_recent_points * np.power(
-            0.5, w["days"] / hl[dc.won_signal_class]
-        )
+        w["strength"] = dc.won_recent_points * np.power(0.5, w["days"] / hl[dc.won_signal_class])
         frames.append(w.assign(code="purchased_recently"))
 
     if not frames:
@@ -117,9 +115,13 @@ def evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     parts = [p[EVIDENCE_COLUMNS] for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(
-            {"cidx": pd.Series(dtype="int64"), "code": pd.Series(dtype="object"),
-             "strength": pd.Series(dtype=float), "days": pd.Series(dtype=float),
-             "count": pd.Series(dtype=float)}
+            {
+                "cidx": pd.Series(dtype="int64"),
+                "code": pd.Series(dtype="object"),
+                "strength": pd.Series(dtype=float),
+                "days": pd.Series(dtype=float),
+                "count": pd.Series(dtype=float),
+            }
         )
     ev = pd.concat(parts, ignore_index=True)
     # the penalty shares its code with per-call negatives: merge them into one row

@@ -1,0 +1,213 @@
+"""Reasons: why a contact scored as it did, as codes and as texts in the portal's locale.
+
+The evidence table (cidx, code, strength, days, count) from scoring.temperature is joined with
+non-activity reasons (no_recent_activity / no_activity, overdue_vs_rhythm for at_risk,
+problems_reported for difficult, frequent_buyer for key, fan_activity for fans), ranked by
+|strength| per contact, and rendered from scoring/locales/<locale>.yaml. Templates are filled
+vectorized: one pass per distinct template, string operations on whole Series.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from scoring.config import ScoringConfig
+from scoring.features import Prepared
+
+LOCALES_DIR = Path(__file__).with_name("locales")
+_PLACEHOLDER = re.compile(r"(\{[a-z_]+\})")
+
+
+@lru_cache(maxsize=16)
+def load_locale(locale: str) -> dict[str, Any]:
+    """The texts of `locale` (en, ru, lv, ...); ValueError for an unknown locale."""
+    if not re.fullmatch(r"[a-z]{2}(?:[-_][A-Za-z]{2})?", locale or ""):
+        raise ValueError(f"invalid locale {locale!r}")
+    path = LOCALES_DIR / f"{locale}.yaml"
+    if not path.exists():
+        path = LOCALES_DIR / f"{locale[:2]}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in LOCALES_DIR.glob("*.yaml"))
+        raise ValueError(f"unknown locale {locale!r}; available: {known}")
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data
+
+
+def fill(template: str, values: dict[str, pd.Series], index: pd.Index) -> pd.Series:
+    """Fill `{name}` placeholders of one template from aligned string Series (vectorized)."""
+    out = pd.Series("", index=index, dtype="object")
+    for part in _PLACEHOLDER.split(template):
+        if not part:
+            continue
+        key = part[1:-1]
+        if part.startswith("{") and key in values:
+            out = out + values[key].astype(str)
+        else:
+            out = out + part
+    return out
+
+
+def join_groups(groups: pd.Series, texts: pd.Series, sep: str, n: int) -> pd.Series:
+    """Join `texts` per integer group id 0..n-1 (rows sorted by group), "" for empty groups.
+
+    np.add.reduceat concatenates object strings inside numpy, without a Python loop per group.
+    """
+    out = np.full(n, "", dtype=object)
+    if len(texts) == 0:
+        return pd.Series(out)
+    g = groups.to_numpy(dtype="int64")
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    joined = np.add.reduceat((texts.astype(str) + sep).to_numpy(dtype=object), starts)
+    out[g[starts]] = joined
+    result = pd.Series(out)
+    return result.str.slice(0, -len(sep)).where(result != "", "") if sep else result
+
+
+def _int_text(values: pd.Series) -> pd.Series:
+    return values.fillna(0).round().astype("int64").astype(str)
+
+
+def render_reasons(codes: pd.Series, days: pd.Series, count: pd.Series, locale: str) -> pd.Series:
+    """One text per row from its reason code; unknown codes render as the code itself."""
+    templates: dict[str, Any] = load_locale(locale).get("reasons", {})
+    codes = codes.reset_index(drop=True)
+    days = days.reset_index(drop=True)
+    count = count.reset_index(drop=True)
+    variant = np.select(
+        [count == 0, days == 0, days == 1], ["earlier", "today", "yesterday"], default="other"
+    )
+
+    def pick(entry: Any, var: str) -> str | None:
+        if isinstance(entry, str):
+            return entry
+        if isinstance(entry, dict):
+            found = entry.get(var)
+            if found is None and var == "earlier":  # no count-free text: fall back by days
+                found = entry.get("other")
+            return found or entry.get("other")
+        return None
+
+    key = pd.DataFrame({"code": codes, "variant": variant})
+    combos = key.drop_duplicates()
+    text = codes.astype("object").copy()
+    values = {"days": _int_text(days), "count": _int_text(count)}
+    for code, var in combos.itertuples(index=False):
+        template = pick(templates.get(code), var)
+        if template is None:
+            continue
+        m = (key["code"] == code) & (key["variant"] == var)
+        idx = key.index[m]
+        text[idx] = fill(template, {k: v[idx] for k, v in values.items()}, idx)
+    return text
+
+
+def _extra_reasons(
+    prep: Prepared,
+    ev: pd.DataFrame,
+    feats: pd.DataFrame,
+    segment: np.ndarray,
+    config: ScoringConfig,
+) -> pd.DataFrame:
+    r = config.reasons
+    n = len(prep.contacts)
+    a = prep.activities
+    positive = a[a["points"] > 0]
+    last_pos = positive.groupby("cidx")["age"].min().reindex(pd.RangeIndex(n))
+    frames = []
+
+    stale = last_pos > r.no_recent_activity_days
+    never = last_pos.isna()
+    for mask, code in ((stale, "no_recent_activity"), (never, "no_activity")):
+        idx = np.flatnonzero(mask.to_numpy())
+        frames.append(
+            pd.DataFrame(
+                {
+                    "cidx": idx,
+                    "code": code,
+                    "strength": -r.no_recent_activity_strength,
+                    "days": last_pos.to_numpy()[idx],
+                    "count": np.nan,
+                }
+            )
+        )
+
+    seg_rules = (
+        (
+            "at_risk",
+            "overdue_vs_rhythm",
+            r.overdue_vs_rhythm_strength,
+            feats["days_since_won"],
+            feats["median_gap"],
+        ),
+        (
+            "difficult",
+            "problems_reported",
+            -r.problems_reported_strength,
+            pd.Series(np.nan, index=feats.index),
+            feats["issues"],
+        ),
+        (
+            "key",
+            "frequent_buyer",
+            r.frequent_buyer_strength,
+            feats["days_since_won"],
+            feats["won_window"],
+        ),
+        (
+            "fan",
+            "fan_activity",
+            r.fan_activity_strength,
+            pd.Series(np.nan, index=feats.index),
+            feats["fan_events"],
+        ),
+    )
+    for seg, code, strength, days, count in seg_rules:
+        idx = np.flatnonzero(segment == seg)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "cidx": idx,
+                    "code": code,
+                    "strength": strength,
+                    "days": days.to_numpy(dtype=float)[idx],
+                    "count": count.to_numpy(dtype=float)[idx],
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def reasons(
+    prep: Prepared,
+    ev: pd.DataFrame,
+    feats: pd.DataFrame,
+    segment: np.ndarray,
+    config: ScoringConfig,
+    locale: str,
+) -> pd.DataFrame:
+    """Per contact (aligned with prep.contacts): reason_codes (all, strongest first) and reasons
+    (top_n rendered texts joined by "; ")."""
+    n = len(prep.contacts)
+    allr = pd.concat(
+        [
+            ev[["cidx", "code", "strength", "days", "count"]],
+            _extra_reasons(prep, ev, feats, segment, config),
+        ],
+        ignore_index=True,
+    )
+    allr["abs"] = allr["strength"].abs()
+    allr = allr[allr["abs"] >= config.reasons.min_strength]
+    allr = allr.sort_values(["cidx", "abs", "code"], ascending=[True, False, True], kind="stable")
+    allr["rank"] = allr.groupby("cidx").cumcount()
+    codes = join_groups(allr["cidx"], allr["code"], ",", n)
+    top = allr[allr["rank"] < config.reasons.top_n].reset_index(drop=True)
+    top["text"] = render_reasons(top["code"], top["days"], top["count"], locale)
+    texts = join_groups(top["cidx"], top["text"], "; ", n)
+    return pd.DataFrame({"reason_codes": codes, "reasons": texts})

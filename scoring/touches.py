@@ -1,0 +1,32 @@
+"""Touch status (domain.md §3): last touch, touches in the window, next touch due by temperature.
+
+A touch is an interaction between us and the contact through a channel (config.touches): an
+outbound call whatever its outcome, a connected inbound call, an email sent or replied, an sms, a
+chat message, a completed meeting. next_touch_due = local date of the last touch + the cadence for
+the contact's temperature, or the local date of as_of when there was never a touch (due now).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scoring.config import ScoringConfig
+from scoring.features import Prepared, local_dates
+
+
+def touches(prep: Prepared, temperature: np.ndarray, config: ScoringConfig) -> pd.DataFrame:
+    """Per contact (aligned with prep.contacts): last_touch_at, touches_30d, next_touch_due."""
+    n = len(prep.contacts)
+    a = prep.activities
+    t = a[a["is_touch"]]
+    last = t.groupby("cidx")["occurred_at"].max()
+    last_touch_at = last.reindex(pd.RangeIndex(n))
+    recent = t["age"] <= config.touches.window_days
+    count = np.bincount(t.loc[recent, "cidx"].to_numpy(dtype="int64"), minlength=n)[:n]
+    cadence = pd.Series(temperature).map(config.touches.cadence_days).to_numpy(dtype="int64")
+    due = local_dates(last_touch_at, prep.tz) + pd.to_timedelta(cadence, unit="D")
+    due = due.fillna(prep.as_of_date).astype("datetime64[ns]")
+    return pd.DataFrame(
+        {"last_touch_at": last_touch_at.to_numpy(), "touches_30d": count, "next_touch_due": due}
+    )
