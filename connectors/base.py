@@ -67,6 +67,8 @@ class ExtractResult:
     removed_contact_ids: list[str]
     cursors: dict[str, str]
     full: bool  # True when no cursor was given (every record was read)
+    # counted non-fatal data problems, e.g. {"birthday_unparsed": 3} (records still emitted)
+    warnings: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -78,6 +80,7 @@ class WriteReport:
     unchanged: int = 0
     fields_changed: dict[str, int] = field(default_factory=dict)
     failed: list[dict[str, str]] = field(default_factory=list)  # contact_id, reason
+    skipped: list[str] = field(default_factory=list)  # ids refused (removed/merged contacts)
 
     @property
     def ok(self) -> bool:

@@ -8,6 +8,8 @@ Secrets are `SecretStr`: they never appear in a repr, str or dump.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from connectors.http import register_secret
@@ -221,6 +223,23 @@ class HubSpotSettings(BaseModel):
     note_tags: tuple[str, ...] = DEFAULT_NOTE_TAGS
     write_retry_rounds: int = Field(3, ge=0)
     create_attempts: int = Field(3, ge=1)
+    owners_path: str = "/crm/v3/owners"
+    pipelines_path: str = "/crm/v3/pipelines/deals"
+    account_path: str = "/account-info/v3/details"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_oauth(cls, data: Any) -> Any:
+        """Accept flat client_id / client_secret / refresh_token keywords (None = not given)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        flat = {k: data.pop(k, None) for k in ("client_id", "client_secret", "refresh_token")}
+        if data.get("access_token") in ("", None):
+            data["access_token"] = None
+        if any(flat.values()) and data.get("oauth") is None:
+            data["oauth"] = {k: v for k, v in flat.items() if v}
+        return data
 
     @model_validator(mode="after")
     def _one_auth(self) -> HubSpotSettings:
@@ -249,7 +268,3 @@ class HubSpotSettings(BaseModel):
 
     def associations_path(self, from_type: str, to_type: str) -> str:
         return f"/crm/v4/associations/{from_type}/{to_type}/batch/read"
-
-    owners_path: str = "/crm/v3/owners"
-    pipelines_path: str = "/crm/v3/pipelines/deals"
-    account_path: str = "/account-info/v3/details"

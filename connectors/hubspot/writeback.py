@@ -1,0 +1,457 @@
+"""Write heatsync's results back to HubSpot: property schema, contact fields, follow-up tasks.
+
+- `ensure_schema`: idempotent. GET each group/property first; create on 404 (a 409 means it
+  exists); PATCH only labels/options that drifted. A second run sends no write.
+- `write_fields`: only changed fields, rendered in HubSpot formats, batch/update ≤ 100; a 207's
+  transient per-row errors are retried (bounded rounds), the rest reported in WriteReport.failed.
+- `find_tasks`: a consistent lookup (v4 associations contact→tasks + batch read of
+  heatsync_task_key), not search, which lags behind writes.
+- `create_tasks`: skip keys that already exist; batch/create ≤ 100 with inline association to the
+  contact (type 204) and objectWriteTraceId = task key. An ambiguous failure (5xx, dropped
+  connection, timeout) is never retried blindly: reconcile with `find_tasks`, then create only the
+  missing ones (bounded attempts).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pandas as pd
+
+from connectors.base import WRITABLE_FIELDS, TaskReport, WriteReport
+from connectors.http import ConflictError, ConnectorError, TransientError, log, redact
+from connectors.hubspot.client import HubSpotClient, chunks
+from connectors.hubspot.labels import label
+from connectors.hubspot.models import PropertyDefinition, StandardError
+from connectors.hubspot.settings import (
+    ASSOC_TASK_TO_CONTACT,
+    BATCH_SIZE,
+    CONTACTS,
+    FIELD_PROPERTIES,
+    GROUP_NAME,
+    REASONS_MAX_CHARS,
+    TASK_KEY_PROPERTY,
+    TASKS,
+    UPDATED_AT_PROPERTY,
+)
+from scoring import contract
+
+# Per-row error categories worth another round (the row itself is fine).
+TRANSIENT_CATEGORIES = frozenset(
+    {
+        "RATE_LIMITS",
+        "RATE_LIMIT",
+        "LOCKED",
+        "INTERNAL_ERROR",
+        "SERVER_ERROR",
+        "SERVICE_UNAVAILABLE",
+        "TIMEOUT",
+        "GATEWAY_TIMEOUT",
+        "BAD_GATEWAY",
+        "TEMPORARILY_UNAVAILABLE",
+    }
+)
+TRANSIENT_ROW_STATUSES = frozenset({"423", "429", "500", "502", "503", "504"})
+
+# --------------------------------------------------------------------------------------------
+# Schema
+
+
+def property_specs(locale: str, vip_property: str) -> list[tuple[str, dict[str, Any]]]:
+    """(object type, property create body) for every property heatsync owns."""
+
+    def options(kind: str, codes: Iterable[str]) -> list[dict[str, Any]]:
+        return [
+            {
+                "label": label(locale, f"{kind}.{code}"),
+                "value": code,
+                "displayOrder": i,
+                "hidden": False,
+            }
+            for i, code in enumerate(codes)
+        ]
+
+    def prop(name: str, type_: str, field_type: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "name": name,
+            "label": label(locale, name),
+            "type": type_,
+            "fieldType": field_type,
+            "groupName": GROUP_NAME,
+            **extra,
+        }
+
+    f = FIELD_PROPERTIES
+    return [
+        (
+            CONTACTS,
+            prop(
+                f["temperature"],
+                "enumeration",
+                "select",
+                options=options("temperature", contract.TEMPERATURES),
+            ),
+        ),
+        (CONTACTS, prop(f["score"], "number", "number")),
+        (
+            CONTACTS,
+            prop(
+                f["segment"], "enumeration", "select", options=options("segment", contract.SEGMENTS)
+            ),
+        ),
+        (CONTACTS, prop(f["reasons"], "string", "textarea")),
+        (
+            CONTACTS,
+            prop(f["trend"], "enumeration", "select", options=options("trend", contract.TRENDS)),
+        ),
+        (CONTACTS, prop(UPDATED_AT_PROPERTY, "date", "date")),
+        (CONTACTS, prop(f["next_touch_due"], "date", "date")),
+        (CONTACTS, prop(f["touches_30d"], "number", "number")),
+        (
+            CONTACTS,
+            {
+                **prop(vip_property, "bool", "booleancheckbox"),
+                "label": label(locale, "heatsync_vip"),
+                "options": [
+                    {"label": "Yes", "value": "true", "displayOrder": 0, "hidden": False},
+                    {"label": "No", "value": "false", "displayOrder": 1, "hidden": False},
+                ],
+            },
+        ),
+        (TASKS, prop(TASK_KEY_PROPERTY, "string", "text")),
+    ]
+
+
+def _drift(current: PropertyDefinition, wanted: dict[str, Any]) -> dict[str, Any]:
+    """The PATCH body needed to bring `current` to `wanted` (empty when nothing drifted)."""
+    patch: dict[str, Any] = {}
+    if current.label != wanted["label"]:
+        patch["label"] = wanted["label"]
+    if wanted["type"] == "enumeration":
+        have = {o.value: o.label for o in current.options if not o.hidden}
+        want = {o["value"]: o["label"] for o in wanted.get("options", [])}
+        if have != want:
+            patch["options"] = wanted["options"]
+    return patch
+
+
+def ensure_schema(
+    client: HubSpotClient, locale: str, vip_property: str = "heatsync_vip"
+) -> list[str]:
+    """Create heatsync's group and properties where missing; return the names created.
+
+    Names are "group:<object>/<name>" for groups and "<object>/<name>" for properties.
+    """
+    created: list[str] = []
+    specs = property_specs(locale, vip_property)
+    for object_type in dict.fromkeys(t for t, _ in specs):
+        group_label = label(locale, "group")
+        group = client.get_group(object_type, GROUP_NAME)
+        if group is None:
+            try:
+                client.create_group(
+                    object_type, {"name": GROUP_NAME, "label": group_label, "displayOrder": -1}
+                )
+                created.append(f"group:{object_type}/{GROUP_NAME}")
+            except ConflictError:
+                pass
+        elif group.label != group_label:
+            client.update_group(object_type, GROUP_NAME, {"label": group_label})
+    for object_type, body in specs:
+        current = client.get_property(object_type, body["name"])
+        if current is None:
+            try:
+                client.create_property(object_type, body)
+                created.append(f"{object_type}/{body['name']}")
+                continue
+            except ConflictError:
+                current = client.get_property(object_type, body["name"])
+                if current is None:
+                    raise
+        patch = _drift(current, body)
+        if patch:
+            log.info("updating %s/%s: %s drifted", object_type, body["name"], sorted(patch))
+            client.update_property(object_type, body["name"], patch)
+    return created
+
+
+# --------------------------------------------------------------------------------------------
+# Field write-back
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def render_value(field_name: str, value: Any) -> str:
+    """A canonical field value in HubSpot's wire format ("" clears the property)."""
+    if _missing(value):
+        return ""
+    if field_name in ("score", "touches_30d"):
+        number = float(value)
+        return "" if math.isnan(number) else str(round(number))
+    if field_name == "next_touch_due":
+        if isinstance(value, str):
+            value = pd.Timestamp(value)
+        if isinstance(value, pd.Timestamp | datetime):
+            if value.tzinfo is not None:
+                value = value.astimezone(UTC)
+            value = value.date()
+        if isinstance(value, date):
+            return value.isoformat()
+        raise ValueError(f"next_touch_due: not a date: {value!r}")
+    if field_name == "reasons":
+        text = str(value)
+        return text if len(text) <= REASONS_MAX_CHARS else text[: REASONS_MAX_CHARS - 1] + "…"
+    return str(value)
+
+
+def _row_transient(error: StandardError) -> bool:
+    return (error.category or "").upper() in TRANSIENT_CATEGORIES or (
+        error.status or ""
+    ) in TRANSIENT_ROW_STATUSES
+
+
+def _error_text(error: StandardError) -> str:
+    return redact(f"{error.category or 'ERROR'}: {error.message or 'no message'}")[:500]
+
+
+def write_fields(
+    client: HubSpotClient,
+    updates: pd.DataFrame,
+    *,
+    skip_ids: Iterable[str] = (),
+    rounds: int = 3,
+    today: date | None = None,
+    pause_s: float = 0.5,
+) -> WriteReport:
+    """Write the changed heatsync fields of `updates` (output of connectors.base.field_changes).
+
+    Also sets heatsync_updated_at = today (UTC) on every contact written. Ids in `skip_ids`
+    (archived/merged contacts) are never written and are listed in `report.skipped`.
+    """
+    report = WriteReport()
+    if updates is None or len(updates) == 0:
+        return report
+    skip = {str(i) for i in skip_ids}
+    stamp = (today or datetime.now(UTC).date()).isoformat()
+    inputs: dict[str, dict[str, str]] = {}
+    changed_fields: dict[str, list[str]] = {}
+    for record in updates.to_dict("records"):
+        contact_id = str(record["contact_id"])
+        fields = []
+        for name in WRITABLE_FIELDS:
+            flag = record.get(f"changed_{name}")
+            if flag is None and name in record:
+                flag = not _missing(record[name])
+            if bool(flag) and not _missing(flag):
+                fields.append(name)
+        if not fields:
+            report.unchanged += 1
+            continue
+        if contact_id in skip:
+            report.skipped.append(contact_id)
+            continue
+        try:
+            props = {FIELD_PROPERTIES[n]: render_value(n, record.get(n)) for n in fields}
+        except (TypeError, ValueError) as exc:
+            report.failed.append({"contact_id": contact_id, "reason": redact(exc)})
+            continue
+        props[UPDATED_AT_PROPERTY] = stamp
+        inputs[contact_id] = props
+        changed_fields[contact_id] = fields
+    report.attempted = len(inputs) + len(report.failed)
+    pending = list(inputs)
+    for round_no in range(rounds + 1):
+        if not pending:
+            break
+        if round_no:
+            client.http._sleep(pause_s * (2 ** (round_no - 1)))
+        retry: list[str] = []
+        for part in chunks(pending, BATCH_SIZE):
+            try:
+                outcome = client.batch_update(
+                    CONTACTS, [{"id": cid, "properties": inputs[cid]} for cid in part]
+                )
+            except ConnectorError as exc:
+                for cid in part:
+                    if isinstance(exc, TransientError) and round_no < rounds:
+                        retry.append(cid)
+                    else:
+                        report.failed.append({"contact_id": cid, "reason": str(exc)})
+                continue
+            errored: dict[str, StandardError] = {}
+            for error in outcome.errors:
+                for cid in error.ids():
+                    errored[cid] = error
+            for cid in part:
+                row_error = errored.get(cid)
+                if row_error is None:
+                    report.written += 1
+                    for name in changed_fields[cid]:
+                        report.fields_changed[name] = report.fields_changed.get(name, 0) + 1
+                elif _row_transient(row_error) and round_no < rounds:
+                    retry.append(cid)
+                else:
+                    report.failed.append({"contact_id": cid, "reason": _error_text(row_error)})
+            unnamed = [e for e in outcome.errors if not e.ids()]
+            for error in unnamed:
+                log.warning("batch update error naming no id: %s", _error_text(error))
+        pending = retry
+    if report.failed:
+        log.warning("field write-back: %d contact(s) failed", len(report.failed))
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# Tasks
+
+
+def find_tasks(client: HubSpotClient, task_keys: dict[str, str]) -> dict[str, str]:
+    """Key -> task id for heatsync tasks that exist on the given contacts (consistent reads)."""
+    if not task_keys:
+        return {}
+    contact_ids = sorted({str(c) for c in task_keys.values() if not _missing(c)})
+    links = client.associations(CONTACTS, TASKS, contact_ids)
+    task_ids = sorted({t for targets in links.values() for t in targets})
+    if not task_ids:
+        return {}
+    outcome = client.batch_read(TASKS, task_ids, [TASK_KEY_PROPERTY])
+    wanted = {str(k) for k in task_keys}
+    found: dict[str, str] = {}
+    for record in outcome.results:
+        key = (record.get("properties") or {}).get(TASK_KEY_PROPERTY)
+        if key and key in wanted and not record.get("archived"):
+            found.setdefault(str(key), str(record["id"]))
+    return found
+
+
+def _iso_ms(value: Any) -> str:
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def task_input(row: dict[str, Any]) -> dict[str, Any]:
+    """One batch/create input for a TASK_COLUMNS row."""
+    key = str(row["task_key"])
+    props: dict[str, str] = {
+        "hs_timestamp": _iso_ms(row["due_at"]),
+        "hs_task_subject": "" if _missing(row.get("subject")) else str(row["subject"]),
+        "hs_task_body": "" if _missing(row.get("body")) else str(row["body"]),
+        "hs_task_status": "NOT_STARTED",
+        "hs_task_priority": str(row.get("priority") or "MEDIUM").upper(),
+        "hs_task_type": str(row.get("task_type") or "TODO").upper(),
+        TASK_KEY_PROPERTY: key,
+    }
+    if not _missing(row.get("owner_id")):
+        props["hubspot_owner_id"] = str(row["owner_id"])
+    return {
+        "properties": props,
+        "associations": [
+            {
+                "to": {"id": str(row["contact_id"])},
+                "types": [
+                    {
+                        "associationCategory": "HUBSPOT_DEFINED",
+                        "associationTypeId": ASSOC_TASK_TO_CONTACT,
+                    }
+                ],
+            }
+        ],
+        "objectWriteTraceId": key,
+    }
+
+
+def create_tasks(
+    client: HubSpotClient, tasks: pd.DataFrame, *, attempts: int = 3, pause_s: float = 0.5
+) -> TaskReport:
+    """Create the tasks that do not exist yet; never duplicates after an ambiguous failure."""
+    report = TaskReport()
+    if tasks is None or len(tasks) == 0:
+        return report
+    rows: dict[str, dict[str, Any]] = {
+        str(r["task_key"]): {str(k): v for k, v in r.items()} for r in tasks.to_dict("records")
+    }
+    contact_of = {k: str(r["contact_id"]) for k, r in rows.items()}
+    report.already_existed.update(find_tasks(client, contact_of))
+    todo: list[str] = []
+    for key, row in rows.items():
+        if key in report.already_existed:
+            continue
+        try:
+            task_input(row)
+        except (TypeError, ValueError, KeyError) as exc:
+            report.failed.append({"task_key": key, "reason": redact(f"invalid task: {exc}")})
+            continue
+        todo.append(key)
+    for part in chunks(todo, BATCH_SIZE):
+        pending = list(part)
+        last_reason = "not attempted"
+        for attempt in range(attempts):
+            if not pending:
+                break
+            if attempt:
+                client.http._sleep(pause_s * (2 ** (attempt - 1)))
+            try:
+                outcome = client.batch_create(TASKS, [task_input(rows[k]) for k in pending])
+            except TransientError as exc:
+                # The request may have been applied: look before creating again.
+                last_reason = str(exc)
+                log.warning("task create ambiguous (%s); reconciling", redact(exc))
+                try:
+                    found = find_tasks(client, {k: contact_of[k] for k in pending})
+                except ConnectorError as lookup_exc:
+                    last_reason = f"{last_reason}; reconcile failed: {lookup_exc}"
+                    break
+                report.created.update(found)
+                pending = [k for k in pending if k not in found]
+                continue
+            except ConnectorError as exc:
+                for key in pending:
+                    report.failed.append({"task_key": key, "reason": str(exc)})
+                pending = []
+                break
+            by_key: dict[str, str] = {}
+            for record in outcome.results:
+                made = (record.get("properties") or {}).get(TASK_KEY_PROPERTY)
+                if made:
+                    by_key[str(made)] = str(record["id"])
+            retry: list[str] = []
+            errored: set[str] = set()
+            for error in outcome.errors:
+                for key in error.trace_ids():
+                    if key not in pending:
+                        continue
+                    errored.add(key)
+                    if _row_transient(error):
+                        retry.append(key)
+                        last_reason = _error_text(error)
+                    else:
+                        report.failed.append({"task_key": key, "reason": _error_text(error)})
+            report.created.update({k: v for k, v in by_key.items() if k in pending})
+            unresolved = [k for k in pending if k not in by_key and k not in errored]
+            if unresolved:
+                # Neither a result nor an error names them: reconcile rather than guess.
+                found = find_tasks(client, {k: contact_of[k] for k in unresolved})
+                report.created.update(found)
+                retry.extend(k for k in unresolved if k not in found)
+                last_reason = "no result returned for this input"
+            pending = retry
+        for key in pending:
+            if key not in report.created:
+                report.failed.append(
+                    {
+                        "task_key": key,
+                        "reason": f"gave up after {attempts} attempt(s): {last_reason}",
+                    }
+                )
+    return report
