@@ -57,7 +57,9 @@ def test_render_values_in_hubspot_formats() -> None:
     assert render_value("score", 71.6) == "72"
     assert render_value("touches_30d", 3.0) == "3"
     assert render_value("next_touch_due", pd.Timestamp("2026-03-05")) == "2026-03-05"
-    assert render_value("next_touch_due", pd.Timestamp("2026-03-05 23:30", tz="UTC")) == "2026-03-05"
+    assert (
+        render_value("next_touch_due", pd.Timestamp("2026-03-05 23:30", tz="UTC")) == "2026-03-05"
+    )
     assert render_value("temperature", None) == ""
     assert render_value("score", float("nan")) == ""
     assert len(render_value("reasons", "x" * 70_000)) == 65_536
