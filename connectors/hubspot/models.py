@@ -6,9 +6,17 @@ Unknown fields are ignored so HubSpot can add fields without breaking us.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _as_str(value: Any) -> Any:
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+# HubSpot sends ids as strings in most places but as numbers in some (v4 toObjectId, portalId).
+StrId = Annotated[str, BeforeValidator(_as_str)]
 
 
 class _Model(BaseModel):
@@ -16,8 +24,8 @@ class _Model(BaseModel):
 
 
 class HubSpotObject(_Model):
-    id: str
-    properties: dict[str, str | None] = Field(default_factory=dict)
+    id: StrId
+    properties: dict[str, Any] = Field(default_factory=dict)
     createdAt: str | None = None
     updatedAt: str | None = None
     archived: bool = False
@@ -56,20 +64,22 @@ class StandardError(_Model):
     category: str | None = None
     subCategory: Any = None
     message: str | None = None
-    context: dict[str, list[str]] = Field(default_factory=dict)
-    id: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    id: StrId | None = None
 
     def ids(self) -> list[str]:
         """Object ids this error names (context.ids / context.id / id)."""
         out: list[str] = []
         for key in ("ids", "id"):
-            out.extend(str(v) for v in self.context.get(key, []) or [])
+            values = self.context.get(key) or []
+            out.extend(str(v) for v in (values if isinstance(values, list) else [values]))
         if self.id:
             out.append(str(self.id))
         return out
 
     def trace_ids(self) -> list[str]:
-        return [str(v) for v in self.context.get("objectWriteTraceId", []) or []]
+        values = self.context.get("objectWriteTraceId") or []
+        return [str(v) for v in (values if isinstance(values, list) else [values])]
 
 
 class BatchResponse(_Model):
@@ -86,12 +96,12 @@ class AssociationType(_Model):
 
 
 class AssociationTarget(_Model):
-    toObjectId: str
+    toObjectId: StrId
     associationTypes: list[AssociationType] = Field(default_factory=list)
 
 
 class AssociationIdRef(_Model):
-    id: str
+    id: StrId
 
 
 class AssociationResult(_Model):
@@ -101,7 +111,7 @@ class AssociationResult(_Model):
 
 
 class Owner(_Model):
-    id: str
+    id: StrId
     email: str | None = None
     firstName: str | None = None
     lastName: str | None = None
@@ -125,7 +135,7 @@ class StageMetadata(_Model):
 
 
 class PipelineStage(_Model):
-    id: str
+    id: StrId
     label: str
     displayOrder: int | None = None
     metadata: StageMetadata = Field(default_factory=StageMetadata)
@@ -133,7 +143,7 @@ class PipelineStage(_Model):
 
 
 class Pipeline(_Model):
-    id: str
+    id: StrId
     label: str
     displayOrder: int | None = None
     stages: list[PipelineStage] = Field(default_factory=list)
@@ -141,7 +151,7 @@ class Pipeline(_Model):
 
 
 class AccountDetails(_Model):
-    portalId: int | str
+    portalId: StrId
     timeZone: str | None = None
     companyCurrency: str | None = None
     utcOffset: str | None = None
