@@ -66,6 +66,7 @@ TEXT_MAX = 500
 ROLLUP_COUNT_COLUMNS = {
     "form_submission_count": "float",
     "page_view_count": "float",
+    "web_session_count": "float",
     "email_open_count": "float",
     "email_click_count": "float",
 }
@@ -186,6 +187,7 @@ class ContactRow(_Row):
     current_updated_at: Ts = None
     form_submission_count: Num = None
     page_view_count: Num = None
+    web_session_count: Num = None
     email_open_count: Num = None
     email_click_count: Num = None
 
@@ -497,6 +499,7 @@ class HubSpotConnector:
             "current_updated_at": p(UPDATED_AT_PROPERTY),
             "form_submission_count": p("num_conversion_events"),
             "page_view_count": p("hs_analytics_num_page_views"),
+            "web_session_count": p("hs_analytics_num_visits"),
             "email_open_count": p("hs_email_open"),
             "email_click_count": p("hs_email_click"),
         }
@@ -512,6 +515,7 @@ class HubSpotConnector:
                 p("message") or p("recent_conversion_event_name"),
             ),
             ("page_view", "hs_analytics_last_timestamp", None),
+            ("web_session", "hs_analytics_last_visit_timestamp", None),
             ("email_open", "hs_email_last_open_date", None),
             ("email_click", "hs_email_last_click_date", None),
         ]

@@ -72,6 +72,8 @@ CONTACT_PROPERTIES = (
     "message",
     "hs_analytics_num_page_views",
     "hs_analytics_last_timestamp",
+    "hs_analytics_num_visits",
+    "hs_analytics_last_visit_timestamp",
     "hs_email_open",
     "hs_email_last_open_date",
     "hs_email_click",

@@ -30,6 +30,7 @@ from connectors.hubspot.settings import (
     ASSOC_TASK_TO_CONTACT,
     BATCH_SIZE,
     CONTACTS,
+    DEFAULT_VIP_PROPERTY,
     FIELD_PROPERTIES,
     GROUP_NAME,
     REASONS_MAX_CHARS,
@@ -85,7 +86,7 @@ def property_specs(locale: str, vip_property: str) -> list[tuple[str, dict[str, 
         }
 
     f = FIELD_PROPERTIES
-    return [
+    specs: list[tuple[str, dict[str, Any]]] = [
         (
             CONTACTS,
             prop(
@@ -110,19 +111,18 @@ def property_specs(locale: str, vip_property: str) -> list[tuple[str, dict[str, 
         (CONTACTS, prop(UPDATED_AT_PROPERTY, "date", "date")),
         (CONTACTS, prop(f["next_touch_due"], "date", "date")),
         (CONTACTS, prop(f["touches_30d"], "number", "number")),
-        (
-            CONTACTS,
-            {
-                **prop(vip_property, "bool", "booleancheckbox"),
-                "label": label(locale, "heatsync_vip"),
-                "options": [
-                    {"label": "Yes", "value": "true", "displayOrder": 0, "hidden": False},
-                    {"label": "No", "value": "false", "displayOrder": 1, "hidden": False},
-                ],
-            },
-        ),
-        (TASKS, prop(TASK_KEY_PROPERTY, "string", "text")),
     ]
+    if vip_property == DEFAULT_VIP_PROPERTY:
+        # A portal that keeps its own VIP flag (settings.vip_property) owns that property.
+        vip = prop(vip_property, "bool", "booleancheckbox")
+        vip["label"] = label(locale, "heatsync_vip")
+        vip["options"] = [
+            {"label": "Yes", "value": "true", "displayOrder": 0, "hidden": False},
+            {"label": "No", "value": "false", "displayOrder": 1, "hidden": False},
+        ]
+        specs.append((CONTACTS, vip))
+    specs.append((TASKS, prop(TASK_KEY_PROPERTY, "string", "text")))
+    return specs
 
 
 def _drift(current: PropertyDefinition, wanted: dict[str, Any]) -> dict[str, Any]:
