@@ -2,7 +2,8 @@
 default property definitions, the default deal pipeline and call dispositions.
 
 Facts come from shared/reference/hubspot-api.md (§8–§13); property lists are the subset of
-HubSpot's defaults that heatsync reads or writes, plus a custom contact property `vip`.
+HubSpot's defaults that heatsync reads or writes, plus the custom contact property `heatsync_vip`
+(the team's VIP flag, which heatsync only reads).
 """
 
 from __future__ import annotations
@@ -235,7 +236,7 @@ _PROPS: dict[str, list[_Prop]] = {
         ),
         ("date_of_birth", "Date of birth", "string", "text", "contactinformation", (), False),
         ("message", "Message", "string", "textarea", "contactinformation", (), False),
-        ("vip", "VIP", "bool", "booleancheckbox", "contactinformation", ("true", "false"), False),
+        ("heatsync_vip", "VIP", "bool", "booleancheckbox", "heatsync", ("true", "false"), False),
         (
             "hs_merged_object_ids",
             "Merged Record IDs",
@@ -552,6 +553,7 @@ _PROPS: dict[str, list[_Prop]] = {
 _GROUPS = {
     "contacts": (
         ("contactinformation", "Contact information"),
+        ("heatsync", "heatsync"),
         ("emailinformation", "Email information"),
         ("analyticsinformation", "Web analytics history"),
         ("conversioninformation", "Conversion information"),
@@ -565,7 +567,8 @@ _GROUPS = {
     "tasks": (("task", "Task information"),),
 }
 
-HUBSPOT_DEFINED_CUSTOM = {"vip"}  # seeded, but not HubSpot-defined (a portal's own property)
+# Seeded but not HubSpot-defined: the team flags VIPs in heatsync_vip (the connector's default).
+HUBSPOT_DEFINED_CUSTOM = {"heatsync_vip"}
 
 
 def property_definition(

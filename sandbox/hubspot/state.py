@@ -622,14 +622,14 @@ def _ms(ts: pd.Timestamp) -> int:
 
 
 def _dob(birthday: pd.Timestamp, style: float) -> str:
-    """date_of_birth is free text in HubSpot: mostly ISO, some dotted or US style."""
+    """date_of_birth is free text in HubSpot: mostly ISO, some "02.05.1990" or "1990/05/02"."""
     if birthday.year == 1904:
         return f"--{birthday.month:02d}-{birthday.day:02d}"
     if style < 0.8:
         return f"{birthday.year:04d}-{birthday.month:02d}-{birthday.day:02d}"
     if style < 0.9:
         return f"{birthday.day:02d}.{birthday.month:02d}.{birthday.year:04d}"
-    return f"{birthday.month:02d}/{birthday.day:02d}/{birthday.year:04d}"
+    return f"{birthday.year:04d}/{birthday.month:02d}/{birthday.day:02d}"
 
 
 def _amount(value: float) -> str:
@@ -691,7 +691,7 @@ def render_truth(portal: Portal, *, plant_bad_records: bool = True) -> HubSpotSt
             "hs_analytics_source_data_1": drill,
             "date_of_birth": None if pd.isna(row.birthday) else _dob(row.birthday, styles[i]),
             "hs_email_optout": "true" if row.do_not_contact else "false",
-            "vip": "true" if row.is_vip else "false",
+            "heatsync_vip": "true" if row.is_vip else "false",
         }
         for type_, (count_prop, date_prop) in ROLLUPS.items():
             hit = rollup.get(type_, {}).get(cid)
@@ -760,7 +760,7 @@ def render_truth(portal: Portal, *, plant_bad_records: bool = True) -> HubSpotSt
             props["hs_note_body"] = a.text
             obj_type, to_contact = "notes", 202
         elif kind in NOTE_TAGGED_TYPES:
-            tag = f"{kind}:{a.direction}" if a.direction else kind
+            tag = f"{kind} {a.direction}" if a.direction else kind
             props["hs_note_body"] = f"[{tag}] {a.text or ''}".rstrip()
             obj_type, to_contact = "notes", 202
         else:  # pragma: no cover - every canonical type is handled above

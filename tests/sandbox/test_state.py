@@ -72,7 +72,7 @@ def test_engagements_notes_and_associations(state, portal) -> None:
     note = state.get("notes", complaint.name)
     assert note.props["hs_note_body"].startswith("[complaint] ")
     sms = acts[acts["type"] == "sms"].iloc[0]
-    assert state.get("notes", sms.name).props["hs_note_body"].startswith(f"[sms:{sms.direction}] ")
+    assert state.get("notes", sms.name).props["hs_note_body"].startswith(f"[sms {sms.direction}] ")
     assert state.associations("notes", note.id, "contacts") == {
         int(complaint.contact_id): [("HUBSPOT_DEFINED", 202)]
     }
