@@ -95,15 +95,14 @@ def render_reasons(codes: pd.Series, days: pd.Series, count: pd.Series, locale: 
         return None
 
     key = pd.DataFrame({"code": codes, "variant": variant})
-    combos = key.drop_duplicates()
     text = codes.astype("object").copy()
     values = {"days": _int_text(days), "count": _int_text(count)}
-    for code, var in combos.itertuples(index=False):
+    # one pass to find the rows of each (code, variant), then one fill per template
+    for (code, var), rows in key.groupby(["code", "variant"], sort=False).indices.items():
         template = pick(templates.get(code), var)
         if template is None:
             continue
-        m = (key["code"] == code) & (key["variant"] == var)
-        idx = key.index[m]
+        idx = key.index[rows]
         text[idx] = fill(template, {k: v[idx] for k, v in values.items()}, idx)
     return text
 
