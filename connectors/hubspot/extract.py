@@ -55,6 +55,7 @@ from connectors.hubspot.settings import (
     DEALS,
     FIELD_PROPERTIES,
     MEETING_OUTCOMES,
+    OFFLINE_DRILLDOWN,
     SOURCE_MAP,
     TASK_KEY_PROPERTY,
     UPDATED_AT_PROPERTY,
@@ -470,6 +471,9 @@ class HubSpotConnector:
         name = " ".join(x for x in (p("firstname"), p("lastname")) if x) or None
         source_raw = p("hs_analytics_source")
         source = SOURCE_MAP.get(source_raw.upper(), "other") if source_raw else None
+        if source == "offline":
+            drill = (p("hs_analytics_source_data_1") or "").upper()
+            source = OFFLINE_DRILLDOWN.get(drill, "offline")
         try:
             birthday = parse_birthday(p("date_of_birth"))
         except ValueError:

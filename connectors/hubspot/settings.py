@@ -62,6 +62,7 @@ CONTACT_PROPERTIES = (
     "lastmodifieddate",
     "hubspot_owner_id",
     "hs_analytics_source",
+    "hs_analytics_source_data_1",
     "lifecyclestage",
     "date_of_birth",
     "hs_email_optout",
@@ -145,6 +146,15 @@ SOURCE_MAP = {
     "OFFLINE": "offline",
     "OTHER_CAMPAIGNS": "other",
     "AI_REFERRALS": "referral",
+}
+
+# OFFLINE sources refined by their drill-down (hs_analytics_source_data_1).
+OFFLINE_DRILLDOWN = {
+    "IMPORT": "import",
+    "API": "api",
+    "INTEGRATION": "api",
+    "CONVERSATIONS": "chat",
+    "CRM_UI": "offline",
 }
 
 # Default call dispositions (reference §11) -> canonical call outcome.
