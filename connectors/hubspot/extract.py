@@ -25,9 +25,9 @@ import html
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ValidationError, field_validator
@@ -63,6 +63,7 @@ from connectors.hubspot.settings import (
 )
 from scoring import contract
 
+_T = TypeVar("_T")
 TEXT_MAX = 500
 ROLLUP_COUNT_COLUMNS = {
     "form_submission_count": "float",
@@ -234,6 +235,14 @@ class DealRow(_Row):
         if value is None:
             raise ValueError("missing createdate")
         return value
+
+
+def _field(name: str, parser: Callable[[Any], _T], value: Any) -> _T:
+    """Run a parser, naming the property in the error."""
+    try:
+        return parser(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
 
 
 def _reason(exc: Exception) -> str:
@@ -527,7 +536,7 @@ class HubSpotConnector:
             specs.append(("unsubscribe", "hs_email_optout_date", None))
         acts: list[dict[str, Any]] = []
         for kind, date_prop, text in specs:
-            when = parse_ts(p(date_prop))
+            when = _field(date_prop, parse_ts, p(date_prop))
             if when is None:
                 continue
             acts.append(
@@ -566,7 +575,7 @@ class HubSpotConnector:
             if outcome is None:
                 outcome = CALL_STATUS_OUTCOMES.get((p("hs_call_status") or "").upper())
             row["outcome"] = outcome
-            duration_ms = parse_num(p("hs_call_duration"))
+            duration_ms = _field("hs_call_duration (duration_s)", parse_num, p("hs_call_duration"))
             row["duration_s"] = None if duration_ms is None else duration_ms / 1000.0
             row["text"] = _clip(_strip_html(p("hs_call_body") or p("hs_call_title")))
         elif object_type == "emails":
@@ -583,7 +592,8 @@ class HubSpotConnector:
             row["type"] = "meeting"
             row["occurred_at"] = p("hs_meeting_start_time") or row["occurred_at"]
             row["outcome"] = MEETING_OUTCOMES.get((p("hs_meeting_outcome") or "").upper())
-            start, end = parse_ts(p("hs_meeting_start_time")), parse_ts(p("hs_meeting_end_time"))
+            start = _field("hs_meeting_start_time", parse_ts, p("hs_meeting_start_time"))
+            end = _field("hs_meeting_end_time", parse_ts, p("hs_meeting_end_time"))
             if start and end and end >= start:
                 row["duration_s"] = (end - start).total_seconds()
             title, body = p("hs_meeting_title"), _strip_html(p("hs_meeting_body"))
