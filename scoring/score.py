@@ -78,10 +78,10 @@ def score_contacts(
         np.select(
             [diff > band, diff < -band, diff.notna()],
             ["warming", "cooling", "steady"],
-            default=None,
+            default="",
         ),
         dtype="object",
-    )
+    ).replace("", None)
     trend = trend.where(prev["score"].notna(), None)
 
     hot = label == "hot"

@@ -21,6 +21,7 @@ candidate tasks dropped for each reason.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -122,7 +123,7 @@ def _candidates(
     same_day = min(as_of + pd.Timedelta(hours=t.same_day_due_hours), end_of_day)
     frames = []
 
-    def add(mask: pd.Series | np.ndarray, rule: str, **cols: object) -> None:
+    def add(mask: pd.Series | np.ndarray, rule: str, **cols: Any) -> None:
         idx = np.flatnonzero(np.asarray(mask, dtype=bool))
         part = pd.DataFrame({"row": idx, "rule": rule})
         for name, value in cols.items():
@@ -140,7 +141,7 @@ def _candidates(
         priority="HIGH",
         task_type="CALL",
         variant=np.where(burning, "call_now_burning", "call_now"),
-        due_at=np.where(burning, soon, same_day),
+        due_at=pd.Series(same_day, index=b.index).where(~burning, soon).to_numpy(),
     )
 
     seg_day = local_dates(b["segment_since"], tz).fillna(today).dt.strftime("%Y-%m-%d").to_numpy()
@@ -261,14 +262,14 @@ def plan_tasks(
     )
 
     h = _history(history, contacts)
-    done = cand["task_key"].isin(set(h["task_key"].dropna()))
+    in_history = cand["task_key"].isin(set(h["task_key"].dropna()))
     past = h[h["created_at"] <= as_of]
     if len(past):
         last = past.groupby(["portal", "contact_id", "rule"])["created_at"].max().rename("last")
         cand = cand.join(last, on=["portal", "contact_id", "rule"])
         age = (today - local_dates(cand["last"], tz)).dt.days
-        done = done | (age < cand["rule"].map(t.cooldown_days)).fillna(False)
-    done = done.to_numpy(dtype=bool)
+        in_history = in_history | (age < cand["rule"].map(t.cooldown_days)).fillna(False)
+    done = in_history.to_numpy(dtype=bool)
 
     # a call created now is the touch: no separate touch/birthday task for that contact
     calls = cand.loc[cand["rule"].isin(["call_now", "at_risk"]).to_numpy() & ~done, "row"]

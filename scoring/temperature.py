@@ -86,12 +86,12 @@ def _deal_evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
 
     won = d[d["status"] == "won"]
     if len(won) and dc.won_recent_points:
-        age = won["closed_age"].clip(lower=0)
+        won_age = won["closed_age"].clip(lower=0)
         w = pd.DataFrame(
             {
                 "cidx": won["cidx"].to_numpy(),
-                "age": age.to_numpy(dtype=float),
-                "recent": (age <= config.reasons.count_window_days).to_numpy().astype("int64"),
+                "age": won_age.to_numpy(dtype=float),
+                "recent": (won_age <= config.reasons.count_window_days).to_numpy().astype("int64"),
             }
         )
         w = w.groupby("cidx").agg(days=("age", "min"), count=("recent", "sum")).reset_index()
