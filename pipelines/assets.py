@@ -4,9 +4,6 @@ The work happens in pipelines.steps (and below it in connectors/ and scoring/); 
 resolve the partition, hold the portal lock, and record metadata and checks. Backfilled past days
 extract and score, but only today's partition ever writes to the CRM.
 """
-
-from __future__ import annotations
-
 from typing import Any
 
 import dagster as dg
