@@ -150,6 +150,7 @@ def run(portal: str, dry_run: bool) -> int:
         partition_key=partition_key(day, portal),
         raise_on_error=False,
         tags={"heatsync/launched_by": "cli"},
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
     _print_summary(portal, day, _metadata_by_asset(result))
     print(f"  run          {result.run_id} ({'success' if result.success else 'FAILED'})")
