@@ -154,7 +154,7 @@ def hubspot_field_writeback(
     with store.lock():
         created = [] if heatsync.dry_run else connector.ensure_schema(heatsync.locale)
         _, result = steps.write_fields(
-            connector, store, scores, context.run_id, _now(), dry_run=heatsync.dry_run
+            connector, store, scores, context.run.run_id, _now(), dry_run=heatsync.dry_run
         )
     meta = {
         **result.metadata,
@@ -204,7 +204,7 @@ def hubspot_tasks(
             as_of,
             heatsync.config(),
             heatsync.locale,
-            context.run_id,
+            context.run.run_id,
             dry_run=heatsync.dry_run,
         )
         ledger = store.ledger()

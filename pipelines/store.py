@@ -161,7 +161,8 @@ class PortalStore:
         fresh = rows.copy()
         fresh["seen_at"] = seen_at
         current = self.quarantine()
-        merged = pd.concat([current, fresh[list(QUARANTINE_COLUMNS)]], ignore_index=True)
+        frames = [f for f in (current, fresh[list(QUARANTINE_COLUMNS)]) if len(f)]
+        merged = pd.concat(frames, ignore_index=True)
         merged = merged.drop_duplicates(subset=["object_type", "object_id"], keep="last")
         _write_parquet(self.root / "quarantine.parquet", merged)
         return len(fresh)

@@ -1,0 +1,164 @@
+"""The daily job through Dagster against the sandbox HubSpot over loopback HTTP.
+
+What a user relies on: afterwards HubSpot holds heatsync's fields and tasks; a second run with
+no CRM change sends no write request and creates nothing; a backfilled past day never writes; a
+run that crashed after creating tasks but before recording them does not duplicate them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from pipelines.assets import ALL_ASSETS
+from pipelines.partitions import partition_key, portals
+from pipelines.resources import HeatsyncSettings, HubSpotResource
+from pipelines.steps import local_today
+from pipelines.store import PortalStore
+from sandbox.hubspot.server import SandboxOptions, SandboxServer
+from sandbox.hubspot.state import generate_state
+
+PORTAL = "default"
+
+
+@dataclass
+class Env:
+    server: SandboxServer
+    home: Path
+    instance: dg.DagsterInstance
+
+    def resources(self) -> dict[str, object]:
+        return {
+            "hubspot": HubSpotResource(access_token=self.server.token, base_url=self.server.base_url),
+            "heatsync": HeatsyncSettings(home=str(self.home)),
+        }
+
+    def today(self) -> str:
+        tz = self.server.state.account.get("timeZone", "UTC")  # the portal's calendar
+        return local_today(tz, pd.Timestamp.now(tz="UTC"))
+
+    def run(self, day: str | None = None) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            ALL_ASSETS,
+            instance=self.instance,
+            partition_key=partition_key(day or self.today(), PORTAL),
+            resources=self.resources(),
+        )
+
+    def store(self) -> PortalStore:
+        return PortalStore(self.home, PORTAL)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    state = generate_state(400, seed=11)
+    with SandboxServer(state, SandboxOptions(search_lag_s=0.0)) as server:
+        instance = dg.DagsterInstance.ephemeral()
+        instance.add_dynamic_partitions(portals.name, [PORTAL])
+        yield Env(server, tmp_path / "home", instance)
+
+
+def _contacts_with(server: SandboxServer, prop: str) -> dict[str, str]:
+    with server.lock:
+        return {
+            str(rec.id): rec.props[prop]
+            for rec in server.state.iter_live("contacts")
+            if rec.props.get(prop)
+        }
+
+
+def _heatsync_tasks(server: SandboxServer) -> list[str]:
+    with server.lock:
+        return [
+            rec.props["heatsync_task_key"]
+            for rec in server.state.iter_live("tasks")
+            if rec.props.get("heatsync_task_key")
+        ]
+
+
+def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, object]:
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        if "/".join(mat.asset_key.path) == key:
+            return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+    raise AssertionError(f"no materialization of {key}")
+
+
+def test_first_run_writes_fields_and_tasks_second_run_writes_nothing(env: Env) -> None:
+    first = env.run()
+    assert first.success
+    checks = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
+    assert checks == {
+        "every_contact_scored": True,
+        "scores_in_range": True,
+        "all_fields_written": True,
+        "no_duplicate_tasks": True,
+    }
+
+    scores = env.store().scores(env.today())
+    assert scores is not None
+    temperatures = _contacts_with(env.server, "heatsync_temperature")
+    # Every scored contact now carries its temperature in HubSpot, with the value scoring gave.
+    expected = dict(zip(scores["contact_id"], scores["temperature"], strict=True))
+    assert {k: temperatures.get(k) for k in expected} == expected
+    assert set(expected.values()) == {"cold", "warm", "hot"}
+    assert scores["segment"].nunique() >= 5
+
+    task_keys = _heatsync_tasks(env.server)
+    assert task_keys, "the first run creates follow-up tasks"
+    assert len(task_keys) == len(set(task_keys))
+    tasks_meta = _metadata(first, "hubspot/tasks")
+    assert tasks_meta["tasks_created"] == len(task_keys)
+
+    env.server.reset_stats()
+    second = env.run()
+    assert second.success
+    stats = env.server.stats()
+    assert stats["writes"] == 0, stats["by_route"]
+    assert _heatsync_tasks(env.server) == task_keys
+    assert _metadata(second, "hubspot/field_writeback")["contacts_written"] == 0
+
+
+def test_backfilled_past_day_scores_but_never_writes(env: Env) -> None:
+    env.run()  # today: fills the store
+    before_tasks = _heatsync_tasks(env.server)
+    env.server.reset_stats()
+    yesterday = (date.fromisoformat(env.today()) - pd.Timedelta(days=1)).isoformat()
+    result = env.run(yesterday)
+    assert result.success
+    assert env.server.stats()["writes"] == 0
+    assert _heatsync_tasks(env.server) == before_tasks
+    past = env.store().scores(yesterday)
+    assert past is not None and len(past) > 0
+    assert "past partition" in str(_metadata(result, "hubspot/field_writeback")["skipped"])
+
+
+def test_rerun_after_crash_between_create_and_record_creates_no_duplicate(env: Env) -> None:
+    assert env.run().success
+    store = env.store()
+    ledger = store.ledger()
+    created = ledger[ledger["status"] == "created"]
+    assert len(created) > 0
+    # Simulate a crash after HubSpot created the tasks but before the ledger said so: the
+    # ledger holds them as pending, and tomorrow's touch keys would differ if we forgot them.
+    crashed = ledger.copy()
+    crashed["status"] = "pending"
+    crashed["task_id"] = None
+    store.save_ledger(crashed)
+    count_before = Counter(_heatsync_tasks(env.server))
+
+    env.server.reset_stats()
+    assert env.run().success
+    count_after = Counter(_heatsync_tasks(env.server))
+    assert count_after == count_before
+    assert max(count_after.values()) == 1
+    settled = store.ledger()
+    assert (settled["status"] == "created").all()
+    assert set(settled["task_key"]) == set(created["task_key"])
