@@ -4,6 +4,7 @@ The work happens in pipelines.steps (and below it in connectors/ and scoring/); 
 resolve the partition, hold the portal lock, and record metadata and checks. Backfilled past days
 extract and score, but only today's partition ever writes to the CRM.
 """
+
 from typing import Any
 
 import dagster as dg
@@ -184,7 +185,7 @@ def hubspot_field_writeback(
     pool="hubspot_api",
     retry_policy=RETRY,
     check_specs=[dg.AssetCheckSpec("no_duplicate_tasks", asset=TASKS_KEY, blocking=True)],
-    description="Follow-up tasks for the contact's owner: call now, touch, birthday, retention, review.",
+    description="Follow-up tasks for the owner: call now, touch, birthday, retention, review.",
 )
 def hubspot_tasks(
     context: dg.AssetExecutionContext, hubspot: HubSpotResource, heatsync: HeatsyncSettings

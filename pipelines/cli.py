@@ -46,9 +46,9 @@ def _settings_from_env(portal: str) -> Any:
 
     if not env("HUBSPOT_ACCESS_TOKEN") and not env("HUBSPOT_REFRESH_TOKEN"):
         raise SystemExit(
-            "heatsync: no HubSpot credentials. Set HUBSPOT_ACCESS_TOKEN (private app or service key) "
-            "or the OAuth trio HUBSPOT_CLIENT_ID/HUBSPOT_CLIENT_SECRET/HUBSPOT_REFRESH_TOKEN, in the "
-            "environment or in .env (see .env.example)."
+            "heatsync: no HubSpot credentials. Set HUBSPOT_ACCESS_TOKEN (private app or service "
+            "key) or the OAuth trio HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET and "
+            "HUBSPOT_REFRESH_TOKEN, in the environment or in .env (see .env.example)."
         )
     return HubSpotSettings(
         access_token=env("HUBSPOT_ACCESS_TOKEN"),
@@ -74,7 +74,8 @@ def _print_summary(portal: str, day: str, meta: dict[str, dict[str, Any]]) -> No
     print(f"\nheatsync · portal {portal} · {day}")
     print(
         f"  extract      {extract.get('mode', '?')}: {extract.get('contacts_pulled', 0)} contacts, "
-        f"{extract.get('activities_pulled', 0)} activities, {extract.get('deals_pulled', 0)} deals; "
+        f"{extract.get('activities_pulled', 0)} activities, "
+        f"{extract.get('deals_pulled', 0)} deals; "
         f"{extract.get('rows_quarantined', 0)} rows quarantined"
     )
     reasons = extract.get("quarantine_reasons") or {}
@@ -99,10 +100,15 @@ def _print_summary(portal: str, day: str, meta: dict[str, dict[str, Any]]) -> No
     print(
         f"  tasks        {tasks.get('tasks_created', 0)} created"
         + (f" ({', '.join(f'{k} {v}' for k, v in by_rule.items())})" if by_rule else "")
-        + (f"; not created: {', '.join(f'{k} {v}' for k, v in skipped.items() if v)}" if skipped else "")
+        + (
+            f"; not created: {', '.join(f'{k} {v}' for k, v in skipped.items() if v)}"
+            if skipped
+            else ""
+        )
     )
     print(
-        f"  API          {api.get('requests', 0)} requests ({api.get('write_requests', 0)} writes), "
+        f"  API          {api.get('requests', 0)} requests "
+        f"({api.get('write_requests', 0)} writes), "
         f"{api.get('retries', 0)} retries, {api.get('rate_limited', 0)} × 429, "
         f"{api.get('server_errors', 0)} × 5xx/dropped"
     )

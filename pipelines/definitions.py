@@ -24,7 +24,9 @@ def hubspot_resource() -> HubSpotResource:
     Only variables that are set are referenced, so a portal on a private-app token does not need
     the OAuth variables and vice versa.
     """
-    secrets = {field: dg.EnvVar(name) for field, name in SECRET_VARIABLES.items() if os.environ.get(name)}
+    secrets = {
+        field: dg.EnvVar(name) for field, name in SECRET_VARIABLES.items() if os.environ.get(name)
+    }
     if not secrets:
         secrets["access_token"] = dg.EnvVar("HUBSPOT_ACCESS_TOKEN")
     return HubSpotResource(

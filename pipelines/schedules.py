@@ -1,6 +1,5 @@
 """The daily schedule (today's partition of every portal) and the sensor that registers portals."""
 
-
 import dagster as dg
 import pandas as pd
 

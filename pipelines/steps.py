@@ -1,7 +1,7 @@
-"""The four steps of a scoring run, free of Dagster so the assets stay thin and the CLI can reuse them.
+"""The four steps of a scoring run, free of Dagster: the assets stay thin and the CLI reuses them.
 
-extract → score → field write-back → tasks. Each step takes a connector (connectors.base.CrmConnector)
-and the portal's store, and returns plain metadata for the run record.
+extract → score → field write-back → tasks. Each step takes a connector
+(connectors.base.CrmConnector) and the portal's store, and returns metadata for the run record.
 """
 
 from __future__ import annotations
@@ -66,9 +66,7 @@ def extract(connector: CrmConnector, store: PortalStore, now: pd.Timestamp) -> S
             "last_extract_at": now.isoformat(),
         }
     )
-    reasons = (
-        result.quarantine["reason"].value_counts().to_dict() if len(result.quarantine) else {}
-    )
+    reasons = result.quarantine["reason"].value_counts().to_dict() if len(result.quarantine) else {}
     meta = {
         "mode": "full" if result.full else "incremental",
         "contacts_pulled": len(result.contacts),
@@ -112,7 +110,10 @@ def score(
         "as_of": as_of.isoformat(),
         "contacts_scored": len(scores),
         "previous_partition": previous_day or "none",
-        **{f"temperature_{t}": int((scores["temperature"] == t).sum()) for t in ("hot", "warm", "cold")},
+        **{
+            f"temperature_{t}": int((scores["temperature"] == t).sum())
+            for t in ("hot", "warm", "cold")
+        },
         "segments": {str(k): int(v) for k, v in scores["segment"].value_counts().items()},
         "score_mean": round(float(scores["score"].mean()), 2) if len(scores) else 0.0,
     }

@@ -152,7 +152,9 @@ class PortalStore:
                 continue
             ids = rows.index[mask]
             contacts.loc[ids, target] = rows.loc[ids, name].to_numpy()
-        _write_parquet(self.root / "contacts.parquet", contract.conform(contacts.reset_index(), "contacts"))
+        _write_parquet(
+            self.root / "contacts.parquet", contract.conform(contacts.reset_index(), "contacts")
+        )
 
     # ---- quarantine -----------------------------------------------------------------------
     def add_quarantine(self, rows: pd.DataFrame, seen_at: pd.Timestamp) -> int:
@@ -191,7 +193,7 @@ class PortalStore:
         return sorted(p.stem for p in folder.glob("*.parquet"))
 
     def previous_scores(self, day: str) -> tuple[str | None, pd.DataFrame | None]:
-        """The latest scores of a day strictly before `day` (trend and "turned hot" compare to it)."""
+        """The latest scores of a day before `day` (trend and "turned hot" compare to it)."""
         earlier = [d for d in self.scored_days() if d < day]
         if not earlier:
             return None, None

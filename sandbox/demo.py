@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state", default=str(ROOT / ".heatsync" / "sandbox" / "hubspot.json"))
     parser.add_argument("--contacts", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--fail-rate", type=float, default=0.02, help="share of requests answered 5xx")
+    parser.add_argument(
+        "--fail-rate", type=float, default=0.02, help="share of requests answered 5xx"
+    )
     parser.add_argument("--ui", action="store_true", help="open the Dagster UI instead of one run")
     args = parser.parse_args(argv)
 

@@ -25,7 +25,12 @@ def test_definitions_load_with_assets_checks_job_schedule(defs: dg.Definitions) 
     dg.Definitions.validate_loadable(defs)
     repo = defs.get_repository_def()
     keys = {"/".join(k.path) for k in repo.asset_graph.get_all_asset_keys()}
-    assert keys == {"hubspot/extract", "heatsync/scores", "hubspot/field_writeback", "hubspot/tasks"}
+    assert keys == {
+        "hubspot/extract",
+        "heatsync/scores",
+        "hubspot/field_writeback",
+        "hubspot/tasks",
+    }
     checks = {c.name for c in repo.asset_graph.asset_check_keys}
     assert {"every_contact_scored", "scores_in_range", "no_duplicate_tasks"} <= checks
     job = defs.resolve_job_def("daily_scoring")

@@ -36,7 +36,9 @@ class Env:
 
     def resources(self) -> dict[str, object]:
         return {
-            "hubspot": HubSpotResource(access_token=self.server.token, base_url=self.server.base_url),
+            "hubspot": HubSpotResource(
+                access_token=self.server.token, base_url=self.server.base_url
+            ),
             "heatsync": HeatsyncSettings(home=str(self.home)),
         }
 

@@ -54,14 +54,20 @@ def test_merge_upserts_latest_version_and_keeps_activity_history(tmp_path):
 
 def test_removed_contacts_leave_the_store(tmp_path):
     store = PortalStore(tmp_path, "p")
-    store.merge_extract(_contacts(["1", "2", "3"]), contract.empty("activities"), contract.empty("deals"), [])
-    store.merge_extract(contract.empty("contacts"), contract.empty("activities"), contract.empty("deals"), ["2"])
+    store.merge_extract(
+        _contacts(["1", "2", "3"]), contract.empty("activities"), contract.empty("deals"), []
+    )
+    store.merge_extract(
+        contract.empty("contacts"), contract.empty("activities"), contract.empty("deals"), ["2"]
+    )
     assert sorted(store.table("contacts")["contact_id"]) == ["1", "3"]
 
 
 def test_update_current_fields_records_only_changed_values(tmp_path):
     store = PortalStore(tmp_path, "p")
-    store.merge_extract(_contacts(["1", "2"]), contract.empty("activities"), contract.empty("deals"), [])
+    store.merge_extract(
+        _contacts(["1", "2"]), contract.empty("activities"), contract.empty("deals"), []
+    )
     written = pd.DataFrame(
         {
             "contact_id": ["1", "2"],
