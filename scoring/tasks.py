@@ -47,6 +47,7 @@ TASK_COLUMNS = [
 ]
 SKIP_REASONS = ("do_not_contact", "no_owner", "over_cap", "already_done")
 HISTORY_COLUMNS = ("task_key", "contact_id", "rule", "created_at")
+TOUCH_LIKE_RULES = ("call_now", "at_risk", "birthday")
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,10 @@ def plan_tasks(
     in_history = cand["task_key"].isin(set(h["task_key"].dropna()))
     past = h[h["created_at"] <= as_of]
     if len(past):
-        last = past.groupby(["portal", "contact_id", "rule"])["created_at"].max().rename("last")
+        # A call (call_now, at_risk) or birthday task is a touch too: it starts the touch cooldown.
+        touch_like = past[past["rule"].isin(TOUCH_LIKE_RULES)].assign(rule="touch")
+        cooled = pd.concat([past, touch_like], ignore_index=True)
+        last = cooled.groupby(["portal", "contact_id", "rule"])["created_at"].max().rename("last")
         cand = cand.join(last, on=["portal", "contact_id", "rule"])
         age = (today - local_dates(cand["last"], tz)).dt.days
         in_history = in_history | (age < cand["rule"].map(t.cooldown_days)).fillna(False)

@@ -208,6 +208,20 @@ def test_cooldowns(rule, fields, days_ago, created):
     assert p.skipped["already_done"] == (0 if created else 1)
 
 
+@pytest.mark.parametrize("rule", ["call_now", "at_risk", "birthday"])
+def test_a_recent_call_or_birthday_task_counts_as_the_touch(rule):
+    # Same day, second run: the call created in the first run covered the touch; it must not
+    # turn into a separate touch task now that the call itself is already done.
+    h = history((f"p1:c:{rule}:2026-11-23", "c", rule, AS_OF - pd.Timedelta(hours=1)))
+    p = plan([row("c", next_touch_due=TODAY - pd.Timedelta(days=3))], history=h)
+    assert "touch" not in p.tasks["rule"].tolist()
+    later = plan(
+        [row("c", next_touch_due=TODAY - pd.Timedelta(days=3))],
+        history=history((f"p1:c:{rule}:2026-10-01", "c", rule, AS_OF - pd.Timedelta(days=40))),
+    )
+    assert "touch" in later.tasks["rule"].tolist()
+
+
 def test_history_of_another_contact_or_rule_does_not_suppress():
     h = history(
         ("p1:other:touch:2026-11-20", "other", "touch", AS_OF - pd.Timedelta(days=3)),
@@ -250,8 +264,10 @@ def test_daily_cap_counts_tasks_created_earlier_today():
         ("p1:t1:call_now:2026-11-22", "t1", "call_now", earlier - pd.Timedelta(days=1)),
     )
     p = plan(rows, history=h, config=cfg)
+    # t0 and t1 had calls (touches) recently; of t2..t4 only two fit beside t0's call today.
     assert p.tasks[p.tasks["owner_id"] == "u1"]["contact_id"].tolist() == ["t4", "t3"]
-    assert p.skipped["over_cap"] == 3
+    assert p.skipped["over_cap"] == 1
+    assert p.skipped["already_done"] == 2
 
 
 def test_birthday_once_a_year_and_across_new_year():
