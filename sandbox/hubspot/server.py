@@ -416,7 +416,8 @@ class SandboxServer:
             self._stats["requests"] += 1
             key = self._route_key(req.method, normalized, route)
             self._stats["by_route"][key] = self._stats["by_route"].get(key, 0) + 1
-            u_drop, u_fail, u_code = self._rng.random(), self._rng.random(), self._rng.random()
+            # always three draws per request, so a seed fixes the whole fault sequence
+            u_fail, u_drop, u_code = self._rng.random(), self._rng.random(), self._rng.random()
             storm = self._storm > 0
             if storm:
                 self._storm -= 1
