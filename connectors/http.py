@@ -189,7 +189,10 @@ def error_from_response(resp: requests.Response, method: str, path: str) -> Conn
         correlation = body.get("correlationId")
         policy = body.get("policyName")
     if not message:
-        message = (resp.text or resp.reason or "").strip()[:300] or "no message"
+        text = (resp.text or "").strip()
+        if "html" in resp.headers.get("Content-Type", "").lower() or text.startswith("<"):
+            text = ""  # an edge proxy's error page says no more than the status line
+        message = (text or resp.reason or "").strip()[:300] or "no message"
     retry_after = _retry_after(resp.headers.get("Retry-After"))
     status = resp.status_code
     cls: type[ConnectorError]

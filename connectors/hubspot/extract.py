@@ -672,4 +672,9 @@ class HubSpotConnector:
     def create_tasks(self, tasks: pd.DataFrame) -> TaskReport:
         from connectors.hubspot import writeback
 
-        return writeback.create_tasks(self.client, tasks, attempts=self.settings.create_attempts)
+        return writeback.create_tasks(
+            self.client,
+            tasks,
+            attempts=self.settings.create_attempts,
+            reconcile_wait_s=self.settings.reconcile_wait_s,
+        )

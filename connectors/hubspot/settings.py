@@ -235,6 +235,7 @@ class HubSpotSettings(BaseModel):
     note_tags: tuple[str, ...] = DEFAULT_NOTE_TAGS
     write_retry_rounds: int = Field(3, ge=0)
     create_attempts: int = Field(3, ge=1)
+    reconcile_wait_s: float = Field(2.0, ge=0)  # pause before looking up an ambiguous create
     owners_path: str = "/crm/v3/owners"
     pipelines_path: str = "/crm/v3/pipelines/deals"
     account_path: str = "/account-info/v3/details"

@@ -372,7 +372,12 @@ def task_input(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_tasks(
-    client: HubSpotClient, tasks: pd.DataFrame, *, attempts: int = 3, pause_s: float = 0.5
+    client: HubSpotClient,
+    tasks: pd.DataFrame,
+    *,
+    attempts: int = 3,
+    pause_s: float = 0.5,
+    reconcile_wait_s: float = 2.0,
 ) -> TaskReport:
     """Create the tasks that do not exist yet; never duplicates after an ambiguous failure."""
     report = TaskReport()
@@ -404,9 +409,11 @@ def create_tasks(
             try:
                 outcome = client.batch_create(TASKS, [task_input(rows[k]) for k in pending])
             except TransientError as exc:
-                # The request may have been applied: look before creating again.
+                # The request may have been applied (possibly late): wait, then look before
+                # creating again.
                 last_reason = str(exc)
                 log.warning("task create ambiguous (%s); reconciling", redact(exc))
+                client.http._sleep(reconcile_wait_s)
                 try:
                     found = find_tasks(client, {k: contact_of[k] for k in pending})
                 except ConnectorError as lookup_exc:

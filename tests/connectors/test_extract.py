@@ -160,6 +160,7 @@ def test_archived_and_merged_contacts_are_removed_and_never_written(server) -> N
     contacts = pd.DataFrame({"contact_id": targets})
     updates = field_changes(scores, contacts)
     assert len(updates) == len(targets)
+    hub.ensure_schema("en")
     server.reset_stats()
     report = hub.write_fields(updates, skip_ids=full.removed_contact_ids)
     assert sorted(report.skipped) == sorted(gone)

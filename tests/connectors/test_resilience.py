@@ -70,17 +70,17 @@ def test_secret_never_appears_in_errors_or_logs(server, caplog: pytest.LogCaptur
 
 def test_oauth_refresh_and_expired_token(server) -> None:
     settings = HubSpotSettings(
-        client_id="heatsync-app",
-        client_secret="client-secret-xyz",
-        refresh_token="refresh-token-abc",
+        client_id="sandbox-client-id",
+        client_secret="sandbox-client-secret",
+        refresh_token="sandbox-refresh-token",
         base_url=server.base_url,
     )
     hub = HubSpotConnector(settings)
     info = hub.portal_info()
     assert info.portal_id
     first_token = hub.client._oauth_token
-    assert first_token and first_token != "refresh-token-abc"
+    assert first_token and first_token != "sandbox-refresh-token"
     # the server expires the token; one 401 EXPIRED_AUTHENTICATION triggers one refresh
-    server.expire_tokens()
+    server.expire_oauth_tokens()
     assert len(_contact_ids(hub)) > 0
     assert hub.client._oauth_token != first_token

@@ -149,9 +149,11 @@ def test_transient_failures_on_batch_update_are_retried(server) -> None:
     hub = connector_for(server)
     hub.ensure_schema("en")
     ids = _live_ids(hub, 250)
-    server.set_faults(fail_rate_5xx=0.3)
+    server.reset_stats()
+    server.set_faults(fail_rate_5xx=0.3, seed=7)  # seed 7: the 1st and 4th requests fail
     report = hub.write_fields(_updates(ids, segment="loyal"))
     server.set_faults(fail_rate_5xx=0.0)
+    assert server.stats()["5xx"] > 0
     assert report.ok and report.written == 250
     assert hub.stats.retries > 0 and hub.stats.server_errors > 0
     props = _read_contacts(hub, ids, ["heatsync_segment"])
@@ -185,13 +187,14 @@ def test_create_tasks_and_find_them_again(server) -> None:
 
 
 def test_dropped_connections_during_task_create_do_not_duplicate(server) -> None:
-    hub = connector_for(server, create_attempts=6)
+    hub = connector_for(server, create_attempts=6, reconcile_wait_s=0.05)
     hub.ensure_schema("en")
     ids = _live_ids(hub, 230)
     tasks = _tasks(ids, prefix="drop")
     server.set_faults(drop_rate=0.35)
     report = hub.create_tasks(tasks)
     server.set_faults(drop_rate=0.0)
+    assert hub.stats.server_errors > 0  # connections were dropped and reconciled
     done = {**report.created, **report.already_existed}
     failed = {f["task_key"] for f in report.failed}
     assert set(done) | failed == set(tasks["task_key"])
