@@ -128,6 +128,30 @@ def test_first_run_writes_fields_and_tasks_second_run_writes_nothing(env: Env) -
     assert _metadata(second, "hubspot/field_writeback")["contacts_written"] == 0
 
 
+def test_reps_see_fields_and_tasks_through_the_official_sdk(env: Env) -> None:
+    from hubspot import HubSpot
+
+    assert env.run().success
+    client = HubSpot(access_token=env.server.token, host=env.server.base_url)
+    fields = ["heatsync_temperature", "heatsync_score", "heatsync_segment", "heatsync_reasons"]
+    contacts = client.crm.contacts.get_all(properties=fields)
+    scored = env.store().scores(env.today())
+    assert scored is not None
+    by_id = {c.id: c.properties for c in contacts}
+    for contact_id, temperature, segment in scored[
+        ["contact_id", "temperature", "segment"]
+    ].itertuples(index=False):
+        assert by_id[contact_id]["heatsync_temperature"] == temperature
+        assert by_id[contact_id]["heatsync_segment"] == segment
+    tasks = client.crm.objects.get_all(
+        "tasks",
+        properties=["hs_task_subject", "hs_task_body", "hubspot_owner_id", "heatsync_task_key"],
+    )
+    ours = [t for t in tasks if t.properties.get("heatsync_task_key")]
+    assert ours and all(t.properties["hs_task_subject"] for t in ours)
+    assert all(t.properties["hubspot_owner_id"] for t in ours)
+
+
 def test_backfilled_past_day_scores_but_never_writes(env: Env) -> None:
     env.run()  # today: fills the store
     before_tasks = _heatsync_tasks(env.server)

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import pytest
-
-hubspot = pytest.importorskip("hubspot")
-
-from hubspot import HubSpot  # noqa: E402
-from hubspot.crm.contacts import (  # noqa: E402
+from hubspot import HubSpot
+from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInput,
     Filter,
     FilterGroup,
     PublicObjectSearchRequest,
     SimplePublicObjectBatchInput,
 )
-from hubspot.crm.objects.tasks import (  # noqa: E402
+from hubspot.crm.objects.tasks import (
     AssociationSpec,
     PublicAssociationsForObject,
     PublicObjectId,
