@@ -98,7 +98,7 @@ def render_reasons(codes: pd.Series, days: pd.Series, count: pd.Series, locale: 
     text = codes.astype("object").copy()
     values = {"days": _int_text(days), "count": _int_text(count)}
     # one pass to find the rows of each (code, variant), then one fill per template
-    groups: dict[tuple[str, str], np.ndarray] = key.groupby(["code", "variant"], sort=False).indices  # type: ignore[assignment]
+    groups: dict[tuple[str, str], np.ndarray] = key.groupby(["code", "variant"], sort=False).indices
     for (code, var), rows in groups.items():
         template = pick(templates.get(code), var)
         if template is None:
