@@ -42,6 +42,7 @@ def heatsync_settings() -> HeatsyncSettings:
         locale=os.environ.get("HEATSYNC_LOCALE", "en"),
         scoring_config=os.environ.get("HEATSYNC_SCORING_CONFIG", ""),
         dry_run=os.environ.get("HEATSYNC_DRY_RUN", "").lower() in ("1", "true", "yes"),
+        backtest_horizon_days=int(os.environ.get("HEATSYNC_BACKTEST_HORIZON_DAYS") or 30),
     )
 
 

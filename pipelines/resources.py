@@ -49,6 +49,9 @@ class HeatsyncSettings(dg.ConfigurableResource):
     locale: str = "en"
     scoring_config: str = ""
     dry_run: bool = False
+    backtest_horizon_days: int = Field(
+        default=30, ge=1, description="how long after a scored day its outcomes are counted"
+    )
 
     def store(self, portal: str) -> PortalStore:
         return PortalStore(Path(self.home) if self.home else default_home(), portal)

@@ -30,9 +30,16 @@ def test_definitions_load_with_assets_checks_job_schedule(defs: dg.Definitions) 
         "heatsync/scores",
         "hubspot/field_writeback",
         "hubspot/tasks",
+        "heatsync/backtest",
     }
     checks = {c.name for c in repo.asset_graph.asset_check_keys}
-    assert {"every_contact_scored", "scores_in_range", "no_duplicate_tasks"} <= checks
+    assert {
+        "every_contact_scored",
+        "scores_in_range",
+        "all_fields_written",
+        "no_duplicate_tasks",
+        "hot_converts_best",
+    } == checks
     job = defs.resolve_job_def("daily_scoring")
     assert job.partitions_def is not None
     assert defs.resolve_schedule_def("daily_scoring_schedule").job_name == "daily_scoring"
