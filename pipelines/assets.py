@@ -20,6 +20,7 @@ RETRY = dg.RetryPolicy(
 SCORES_KEY = dg.AssetKey(["heatsync", "scores"])
 FIELDS_KEY = dg.AssetKey(["hubspot", "field_writeback"])
 TASKS_KEY = dg.AssetKey(["hubspot", "tasks"])
+BACKTEST_KEY = dg.AssetKey(["heatsync", "backtest"])
 PAST_DAY = "past partition: backfills compute and record scores but never write to the CRM"
 
 
@@ -225,4 +226,50 @@ def hubspot_tasks(
     )
 
 
-ALL_ASSETS = [hubspot_extract, contact_scores, hubspot_field_writeback, hubspot_tasks]
+@dg.asset(
+    key=BACKTEST_KEY,
+    deps=[contact_scores],
+    partitions_def=day_by_portal,
+    group_name="heatsync",
+    kinds={"pandas"},
+    check_specs=[dg.AssetCheckSpec("hot_converts_best", asset=BACKTEST_KEY)],
+    description="Did the contacts scored a horizon ago buy? AUC, conversion by band, lift.",
+)
+def score_backtest(
+    context: dg.AssetExecutionContext, heatsync: HeatsyncSettings
+) -> dg.MaterializeResult:
+    day, portal = split_key(context)
+    store = heatsync.store(portal)
+    with store.lock():
+        result = steps.backtest(store, day, heatsync.backtest_horizon_days, _now())
+    meta = {k: v for k, v in result.metadata.items() if v is not None}
+    evaluated = bool(meta.get("evaluated"))
+    return dg.MaterializeResult(
+        metadata=_metadata(meta),
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="hot_converts_best",
+                passed=bool(meta.get("bands_in_order", True)) if evaluated else True,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=(
+                    "hot converts better than warm, and warm better than cold"
+                    if evaluated
+                    else f"nothing to check yet: {meta.get('reason')}"
+                ),
+                metadata={
+                    k: meta[k]
+                    for k in ("conversion_hot", "conversion_warm", "conversion_cold")
+                    if k in meta
+                },
+            )
+        ],
+    )
+
+
+ALL_ASSETS = [
+    hubspot_extract,
+    contact_scores,
+    hubspot_field_writeback,
+    hubspot_tasks,
+    score_backtest,
+]

@@ -287,3 +287,48 @@ def create_tasks(
     )
     problems = [f"{len(report.failed)} tasks could not be created"] if report.failed else []
     return tasks, StepResult(meta, problems)
+
+
+def backtest(store: PortalStore, day: str, horizon_days: int, now: pd.Timestamp) -> StepResult:
+    """Did the contacts scored `horizon_days` before `day` buy by the end of `day`?
+
+    Uses only what the store knew as of `day` (won deals closed in between), so a backfilled
+    day gives the figure it would have given then. Metadata is flat numbers, which the Dagster UI
+    plots over time.
+    """
+    from scoring.backtest import backtest as run_backtest
+
+    tz = store.time_zone()
+    scored_day = (date.fromisoformat(day) - timedelta(days=horizon_days)).isoformat()
+    scores = store.scores(scored_day)
+    base: dict[str, Any] = {"scored_day": scored_day, "horizon_days": horizon_days}
+    if scores is None or scores.empty:
+        return StepResult({**base, "evaluated": False, "reason": f"no scores for {scored_day}"})
+    scored_as_of, _ = as_of_for(scored_day, tz, now)
+    until, _ = as_of_for(day, tz, now)
+    deals = store.table("deals")
+    deals = deals[deals["closed_at"].isna() | (deals["closed_at"] <= until)]
+    report = run_backtest(scores, deals, scored_as_of, horizon_days)
+    rates = report.by_band.set_index("band")["rate"]
+    meta: dict[str, Any] = {
+        **base,
+        "evaluated": True,
+        "contacts": int(report.n),
+        "converted": int(report.positives),
+        "base_rate": _number(report.base_rate),
+        "auc": _number(report.auc),
+        "lift_hot_over_cold": _number(report.lift_hot_over_cold),
+        **{f"conversion_{band}": _number(rates.get(band)) for band in ("hot", "warm", "cold")},
+        "bands_in_order": bool(report.band_order_ok),
+        "by_band": report.by_band.to_dict(orient="records"),
+        "by_segment": report.by_segment.to_dict(orient="records"),
+        "calibration": report.calibration.to_dict(orient="records"),
+    }
+    return StepResult(meta)
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return None if number != number or number in (float("inf"), float("-inf")) else round(number, 4)
