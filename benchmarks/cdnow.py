@@ -1,0 +1,81 @@
+"""CDNOW benchmark: does the temperature of existing customers predict who buys again?
+
+    python benchmarks/cdnow.py
+
+Loads the bundled CDNOW purchase log (benchmarks/data/cdnow, see its README) as canonical tables,
+scores every customer as of 1997-10-01 from the purchases before it, and checks against who bought
+again from 1997-10-01 to 1998-06-30 (273 days): ROC AUC of the default config, of a config learned
+by `scoring.calibrate` on an earlier split (features as of 1997-07-01, outcomes to 1997-10-01),
+conversion by band and segment, lift of hot over cold, timings. The reference is BG/NBD (Fader,
+Hardie & Lee 2005), whose expected purchases reach ROC AUC 0.762 on the same task.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scoring import contract
+
+DATA = Path(__file__).resolve().parent / "data" / "cdnow" / "CDNOW_master.txt"
+PORTAL = "cdnow"
+# The standard protocol: 39 calibration weeks (to 1997-09-30), 39 holdout weeks (to 1998-06-30).
+# Purchases are stamped 00:00 UTC of their day, so "as of 1997-10-01, earlier purchases only" is
+# the last instant of 1997-09-30; the outcome window (as_of, as_of + 273 d] is then exactly the
+# holdout days 1997-10-01 .. 1998-06-30.
+AS_OF = pd.Timestamp("1997-10-01", tz="UTC") - pd.Timedelta(seconds=1)
+HORIZON_DAYS = 273
+CALIBRATION_SPLIT = pd.Timestamp("1997-07-01", tz="UTC") - pd.Timedelta(seconds=1)
+
+
+def read_cdnow(path: Path | str = DATA) -> pd.DataFrame:
+    """The raw log: customer_id (str), date (UTC midnight), number_of_cds, dollar_value."""
+    raw = pd.read_csv(
+        path,
+        sep=r"\s+",
+        dtype={"customer_id": str, "date": str, "number_of_cds": "int64", "dollar_value": float},
+    )
+    raw["date"] = pd.to_datetime(raw["date"], format="%Y%m%d").dt.tz_localize("UTC")
+    return raw
+
+
+def load_cdnow(
+    path: Path | str = DATA,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """CDNOW as canonical (contacts, activities, deals).
+
+    One contact per customer, created at the first purchase; each row of the log is a won deal
+    with amount = dollar_value and created_at = closed_at = 00:00 UTC of its date; no activities.
+    """
+    raw = read_cdnow(path)
+    first = raw.groupby("customer_id", sort=True)["date"].min()
+    contacts = pd.DataFrame(
+        {
+            "contact_id": first.index.astype(str),
+            "portal": PORTAL,
+            "created_at": first.to_numpy(),
+            "do_not_contact": False,
+            "is_vip": False,
+        }
+    )
+    deals = pd.DataFrame(
+        {
+            "deal_id": "d" + pd.Series(range(len(raw))).astype(str),
+            "contact_id": raw["customer_id"],
+            "portal": PORTAL,
+            "created_at": raw["date"],
+            "closed_at": raw["date"],
+            "status": "won",
+            "amount": raw["dollar_value"],
+            "currency": "USD",
+        }
+    )
+    return (
+        contract.conform(contacts, "contacts"),
+        contract.empty("activities"),
+        contract.conform(deals, "deals"),
+    )
