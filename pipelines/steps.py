@@ -296,14 +296,14 @@ def backtest(store: PortalStore, day: str, horizon_days: int, now: pd.Timestamp)
     day gives the figure it would have given then. Metadata is flat numbers, which the Dagster UI
     plots over time.
     """
-    from scoring.backtest import backtest as run_backtest
-
     tz = store.time_zone()
     scored_day = (date.fromisoformat(day) - timedelta(days=horizon_days)).isoformat()
     scores = store.scores(scored_day)
     base: dict[str, Any] = {"scored_day": scored_day, "horizon_days": horizon_days}
     if scores is None or scores.empty:
         return StepResult({**base, "evaluated": False, "reason": f"no scores for {scored_day}"})
+    from scoring.backtest import backtest as run_backtest
+
     scored_as_of, _ = as_of_for(scored_day, tz, now)
     until, _ = as_of_for(day, tz, now)
     deals = store.table("deals")
