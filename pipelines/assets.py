@@ -132,6 +132,37 @@ def _today_scores(
     return portal, store, scores, as_of
 
 
+def _skipped(*check_names: str) -> dg.MaterializeResult:
+    return dg.MaterializeResult(
+        metadata={"skipped": PAST_DAY},
+        check_results=[dg.AssetCheckResult(check_name=n, passed=True) for n in check_names],
+    )
+
+
+def _write_result(
+    result: steps.StepResult,
+    connector: Any,
+    completeness_check: str,
+    extra_checks: tuple[dg.AssetCheckResult, ...] = (),
+) -> dg.MaterializeResult:
+    """Rows the CRM refused for good are reported, not raised: the next run retries them (the
+    diff still shows them), and the WARN check makes them visible in the UI."""
+    meta = {**result.metadata, **{f"api_{k}": v for k, v in connector.stats.as_dict().items()}}
+    return dg.MaterializeResult(
+        metadata=_metadata(meta),
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=completeness_check,
+                passed=not result.problems,
+                severity=dg.AssetCheckSeverity.WARN,
+                description="; ".join(result.problems) or None,
+                metadata={"examples": dg.MetadataValue.json(meta.get("failure_examples", []))},
+            ),
+            *extra_checks,
+        ],
+    )
+
+
 @dg.asset(
     key=FIELDS_KEY,
     deps=[contact_scores],
@@ -148,33 +179,15 @@ def hubspot_field_writeback(
 ) -> dg.MaterializeResult:
     portal, store, scores, _ = _today_scores(context, heatsync)
     if scores is None:
-        return dg.MaterializeResult(
-            metadata={"skipped": PAST_DAY},
-            check_results=[dg.AssetCheckResult(check_name="all_fields_written", passed=True)],
-        )
+        return _skipped("all_fields_written")
     connector = hubspot.connector(portal)
     with store.lock():
         created = [] if heatsync.dry_run else connector.ensure_schema(heatsync.locale)
         _, result = steps.write_fields(
             connector, store, scores, context.run.run_id, _now(), dry_run=heatsync.dry_run
         )
-    meta = {
-        **result.metadata,
-        "properties_created": created,
-        **{f"api_{k}": v for k, v in connector.stats.as_dict().items()},
-    }
-    if result.problems:
-        raise dg.Failure(description="; ".join(result.problems), metadata=_metadata(meta))
-    return dg.MaterializeResult(
-        metadata=_metadata(meta),
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="all_fields_written",
-                passed=not result.problems,
-                severity=dg.AssetCheckSeverity.WARN,
-            )
-        ],
-    )
+    result.metadata["properties_created"] = created
+    return _write_result(result, connector, "all_fields_written")
 
 
 @dg.asset(
@@ -185,7 +198,10 @@ def hubspot_field_writeback(
     kinds={"hubspot"},
     pool="hubspot_api",
     retry_policy=RETRY,
-    check_specs=[dg.AssetCheckSpec("no_duplicate_tasks", asset=TASKS_KEY, blocking=True)],
+    check_specs=[
+        dg.AssetCheckSpec("all_tasks_created", asset=TASKS_KEY),
+        dg.AssetCheckSpec("no_duplicate_tasks", asset=TASKS_KEY, blocking=True),
+    ],
     description="Follow-up tasks for the owner: call now, touch, birthday, retention, review.",
 )
 def hubspot_tasks(
@@ -193,10 +209,7 @@ def hubspot_tasks(
 ) -> dg.MaterializeResult:
     portal, store, scores, as_of = _today_scores(context, heatsync)
     if scores is None:
-        return dg.MaterializeResult(
-            metadata={"skipped": PAST_DAY},
-            check_results=[dg.AssetCheckResult(check_name="no_duplicate_tasks", passed=True)],
-        )
+        return _skipped("all_tasks_created", "no_duplicate_tasks")
     connector = hubspot.connector(portal)
     with store.lock():
         _, result = steps.create_tasks(
@@ -211,19 +224,12 @@ def hubspot_tasks(
         )
         ledger = store.ledger()
     duplicates = int(ledger["task_key"].duplicated().sum())
-    meta = {**result.metadata, **{f"api_{k}": v for k, v in connector.stats.as_dict().items()}}
-    if result.problems:
-        raise dg.Failure(description="; ".join(result.problems), metadata=_metadata(meta))
-    return dg.MaterializeResult(
-        metadata=_metadata(meta),
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="no_duplicate_tasks",
-                passed=duplicates == 0,
-                metadata={"ledger_rows": len(ledger), "duplicate_keys": duplicates},
-            )
-        ],
+    no_duplicates = dg.AssetCheckResult(
+        check_name="no_duplicate_tasks",
+        passed=duplicates == 0,
+        metadata={"ledger_rows": len(ledger), "duplicate_keys": duplicates},
     )
+    return _write_result(result, connector, "all_tasks_created", (no_duplicates,))
 
 
 @dg.asset(

@@ -38,6 +38,7 @@ def test_definitions_load_with_assets_checks_job_schedule(defs: dg.Definitions) 
         "scores_in_range",
         "all_fields_written",
         "no_duplicate_tasks",
+        "all_tasks_created",
         "hot_converts_best",
     } == checks
     job = defs.resolve_job_def("daily_scoring")

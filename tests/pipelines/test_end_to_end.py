@@ -102,6 +102,7 @@ def test_first_run_writes_fields_and_tasks_second_run_writes_nothing(env: Env) -
         "scores_in_range": True,
         "all_fields_written": True,
         "no_duplicate_tasks": True,
+        "all_tasks_created": True,
         "hot_converts_best": True,  # nothing to compare yet: no scores a horizon ago
     }
 
@@ -189,3 +190,38 @@ def test_rerun_after_crash_between_create_and_record_creates_no_duplicate(env: E
     settled = store.ledger()
     assert (settled["status"] == "created").all()
     assert set(settled["task_key"]) == set(created["task_key"])
+
+
+def test_a_write_the_crm_refuses_is_reported_and_the_run_goes_on(env: Env) -> None:
+    from pipelines.assets import contact_scores, hubspot_extract, hubspot_field_writeback
+    from sandbox.hubspot.state import now_ms
+
+    key = partition_key(env.today(), PORTAL)
+    scored = dg.materialize(
+        [hubspot_extract, contact_scores],
+        instance=env.instance,
+        partition_key=key,
+        resources=env.resources(),
+    )
+    assert scored.success
+    # A contact deleted in HubSpot between scoring and write-back: its update must fail loudly.
+    victim = str(env.store().scores(env.today())["contact_id"].iloc[0])  # type: ignore[index]
+    with env.server.lock:
+        env.server.state.archive("contacts", env.server.state.get("contacts", victim), now_ms())
+    result = dg.materialize(
+        [hubspot_field_writeback],
+        instance=env.instance,
+        partition_key=key,
+        resources=env.resources(),
+    )
+    assert result.success
+    meta = _metadata(result, "hubspot/field_writeback")
+    assert meta["write_failures"] == 1
+    assert victim in str(meta["failure_examples"])
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "all_fields_written" and not check.passed
+    # Nothing else was lost: every other contact holds its temperature.
+    temperatures = _contacts_with(env.server, "heatsync_temperature")
+    scores = env.store().scores(env.today())
+    assert scores is not None
+    assert set(scores["contact_id"]) - set(temperatures) == {victim}
