@@ -1,0 +1,52 @@
+"""The daily schedule asks for today's partition of every portal, in that portal's time zone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from pipelines.partitions import portals
+from pipelines.schedules import daily_scoring_schedule, register_portals
+from pipelines.store import PortalStore
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def test_schedule_requests_today_per_portal_in_its_time_zone(
+    instance: dg.DagsterInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEATSYNC_HOME", str(tmp_path))
+    instance.add_dynamic_partitions(portals.name, ["riga", "honolulu"])
+    PortalStore(tmp_path, "riga").save_portal_meta({"time_zone": "Europe/Riga"})
+    PortalStore(tmp_path, "honolulu").save_portal_meta({"time_zone": "Pacific/Honolulu"})
+    # 06:00 UTC on 23 Nov: already the 23rd in Riga, still the 22nd in Honolulu.
+    when = pd.Timestamp("2026-11-23 06:00", tz="UTC").to_pydatetime()
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "placeholder")
+    from pipelines.definitions import defs
+
+    context = dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()
+    )
+    requests = list(daily_scoring_schedule.evaluate_tick(context).run_requests or [])
+    keys = sorted(str(r.partition_key) for r in requests)
+    assert keys == ["2026-11-22|honolulu", "2026-11-23|riga"]
+    # One request per portal and day: a second tick of the same day asks for the same runs.
+    again = daily_scoring_schedule.evaluate_tick(context).run_requests or []
+    assert sorted(r.run_key for r in again) == sorted(r.run_key for r in requests)
+
+
+def test_sensor_registers_the_default_portal_once(instance: dg.DagsterInstance) -> None:
+    context = dg.build_sensor_context(instance=instance)
+    first = register_portals.evaluate_tick(context)
+    assert [r.partition_keys for r in first.dynamic_partitions_requests] == [["default"]]
+    instance.add_dynamic_partitions(portals.name, ["default"])
+    second = register_portals.evaluate_tick(dg.build_sensor_context(instance=instance))
+    assert not second.dynamic_partitions_requests
