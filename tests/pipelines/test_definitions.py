@@ -69,3 +69,19 @@ def test_no_dagster_import_in_connectors_or_scoring() -> None:
         if re.search(r"^\s*(import dagster|from dagster)", p.read_text(), re.M)
     ]
     assert not offenders
+
+
+def test_shipped_dagster_yaml_keeps_one_run_per_portal(tmp_path: Path) -> None:
+    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    queue = instance.get_concurrency_config().run_queue_config
+    assert queue is not None
+    per_portal = [
+        limit
+        for limit in queue.tag_concurrency_limits
+        if limit["key"] == "dagster/partition/portal"
+    ]
+    assert per_portal == [
+        {"key": "dagster/partition/portal", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+    ]
+    assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
