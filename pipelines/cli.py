@@ -2,19 +2,32 @@
 
 `heatsync run` does what the daily schedule does (today's partition of the configured portal,
 through Dagster, recorded in the run history); `heatsync run --dry-run` prints what would be
-written and created and writes nothing to the CRM. Dagster is imported only by `run`, so future
-file-only subcommands work without it.
+written and created and writes nothing to the CRM. Dagster is imported only by `run`.
+
+The file commands work on the canonical tables (shared/contract.md) given as CSV or Parquet, with
+no CRM and no Dagster (pipelines/files.py reads and validates them):
+`heatsync score` writes one scores row per contact as of a date; `heatsync backtest` scores as of
+a date and checks who bought within a horizon after it (conversion by band and segment, ROC AUC,
+lift, calibration, optional plot); `heatsync calibrate` learns the weights from that history and
+writes a config for `score --config`. A DATE is the instant 00:00 UTC that starts the day: events
+at or before it are known, later ones are not. Bad input exits with status 2 and a message naming
+the file, row and column.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shutil
 import sys
+import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -223,7 +236,336 @@ def _dry_run(settings: Any, store: Any, now: pd.Timestamp) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+FILE_ERROR = 2
+
+
+class _Progress:
+    """Stage messages on stderr with elapsed time; a tqdm bar over the stages on a terminal."""
+
+    def __init__(self, stages: int, quiet: bool) -> None:
+        self.start = time.perf_counter()
+        self.quiet = quiet
+        self.bar: Any = None
+        if not quiet and sys.stderr.isatty():
+            try:
+                from tqdm import tqdm  # optional: present wherever dagster is installed
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=stages, file=sys.stderr, unit="step", leave=False)
+
+    def __call__(self, message: str) -> None:
+        if self.quiet:
+            return
+        if self.bar is not None:
+            if self.bar.n or self.bar.desc:
+                self.bar.update(1)
+            self.bar.set_description_str(message)
+            return
+        print(f"heatsync [{time.perf_counter() - self.start:6.1f}s] {message}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if not self.quiet:
+            took = time.perf_counter() - self.start
+            print(f"heatsync [{took:6.1f}s] done", file=sys.stderr)
+
+
+def _as_of(text: str) -> pd.Timestamp:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+    return pd.Timestamp(day.isoformat(), tz="UTC")
+
+
+def _horizon(text: str) -> int:
+    match = re.fullmatch(r"\s*(\d+)\s*d?\s*", text)
+    if not match or int(match.group(1)) < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of days such as 30d, got {text!r}")
+    return int(match.group(1))
+
+
+def _locales() -> list[str]:
+    return sorted(p.stem for p in (PROJECT_ROOT / "scoring" / "locales").glob("*.yaml"))
+
+
+def _load(args: argparse.Namespace, progress: _Progress) -> tuple[Any, Any]:
+    """Read and validate the input files and the config; FileError/ValueError on bad input."""
+    from pipelines.files import FileError, read_tables, unknown_contacts
+    from scoring import load_config
+
+    config = None
+    if args.config is not None:
+        if not args.config.is_file():
+            raise FileError([f"{args.config}: no such config file"])
+        try:
+            config = load_config(args.config)
+        except ValueError as exc:
+            raise FileError([f"{args.config.name}: {exc}"]) from None
+    tables = read_tables(args.contacts, args.activities, args.deals, progress=progress)
+    counts = f"{len(tables.contacts):,} contacts"
+    if args.activities is not None:
+        counts += f", {len(tables.activities):,} activities"
+    if args.deals is not None:
+        counts += f", {len(tables.deals):,} deals"
+    progress(f"read {counts}")
+    for table, count in unknown_contacts(tables).items():
+        print(
+            f"heatsync: note: {count:,} {table} rows name a contact that is not in "
+            f"{args.contacts.name}; they are ignored",
+            file=sys.stderr,
+        )
+    return tables, config
+
+
+def _score(tables: Any, args: argparse.Namespace, config: Any) -> pd.DataFrame:
+    from scoring import score_contacts
+
+    return score_contacts(
+        tables.contacts,
+        tables.activities,
+        tables.deals,
+        as_of=args.as_of,
+        config=config,
+        locale=args.locale,
+    )
+
+
+def score_files(args: argparse.Namespace) -> int:
+    """`heatsync score`: one row of scores per contact, CSV or Parquet by the --out extension."""
+    from pipelines.files import check_suffix, write_table
+
+    check_suffix(args.out, "--out")
+    progress = _Progress(stages=5, quiet=args.quiet)
+    tables, config = _load(args, progress)
+    progress(f"scoring as of {args.as_of:%Y-%m-%d %H:%M} UTC")
+    scores = _score(tables, args, config)
+    progress(f"writing {args.out.name}")
+    write_table(scores, args.out)
+    progress.close()
+    counts = scores["temperature"].value_counts()
+    bands = " · ".join(f"{t} {int(counts.get(t, 0)):,}" for t in ("hot", "warm", "cold"))
+    print(f"scored {len(scores):,} contacts as of {args.as_of:%Y-%m-%d}: {bands} → {args.out}")
+    return 0
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    if column == "rate":
+        return f"{float(value):.1%}"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.1f}"
+    return str(value)
+
+
+def format_table(frame: pd.DataFrame, indent: str = "  ") -> str:
+    """An aligned text table: the first column left-aligned, the others right-aligned."""
+    columns = [str(c) for c in frame.columns]
+    rows = [
+        [_cell(c, v) for c, v in zip(columns, row, strict=True)]
+        for row in frame.itertuples(index=False)
+    ]
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
+
+    def line(cells: list[str]) -> str:
+        parts = [
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return indent + "  ".join(parts).rstrip()
+
+    return "\n".join([line(columns)] + [line(r) for r in rows])
+
+
+def _number(value: float | None, fmt: str) -> str:
+    if value is None or value != value:
+        return "–"
+    if value == float("inf"):
+        return "∞"
+    return format(value, fmt)
+
+
+def print_report(report: Any, as_of: pd.Timestamp, horizon_days: int) -> None:
+    """The backtest figures as readable text on stdout."""
+    until = as_of + pd.Timedelta(days=horizon_days)
+    print(
+        f"heatsync backtest · scored as of {as_of:%Y-%m-%d} · outcome: a won deal closed "
+        f"after it and by {until:%Y-%m-%d} ({horizon_days} days)"
+    )
+    print(
+        f"  contacts {report.n:,} · converted {report.positives:,} · "
+        f"base rate {_number(report.base_rate, '.1%')}"
+    )
+    lift = _number(report.lift_hot_over_cold, ".2f")
+    print(
+        f"  ROC AUC {_number(report.auc, '.3f')} · lift hot over cold {lift}× · "
+        f"bands in order (hot > warm > cold): {'yes' if report.band_order_ok else 'NO'}"
+    )
+    print("\nconversion by temperature band")
+    print(format_table(report.by_band[["band", "n", "converted", "rate"]]))
+    print("\nconversion by segment")
+    print(format_table(report.by_segment[["segment", "n", "converted", "rate"]]))
+    print("\ncalibration (score bins)")
+    print(format_table(report.calibration[["bin", "n", "mean_score", "rate"]]))
+
+
+def plot_report(report: Any, path: Path) -> None:
+    """Conversion by band (bars) and the ROC curve, side by side, as a PNG (matplotlib, Agg)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4.2), dpi=100)
+    FigureCanvasAgg(fig)
+    bands, roc = fig.subplots(1, 2)
+    by_band = report.by_band.set_index("band").reindex(["cold", "warm", "hot"])
+    rates = by_band["rate"].astype(float).fillna(0.0) * 100
+    bars = bands.bar(by_band.index, rates, color=["#4a7fb5", "#e0a030", "#d0402a"])
+    for bar, n in zip(bars, by_band["n"].fillna(0).astype(int), strict=True):
+        bands.annotate(
+            f"n={n:,}",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=9,
+        )
+    if report.base_rate is not None:
+        bands.axhline(report.base_rate * 100, color="grey", linestyle="--", label="all contacts")
+        bands.legend(loc="upper left")
+    bands.set_ylabel("converted within horizon, %")
+    bands.set_title(f"Conversion by temperature ({report.horizon_days} days)")
+    roc.plot(report.roc["fpr"], report.roc["tpr"], color="#d0402a", label="heatsync score")
+    roc.plot([0, 1], [0, 1], color="grey", linestyle="--", label="chance")
+    roc.set_xlabel("false positive rate")
+    roc.set_ylabel("true positive rate")
+    roc.set_title(f"ROC curve, AUC {_number(report.auc, '.3f')}")
+    roc.set_xlim(0, 1)
+    roc.set_ylim(0, 1)
+    roc.legend(loc="lower right")
+    fig.suptitle(f"heatsync backtest as of {report.as_of:%Y-%m-%d}")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+
+
+def backtest_files(args: argparse.Namespace) -> int:
+    """`heatsync backtest`: score as of DATE and check who converted within the horizon."""
+    from pipelines.files import FileError
+    from scoring.backtest import backtest
+
+    for option, path, suffix in (("--plot", args.plot, ".png"), ("--json", args.json, ".json")):
+        if path is not None and path.suffix.lower() != suffix:
+            raise FileError([f"{option} {path}: expected a file name ending in {suffix}"])
+    progress = _Progress(stages=6, quiet=args.quiet)
+    tables, config = _load(args, progress)
+    progress(f"scoring as of {args.as_of:%Y-%m-%d} with what was known then")
+    scores = _score(tables, args, config)
+    progress(f"checking outcomes over {args.horizon} days")
+    report = backtest(scores, tables.deals, args.as_of, args.horizon)
+    if args.plot is not None:
+        progress(f"drawing {args.plot.name}")
+        plot_report(report, args.plot)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    progress.close()
+    print_report(report, args.as_of, args.horizon)
+    for path in (args.plot, args.json):
+        if path is not None:
+            print(f"\nwrote {path}")
+    return 0
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flat(item, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def calibrate_files(args: argparse.Namespace) -> int:
+    """`heatsync calibrate`: learn the weights from the files' history and write a config YAML."""
+    import yaml
+    from scoring.calibrate import calibrate
+
+    from pipelines.files import FileError
+    from scoring import load_config
+
+    if args.out.suffix.lower() not in (".yaml", ".yml"):
+        raise FileError([f"--out {args.out}: expected a file name ending in .yaml"])
+    progress = _Progress(stages=5, quiet=args.quiet)
+    tables, config = _load(args, progress)
+    progress(
+        f"calibrating: features as of {args.as_of:%Y-%m-%d}, outcomes over {args.horizon} days"
+    )
+    fitted = calibrate(
+        tables.contacts,
+        tables.activities,
+        tables.deals,
+        args.as_of,
+        args.horizon,
+        config=config,
+        split_days=args.split_days,
+    )
+    progress(f"writing {args.out.name}")
+    dumped = fitted.model_dump(mode="json")
+    header = (
+        f"# heatsync calibrate: learned from {args.contacts.name}"
+        + (f", {args.activities.name}" if args.activities else "")
+        + f", {args.deals.name}; features as of {args.as_of:%Y-%m-%d}, "
+        f"outcomes over {args.horizon} days.\n"
+        "# Use it with: heatsync score --config THIS_FILE ...\n"
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        header + yaml.safe_dump(dumped, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
+    progress.close()
+    base = _flat((config or load_config(None)).model_dump(mode="json"))
+    changed = {k: v for k, v in _flat(dumped).items() if base.get(k) != v}
+    print(
+        f"wrote {args.out}: {len(changed)} values differ from the "
+        f"{'given' if config is not None else 'default'} config"
+    )
+    for key, value in list(changed.items())[:20]:
+        print(f"  {key}: {base.get(key)!r} → {value!r}")
+    if len(changed) > 20:
+        print(f"  … and {len(changed) - 20} more")
+    return 0
+
+
+def _add_file_arguments(parser: argparse.ArgumentParser, deals_required: bool) -> None:
+    parser.add_argument("--contacts", type=Path, required=True, help="contacts CSV or Parquet")
+    parser.add_argument("--activities", type=Path, help="activities CSV or Parquet (optional)")
+    parser.add_argument(
+        "--deals",
+        type=Path,
+        required=deals_required,
+        help="deals CSV or Parquet" + ("" if deals_required else " (optional)"),
+    )
+    parser.add_argument(
+        "--as-of",
+        type=_as_of,
+        required=True,
+        metavar="DATE",
+        help="YYYY-MM-DD: score at 00:00 UTC of that day, from events at or before it",
+    )
+    parser.add_argument("--config", type=Path, help="scoring config YAML (default: packaged)")
+    parser.add_argument(
+        "--locale", default="en", choices=_locales(), help="language of reasons (default: en)"
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="heatsync", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="score today's partition of the configured portal")
@@ -231,11 +573,52 @@ def main(argv: list[str] | None = None) -> int:
     run_p.add_argument(
         "--dry-run", action="store_true", help="print what would change; write nothing"
     )
+
+    score_p = sub.add_parser("score", help="score contacts from CSV/Parquet files")
+    _add_file_arguments(score_p, deals_required=False)
+    score_p.add_argument(
+        "--out", type=Path, required=True, help="scores file to write (.csv or .parquet)"
+    )
+
+    horizon_help = "days after DATE in which a won deal counts as converted, e.g. 30d or 273d"
+    back_p = sub.add_parser("backtest", help="check scores as of DATE against what happened next")
+    _add_file_arguments(back_p, deals_required=True)
+    back_p.add_argument("--horizon", type=_horizon, required=True, help=horizon_help)
+    back_p.add_argument(
+        "--plot", type=Path, help="draw conversion by band and the ROC curve (.png)"
+    )
+    back_p.add_argument("--json", type=Path, help="write the figures as JSON")
+
+    cal_p = sub.add_parser("calibrate", help="learn scoring weights from the files' history")
+    _add_file_arguments(cal_p, deals_required=True)
+    cal_p.add_argument("--horizon", type=_horizon, required=True, help=horizon_help)
+    cal_p.add_argument(
+        "--split-days",
+        type=int,
+        help="hold out this many days before DATE to check the fit (default: calibrate's own)",
+    )
+    cal_p.add_argument("--out", type=Path, required=True, help="config YAML to write")
+    return parser
+
+
+FILE_COMMANDS = {"score": score_files, "backtest": backtest_files, "calibrate": calibrate_files}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.portal, args.dry_run)
-    parser.error(f"unknown command {args.command}")
-    return 2
+    from pipelines.files import FileError
+
+    try:
+        return FILE_COMMANDS[args.command](args)
+    except FileError as exc:
+        print(f"heatsync {args.command}: {exc}".replace("\n", "\n  "), file=sys.stderr)
+        return FILE_ERROR
+    except KeyboardInterrupt:
+        print("heatsync: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
