@@ -438,6 +438,7 @@ def plot_report(report: Any, path: Path) -> None:
     if report.base_rate is not None:
         bands.axhline(report.base_rate * 100, color="grey", linestyle="--", label="all contacts")
         bands.legend(loc="upper left")
+    bands.set_ylim(0, max(105.0, float(rates.max()) * 1.1))
     bands.set_ylabel("converted within horizon, %")
     bands.set_title(f"Conversion by temperature ({report.horizon_days} days)")
     roc.plot(report.roc["fpr"], report.roc["tpr"], color="#d0402a", label="heatsync score")
@@ -476,9 +477,9 @@ def backtest_files(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
     progress.close()
     print_report(report, args.as_of, args.horizon)
-    for path in (args.plot, args.json):
-        if path is not None:
-            print(f"\nwrote {path}")
+    written = [str(path) for path in (args.plot, args.json) if path is not None]
+    if written:
+        print(f"\nwrote {', '.join(written)}")
     return 0
 
 
