@@ -119,15 +119,25 @@ class _Problems:
         name: str,
         column: str | None,
         mask: pd.Series | np.ndarray,
-        what: Callable[[int], str],
+        message: str | Callable[[int], str],
+        values: pd.Series | None = None,
     ) -> None:
-        """Report the rows where `mask` is true; `what(position)` describes the first one."""
+        """Report the rows where `mask` is true, described by the first of them.
+
+        `message` is text in which "{value}" stands for `values` at that row, or a function of
+        the row's position.
+        """
         positions = np.flatnonzero(np.asarray(mask, dtype=bool))
         if positions.size == 0:
             return
         first = int(positions[0])
         where = f"{name} row {first + 1}" + (f", column {column}" if column else "")
-        line = f"{where}: {what(first)}"
+        if callable(message):
+            text = message(first)
+        else:
+            shown = _shown(values.iloc[first]) if values is not None else ""
+            text = message.replace("{value}", shown)
+        line = f"{where}: {text}"
         more = positions[1:]
         if more.size:
             shown = ", ".join(str(int(p) + 1) for p in more[:MAX_ROWS_LISTED])
@@ -203,7 +213,7 @@ def _parse_bools(raw: pd.Series, name: str, column: str, problems: _Problems) ->
     text = _text(raw).str.lower()
     truthy = text.isin(TRUE_WORDS)
     bad = text.notna() & ~truthy & ~text.isin(FALSE_WORDS)
-    problems.add(name, column, bad, lambda i: f"cannot read {_shown(raw.iloc[i])} as true/false")
+    problems.add(name, column, bad, "cannot read {value} as true/false", raw)
     return truthy.astype(bool)
 
 
@@ -216,7 +226,8 @@ def _parse_numbers(raw: pd.Series, name: str, column: str, problems: _Problems) 
         name,
         column,
         text.notna() & out.isna(),
-        lambda i: f"cannot read {_shown(raw.iloc[i])} as a number",
+        "cannot read {value} as a number",
+        raw,
     )
     return out
 
@@ -264,15 +275,13 @@ def validate(raw: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
             name,
             column,
             given & parsed.isna(),
-            lambda i, v=values: (
-                f"cannot read {_shown(v.iloc[i])} as a date "
-                "(use ISO 8601, e.g. 2026-01-05 or 2026-01-05T14:30:00Z)"
-            ),
+            "cannot read {value} as a date (use ISO 8601, e.g. 2026-01-05 or 2026-01-05T14:30:00Z)",
+            values,
         )
         out[column] = parsed
 
     for column in required:
-        problems.add(name, column, _text(raw[column]).isna(), lambda i: "missing value")
+        problems.add(name, column, _text(raw[column]).isna(), "missing value")
     for column, (label, allowed) in ENUMS.get(table, {}).items():
         if column not in out.columns:
             continue
@@ -282,9 +291,8 @@ def validate(raw: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
             name,
             column,
             lowered.notna() & ~lowered.isin(allowed),
-            lambda i, c=column, a=allowed, w=label: (
-                f"unknown {w} {_shown(raw[c].iloc[i])} (expected one of: {', '.join(a)})"
-            ),
+            f"unknown {label} {{value}} (expected one of: {', '.join(allowed)})",
+            raw[column],
         )
     if table == "deals":
         _deal_dates(out, name, problems)
@@ -294,7 +302,8 @@ def validate(raw: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
                 name,
                 "stage_probability",
                 p.notna() & ((p < 0) | (p > 1)),
-                lambda i: f"{p.iloc[i]:g} is not a probability between 0 and 1",
+                "{value} is not a probability between 0 and 1",
+                p,
             )
 
     portal = out["portal"] if "portal" in out.columns else pd.Series(None, index=out.index)
@@ -341,7 +350,7 @@ def _deal_dates(out: pd.DataFrame, name: str, problems: _Problems) -> None:
         name,
         column,
         out["created_at"].isna(),
-        lambda i: "missing value (a deal needs created_at or closed_at)",
+        "missing value (a deal needs created_at or closed_at)",
     )
 
 

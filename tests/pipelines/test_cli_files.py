@@ -243,6 +243,12 @@ BAD_FILES = [
         id="bad-number",
     ),
     pytest.param(
+        "deals",
+        lambda: _deals().assign(stage_probability=["", "", "80"]),
+        ["deals.csv row 3, column stage_probability: '80.0' is not a probability between 0 and 1"],
+        id="probability-out-of-range",
+    ),
+    pytest.param(
         "contacts",
         lambda: _contacts().assign(is_vip=["yes", "maybe", "", "no"]),
         ["contacts.csv row 2, column is_vip: cannot read 'maybe' as true/false"],
