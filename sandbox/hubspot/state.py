@@ -9,6 +9,7 @@ a neutral `sandbox.portal.Portal` into this state; see sandbox/README.md for the
 from __future__ import annotations
 
 import bisect
+import copy
 import json
 import math
 import os
@@ -459,6 +460,8 @@ class HubSpotState:
 
     # ------------------------------------------------------------------ persistence
     def to_json(self) -> dict[str, Any]:
+        """The state as JSON-ready data. It shares nested dicts with this state (it is meant to
+        be serialized at once, under `lock`); `from_json` copies what it is given."""
         objects = {
             t: [
                 [r.id, r.created_at, r.updated_at, r.archived, r.archived_at, r.props]
@@ -488,20 +491,23 @@ class HubSpotState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HubSpotState:
+        """A state from `to_json` data (or a parsed state file). The result shares nothing with
+        `data`, so `from_json(state.to_json())` is an independent copy."""
         if data.get("format") != FORMAT:
             raise ValueError(f"not a sandbox HubSpot state file (format {data.get('format')!r})")
         state = cls()
-        state.account = data["account"]
-        state.owners = data["owners"]
-        state.pipelines = data["pipelines"]
-        state.properties = data["properties"]
-        state.groups = data["groups"]
-        state.merged_into = {int(k): v for k, v in data["merged_into"].items()}
-        state.meta = data["meta"]
+        state.account = copy.deepcopy(data["account"])
+        state.owners = copy.deepcopy(data["owners"])
+        state.pipelines = copy.deepcopy(data["pipelines"])
+        state.properties = copy.deepcopy(data["properties"])
+        state.groups = copy.deepcopy(data["groups"])
+        state.merged_into = {int(k): int(v) for k, v in data["merged_into"].items()}
+        state.meta = copy.deepcopy(data["meta"])
         for obj_type, rows in data["objects"].items():
             objs = state.objects.setdefault(obj_type, {})
             for obj_id, created, updated, archived, archived_at, props in rows:
-                rec = Record(obj_id, props, created, updated, archived, archived_at)
+                # values are strings: a shallow copy of each property dict is a full copy
+                rec = Record(obj_id, dict(props), created, updated, archived, archived_at)
                 objs[obj_id] = rec
                 if obj_type == "contacts" and not archived and props.get("email"):
                     state.email_index[props["email"].lower()] = obj_id
@@ -512,6 +518,11 @@ class HubSpotState:
         state.next_id = data["next_id"]
         state.version = 0
         return state
+
+    def copy(self) -> HubSpotState:
+        """An independent deep copy (taken under `lock`); search snapshots start up to date."""
+        with self.lock:
+            return HubSpotState.from_json(self.to_json())
 
     def save(self, path: str | Path) -> None:
         """Write the state atomically (temp file in the same directory, then rename)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -14,7 +13,7 @@ from connectors.hubspot import HubSpotConnector, HubSpotSettings
 
 try:
     from sandbox.hubspot.server import SandboxOptions, SandboxServer
-    from sandbox.hubspot.state import HubSpotState, render_truth
+    from sandbox.hubspot.state import render_truth
     from sandbox.portal import Portal, generate_portal
 except ImportError:  # pragma: no cover - the sandbox is built in parallel
     SANDBOX = False
@@ -62,8 +61,7 @@ def serve(state: Any, **overrides: Any) -> Iterator[SandboxServer]:
 @pytest.fixture
 def server(base_state: Any) -> Iterator[SandboxServer]:
     """A fresh server over a private copy of the small portal's state."""
-    # a JSON round trip: to_json/from_json alone share nested dicts with the original
-    with serve(HubSpotState.from_json(json.loads(json.dumps(base_state.to_json())))) as srv:
+    with serve(base_state.copy()) as srv:
         yield srv
 
 

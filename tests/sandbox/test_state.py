@@ -147,6 +147,36 @@ def test_save_load_round_trip(tmp_path, state) -> None:
     assert not list(path.parent.glob("*.tmp"))
 
 
+@pytest.mark.parametrize("how", ["from_json", "copy"])
+def test_copies_share_nothing_with_the_original(state, how) -> None:
+    # a private original (a JSON text round trip cannot share anything with the module's state)
+    original = HubSpotState.from_json(json.loads(json.dumps(state.to_json())))
+    before = json.dumps(original.to_json(), sort_keys=True)
+    dup = original.copy() if how == "copy" else HubSpotState.from_json(original.to_json())
+    assert json.dumps(dup.to_json(), sort_keys=True) == before
+    contact_id = next(iter(original.iter_live("contacts"))).id
+    call_id = next(iter(original.iter_live("calls"))).id
+    # mutate every nested structure of the copy...
+    dup.get("contacts", contact_id).props["firstname"] = "Changed"
+    dup.account["timeZone"] = "Asia/Tokyo"
+    dup.owners[0]["email"] = "changed@example.com"
+    dup.pipelines["deals"][0]["stages"][0]["label"] = "Changed"
+    dup.properties["contacts"]["firstname"]["label"] = "Changed"
+    dup.properties["contacts"]["hubspot_owner_id"]["options"].clear()
+    dup.groups["contacts"]["contactinformation"]["label"] = "Changed"
+    dup.meta["planted"]["archived_contacts"].append("1")
+    dup.associate("calls", call_id, "contacts", contact_id, 194)
+    dup.add("contacts", {"email": "new@example.com"}, 1_700_000_000_000)
+    # ...the original is untouched
+    assert json.dumps(original.to_json(), sort_keys=True) == before
+    assert "new@example.com" not in original.email_index
+    # and the other way round
+    original.get("contacts", contact_id).props["lastname"] = "Original-side change"
+    original.account["timeZone"] = "America/Chicago"
+    assert dup.get("contacts", contact_id).props.get("lastname") != "Original-side change"
+    assert dup.account["timeZone"] == "Asia/Tokyo"
+
+
 def test_persister_debounces_and_flushes_on_close(tmp_path) -> None:
     state = HubSpotState()
     path = tmp_path / "s.json"
