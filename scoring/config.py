@@ -81,6 +81,20 @@ class DealsConfig(_Model):
     won_signal_class: str
 
 
+class CustomersConfig(_Model):
+    """Purchase propensity of contacts with won deals (see scoring/temperature.py)."""
+
+    prior_repeats: float = Field(gt=0)
+    prior_days: float = Field(gt=0)
+    stay_probability: float = Field(gt=0, lt=1)
+    horizon_days: float = Field(gt=0)
+    points: float = Field(ge=0)
+    value_reference: float | None = Field(default=None, gt=0)
+    value_exponent: float = Field(ge=0)
+    value_factor_max: float = Field(ge=1)
+    code: str = Field(min_length=1)
+
+
 class SegmentsConfig(_Model):
     difficult_issue_types: list[str]
     difficult_min_issues: int = Field(ge=1)
@@ -171,6 +185,7 @@ class ScoringConfig(_Model):
     unanswered_penalty: UnansweredPenalty
     rollup: RollupConfig
     deals: DealsConfig
+    customers: CustomersConfig
     segments: SegmentsConfig
     touches: TouchesConfig
     reasons: ReasonsConfig

@@ -120,6 +120,10 @@ def _extra_reasons(
     a = prep.activities
     positive = a[a["points"] > 0]
     last_pos = positive.groupby("cidx")["age"].min().reindex(pd.RangeIndex(n))
+    # a purchase is activity from them too
+    won = prep.deals[prep.deals["status"] == "won"]
+    last_won = won.groupby("cidx")["closed_age"].min().reindex(pd.RangeIndex(n))
+    last_pos = pd.concat([last_pos, last_won.clip(lower=0)], axis=1).min(axis=1)
     frames = []
 
     stale = last_pos > r.no_recent_activity_days

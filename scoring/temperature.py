@@ -4,7 +4,10 @@ Each activity's points (from its signal rule) decay by 0.5 ** (age_days / half_l
 points are summed per (contact, reason code) and bounded by the code's cap, so no amount of one
 weak signal can add up to an urgent request. Repeated unanswered calls add a flat penalty; open
 deals add points by stage probability (late stage strongly) and the latest won deal adds a
-decaying bonus. score = 100 * (1 - exp(-max(points, 0) / saturation_points)), labels by thresholds.
+decaying bonus. Customers (contacts with won deals) add a purchase-propensity term from their own
+rhythm: frequency of repeat purchase days, recency and age (config.customers,
+`customer_propensity`). score = 100 * (1 - exp(-max(points, 0) / saturation_points)), labels by
+thresholds.
 
 `evidence(prep, config)` returns the long table (cidx, code, strength, days, count) that both the
 score and the reasons are built from.
@@ -103,6 +106,68 @@ def _deal_evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     return pd.concat([f[EVIDENCE_COLUMNS] for f in frames], ignore_index=True)
 
 
+def purchase_history(prep: Prepared) -> pd.DataFrame:
+    """Per contact with won deals (indexed by cidx): purchase days, repeats x, age T and recency
+    in days, and spend per purchase day (NaN when no amounts are known)."""
+    won = prep.deals[prep.deals["status"] == "won"]
+    if not len(won):
+        cols = ["days", "x", "T", "recency", "value"]
+        empty = {c: pd.Series(dtype=float) for c in cols}
+        return pd.DataFrame(empty, index=pd.Index([], name="cidx"))
+    per_day = won.groupby(["cidx", "closed_date"], sort=False)["amount"].sum(min_count=1)
+    per_day = per_day.reset_index()
+    age = (prep.as_of_date - per_day["closed_date"]).dt.days.clip(lower=0)
+    h = (
+        per_day.assign(age=age)
+        .groupby("cidx")
+        .agg(
+            days=("age", "size"),
+            T=("age", "max"),
+            recency=("age", "min"),
+            value=("amount", "mean"),
+        )
+    )
+    h["x"] = h["days"] - 1
+    return h.astype(float)
+
+
+def customer_propensity(history: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
+    """Chance of a purchase within config.customers.horizon_days (`p`), the spend factor and the
+    points, per row of `history` (see defaults.yaml, `customers`)."""
+    c = config.customers
+    x, t, r = (history[k].to_numpy(dtype=float) for k in ("x", "T", "recency"))
+    rate = (x + c.prior_repeats) / (t + c.prior_days)
+    stay = c.stay_probability * np.exp(-rate * r)
+    alive = stay / (stay + 1.0 - c.stay_probability)
+    p = 1.0 - np.exp(-rate * c.horizon_days * alive)
+    factor = np.ones(len(history))
+    if c.value_reference is not None and c.value_exponent > 0:
+        value = np.clip(history["value"].to_numpy(dtype=float), 0.0, None)
+        with np.errstate(divide="ignore"):
+            f = np.power(value / c.value_reference, c.value_exponent)
+        vmax = c.value_factor_max
+        factor = np.where(np.isnan(f), 1.0, np.clip(f, 1.0 / vmax, vmax))
+    return pd.DataFrame(
+        {"p": p, "factor": factor, "points": c.points * p * factor}, index=history.index
+    )
+
+
+def _customer_evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
+    h = purchase_history(prep)
+    if not len(h) or config.customers.points == 0:
+        return pd.DataFrame(columns=EVIDENCE_COLUMNS)
+    prop = customer_propensity(h, config)
+    return pd.DataFrame(
+        {
+            "cidx": h.index.to_numpy(dtype="int64"),
+            "code": config.customers.code,
+            "strength": prop["points"].to_numpy(),
+            "days": h["recency"].to_numpy(),
+            "count": np.round(100 * prop["p"].to_numpy()),
+        }
+    )
+
+
 def evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     """Long table of signed evidence per (cidx, code): strength in points, days since the most
     recent event of that code, and a count (events in the reasons' count window; for deals the
@@ -111,6 +176,7 @@ def evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
         _activity_evidence(prep, config),
         _unanswered_penalty(prep, config),
         _deal_evidence(prep, config),
+        _customer_evidence(prep, config),
     ]
     parts = [p[EVIDENCE_COLUMNS] for p in parts if len(p)]
     if not parts:

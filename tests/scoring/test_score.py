@@ -242,7 +242,11 @@ def test_deal_closed_after_as_of_counts_as_open():
     assert s.segment == "new"  # 3 wins in the year would make it key
     codes = s.reason_codes.split(",")
     assert "open_deal" in codes and "late_stage_deal" not in codes  # probability unknown then
-    assert "Bought 100 days ago" in s.reasons
+    # all reasons rendered: the purchase propensity of a customer outranks an old purchase
+    every = score_contacts(
+        *w.frames(), as_of=w.as_of, config=load_config({"reasons": {"top_n": 10}}), tz=TZ
+    ).set_index("contact_id")
+    assert "Bought 100 days ago" in every.loc["c"].reasons
     later = run(w, as_of=AS_OF + pd.Timedelta(days=6)).loc["c"]
     assert later.segment == "key"
     assert "Bought 1 days ago" not in later.reasons and "Bought yesterday" in later.reasons
