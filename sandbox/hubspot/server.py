@@ -4,7 +4,8 @@ Emulates, as shared/reference/hubspot-api.md describes them: CRM objects (list, 
 update, archive, batch read/create/update/archive, search with HubSpot's limits and its 10,000
 result cap), properties and property groups, v4 associations, owners, deal pipelines, account
 details, OAuth token refresh, bearer auth errors, the ten-secondly and secondly rate limits with
-their headers, and injectable faults (5xx, latency, 429 storms, dropped connections).
+their headers, and injectable faults (5xx, latency, 429 storms, dropped connections, answers
+lost after a write was applied).
 
     with SandboxServer(state, SandboxOptions(token="t"), port=0) as srv:
         requests.get(srv.base_url + "/crm/v3/objects/contacts",
@@ -81,6 +82,8 @@ class SandboxOptions:
     fail_rate_5xx: float = 0.0
     latency_ms: int = 0
     drop_rate: float = 0.0
+    # a state-changing request is applied, then the connection closes without an answer
+    drop_after_apply_rate: float = 0.0
     seed: int = 1
     daily_limit: int = 625_000
     client_id: str = "sandbox-client-id"
@@ -306,7 +309,7 @@ class SandboxServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._meta = threading.Lock()
-        self._rng = random.Random(self.options.seed)
+        self._seed_rngs(self.options.seed)
         self._storm = 0
         self._burst: collections.deque[float] = collections.deque()
         self._search: collections.deque[float] = collections.deque()
@@ -375,14 +378,20 @@ class SandboxServer:
                     self._storm = int(value)
                 elif key == "seed":
                     self.options.seed = int(value)
-                    self._rng = random.Random(int(value))
+                    self._seed_rngs(int(value))
                 elif hasattr(self.options, key):
                     setattr(self.options, key, value)
                 else:
                     raise TypeError(f"unknown option {key!r}")
 
+    def _seed_rngs(self, seed: int) -> None:
+        # Separate streams per fault family: adding a family never shifts another's sequence.
+        self._rng = random.Random(seed)
+        self._apply_rng = random.Random(f"{seed}:drop-after-apply")
+
     def stats(self) -> dict[str, Any]:
-        """Counters since the last reset: requests, writes, by_route, 429, 5xx, dropped, 401."""
+        """Counters since the last reset: requests, writes, by_route, 429, 5xx, dropped,
+        dropped_after_apply, 401."""
         with self._meta:
             out = dict(self._stats)
             out["by_route"] = dict(self._stats["by_route"])
@@ -397,6 +406,7 @@ class SandboxServer:
                 "429": 0,
                 "5xx": 0,
                 "dropped": 0,
+                "dropped_after_apply": 0,
                 "401": 0,
             }
 
@@ -418,6 +428,7 @@ class SandboxServer:
             self._stats["by_route"][key] = self._stats["by_route"].get(key, 0) + 1
             # always three draws per request, so a seed fixes the whole fault sequence
             u_fail, u_drop, u_code = self._rng.random(), self._rng.random(), self._rng.random()
+            u_applied = self._apply_rng.random()  # one draw per request, on its own stream
             storm = self._storm > 0
             if storm:
                 self._storm -= 1
@@ -451,6 +462,10 @@ class SandboxServer:
         if is_write:
             self._count("writes")
         response = self._guard(lambda: getattr(self, "h_" + handler)(req, flavor, *args))
+        if is_write and response.status < 300 and u_applied < opts.drop_after_apply_rate:
+            # the write landed (state changed, persisted as usual) but its answer is lost
+            self._count("dropped_after_apply")
+            raise _Drop()
         if headers:
             response.headers = {**(response.headers or {}), **headers}
         return response

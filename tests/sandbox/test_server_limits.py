@@ -90,6 +90,42 @@ def test_dropped_connections(server, api) -> None:
     assert server.stats()["dropped"] == 1
 
 
+def _patch_sequence(state, seed: int, rate: float) -> tuple[list[int], dict[str, str]]:
+    """PATCH 20 contacts' firstname under drop-after-apply; (status or -1, names held after)."""
+    options = SandboxOptions(token="t", drop_after_apply_rate=rate, seed=seed)
+    ids = [str(r.id) for _, r in zip(range(20), state.iter_live("contacts"), strict=False)]
+    out = []
+    with SandboxServer(state, options) as srv, requests.Session() as session:
+        session.headers["Authorization"] = "Bearer t"
+        base = f"{srv.base_url}/crm/v3/objects/contacts"
+        for i, contact_id in enumerate(ids):
+            try:
+                answer = session.patch(
+                    f"{base}/{contact_id}", json={"properties": {"firstname": f"N{i}"}}, timeout=5
+                )
+                out.append(answer.status_code)
+            except requests.ConnectionError:
+                out.append(-1)
+        # reads are never dropped by this fault
+        held = {
+            c: session.get(f"{base}/{c}", timeout=5).json()["properties"]["firstname"] for c in ids
+        }
+        stats = srv.stats()
+    assert stats["dropped_after_apply"] == out.count(-1)
+    assert stats["writes"] == len(ids) and stats["dropped"] == 0
+    return out, held
+
+
+def test_drop_after_apply_changes_state_but_loses_the_answer(state) -> None:
+    first, held = _patch_sequence(state, seed=3, rate=0.5)
+    assert set(first) == {200, -1}
+    # every PATCH landed, answered or not
+    assert list(held.values()) == [f"N{i}" for i in range(len(held))]
+    again, _ = _patch_sequence(state, seed=3, rate=0.5)
+    assert again == first  # deterministic for the seed
+    assert _patch_sequence(state, seed=4, rate=0.5)[0] != first
+
+
 def _fault_sequence(state, seed: int) -> list[int]:
     options = SandboxOptions(token="t", fail_rate_5xx=0.3, drop_rate=0.1, seed=seed)
     out = []

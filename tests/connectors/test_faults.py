@@ -1,0 +1,67 @@
+"""Write-back under the sandbox's write faults: answers lost after the write landed, and
+transient per-row errors inside a 207 batch update."""
+
+from __future__ import annotations
+
+import collections
+
+from sandbox.hubspot.server import SandboxServer
+from tests.connectors.conftest import connector_for, needs_sandbox
+from tests.connectors.test_writeback import _live_ids, _read_contacts, _tasks, _updates
+
+pytestmark = needs_sandbox
+
+
+def _task_keys_in_portal(srv: SandboxServer, prefix: str) -> list[str]:
+    """Every live task's heatsync_task_key with `prefix`, read from the sandbox's own state."""
+    with srv.lock:
+        keys = [rec.props.get("heatsync_task_key") or "" for rec in srv.state.iter_live("tasks")]
+    return [k for k in keys if k.startswith(prefix)]
+
+
+def test_create_tasks_when_answers_are_lost_after_the_create_landed(server) -> None:
+    hub = connector_for(server, reconcile_wait_s=0.05)
+    hub.ensure_schema("en")
+    ids = _live_ids(hub, 230)  # three batches
+    tasks = _tasks(ids, prefix="lost")
+    server.reset_stats()
+    server.set_faults(drop_after_apply_rate=0.5, seed=3)  # seed 3: all three answers lost
+    report = hub.create_tasks(tasks)
+    server.set_faults(drop_after_apply_rate=0.0)
+    stats = server.stats()
+    assert stats["dropped_after_apply"] == 3
+    # each batch was sent once: the lost answers were reconciled by lookup, not by resending
+    assert stats["by_route"]["POST objects/tasks/batch/create"] == 3
+    assert hub.stats.server_errors >= stats["dropped_after_apply"]
+    assert report.ok, report.failed
+    assert set(report.created) | set(report.already_existed) == set(tasks["task_key"])
+    keys = _task_keys_in_portal(server, "lost:")
+    duplicates = [k for k, n in collections.Counter(keys).items() if n > 1]
+    assert not duplicates
+    assert sorted(keys) == sorted(tasks["task_key"])
+    # the ids reported are the ones the portal holds
+    with server.lock:
+        held = {
+            rec.props["heatsync_task_key"]: str(rec.id)
+            for rec in server.state.iter_live("tasks")
+            if (rec.props.get("heatsync_task_key") or "").startswith("lost:")
+        }
+    assert {**report.already_existed, **report.created} == held
+
+
+def test_write_fields_when_answers_are_lost_after_the_update_landed(server) -> None:
+    hub = connector_for(server)
+    hub.ensure_schema("en")
+    ids = _live_ids(hub, 250)
+    server.reset_stats()
+    server.set_faults(drop_after_apply_rate=0.5, seed=2)
+    report = hub.write_fields(_updates(ids, temperature="hot", score=77.0))
+    server.set_faults(drop_after_apply_rate=0.0)
+    assert server.stats()["dropped_after_apply"] > 0
+    assert hub.stats.retries > 0
+    assert report.ok and report.written == len(ids)
+    props = _read_contacts(hub, ids, ["heatsync_temperature", "heatsync_score"])
+    assert len(props) == len(ids)
+    assert {(p["heatsync_temperature"], p["heatsync_score"]) for p in props.values()} == {
+        ("hot", "77")
+    }
