@@ -492,37 +492,58 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): value}
 
 
+def _setting(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else repr(value)
+
+
 def calibrate_files(args: argparse.Namespace) -> int:
-    """`heatsync calibrate`: learn the weights from the files' history and write a config YAML."""
+    """`heatsync calibrate`: learn the weights from the files' history and write a config YAML.
+
+    Features as of DATE, outcomes = won deals in (DATE, DATE + window]; the fitted config predicts
+    conversion within --horizon (the window defaults to it).
+    """
     import yaml
-    from scoring.calibrate import calibrate
 
     from pipelines.files import FileError
     from scoring import load_config
+    from scoring.calibrate import calibrate
 
     if args.out.suffix.lower() not in (".yaml", ".yml"):
         raise FileError([f"--out {args.out}: expected a file name ending in .yaml"])
+    window = args.window or args.horizon
+    until = args.as_of + pd.Timedelta(days=window)
     progress = _Progress(stages=5, quiet=args.quiet)
     tables, config = _load(args, progress)
-    progress(
-        f"calibrating: features as of {args.as_of:%Y-%m-%d}, outcomes over {args.horizon} days"
+    latest = pd.concat(
+        [tables.deals["closed_at"], tables.deals["created_at"], tables.activities["occurred_at"]]
+    ).max()
+    if pd.isna(latest) or latest < until - pd.Timedelta(days=1):
+        last = "no dated events" if pd.isna(latest) else f"nothing after {latest:%Y-%m-%d}"
+        print(
+            f"heatsync: note: the files have {last}; outcomes up to {until:%Y-%m-%d} are only "
+            "partly known",
+            file=sys.stderr,
+        )
+    learned = (
+        f"features as of {args.as_of:%Y-%m-%d}, outcomes to {until:%Y-%m-%d} ({window} days), "
+        f"predicting {args.horizon} days"
     )
+    progress(f"calibrating: {learned}")
+    # scoring.calibrate reads nothing after its as_of and takes features `split_days` before it
     fitted = calibrate(
         tables.contacts,
         tables.activities,
         tables.deals,
-        args.as_of,
+        until,
         args.horizon,
         config=config,
-        split_days=args.split_days,
+        split_days=window,
     )
     progress(f"writing {args.out.name}")
     dumped = fitted.model_dump(mode="json")
+    files = ", ".join(p.name for p in (args.contacts, args.activities, args.deals) if p is not None)
     header = (
-        f"# heatsync calibrate: learned from {args.contacts.name}"
-        + (f", {args.activities.name}" if args.activities else "")
-        + f", {args.deals.name}; features as of {args.as_of:%Y-%m-%d}, "
-        f"outcomes over {args.horizon} days.\n"
+        f"# heatsync calibrate: learned from {files}; {learned}.\n"
         "# Use it with: heatsync score --config THIS_FILE ...\n"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -537,7 +558,7 @@ def calibrate_files(args: argparse.Namespace) -> int:
         f"{'given' if config is not None else 'default'} config"
     )
     for key, value in list(changed.items())[:20]:
-        print(f"  {key}: {base.get(key)!r} → {value!r}")
+        print(f"  {key}: {_setting(base.get(key))} → {_setting(value)}")
     if len(changed) > 20:
         print(f"  … and {len(changed) - 20} more")
     return 0
@@ -590,13 +611,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     back_p.add_argument("--json", type=Path, help="write the figures as JSON")
 
-    cal_p = sub.add_parser("calibrate", help="learn scoring weights from the files' history")
+    cal_p = sub.add_parser(
+        "calibrate",
+        help="learn scoring weights from the files' history: features as of DATE, outcomes after",
+    )
     _add_file_arguments(cal_p, deals_required=True)
     cal_p.add_argument("--horizon", type=_horizon, required=True, help=horizon_help)
     cal_p.add_argument(
-        "--split-days",
-        type=int,
-        help="hold out this many days before DATE to check the fit (default: calibrate's own)",
+        "--window",
+        type=_horizon,
+        help="days after DATE whose won deals are the outcomes to learn from (default: --horizon)",
     )
     cal_p.add_argument("--out", type=Path, required=True, help="config YAML to write")
     return parser

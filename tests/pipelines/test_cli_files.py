@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from pipelines.cli import PROJECT_ROOT, main
 from scoring import contract, load_config
@@ -394,17 +393,30 @@ def test_backtest_prints_figures_and_draws_plot(
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
 
 
-def test_calibrate_writes_a_config_that_score_uses(tmp_path: Path) -> None:
-    pytest.importorskip("scoring.calibrate")
+def test_calibrate_writes_a_config_that_score_uses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     files = _history(tmp_path)
     config = tmp_path / "fitted.yaml"
     args = ["calibrate", *_args(files), "--horizon", "30d", "--out", str(config)]
     assert main(args) == 0
-    assert isinstance(yaml.safe_load(config.read_text()), dict)
-    load_config(config)
+    assert "values differ from the default config" in capsys.readouterr().out
+    fitted = load_config(config)
+    assert fitted != load_config(None)
+    assert fitted.customers.horizon_days == 30
     out = tmp_path / "scores.csv"
     assert main(["score", *_args(files), "--config", str(config), "--out", str(out)]) == 0
     assert len(pd.read_csv(out)) == 300
+    # what happened after the outcome window never reaches the fit
+    ids = pd.read_csv(files["contacts"], dtype=str)["contact_id"]
+    later = pd.DataFrame({"contact_id": ids, "status": "won", "closed_at": "2026-04-01"})
+    deals = pd.concat([pd.read_csv(files["deals"], dtype=str), later])
+    files["deals"] = _write(deals, tmp_path / "deals-later.csv")
+    again = tmp_path / "again.yaml"
+    args = ["calibrate", *_args(files), "--horizon", "30d", "--window", "30d", "--out", str(again)]
+    assert main(args) == 0
+    body = [line for line in config.read_text().splitlines() if not line.startswith("#")]
+    assert body == [line for line in again.read_text().splitlines() if not line.startswith("#")]
 
 
 def test_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
