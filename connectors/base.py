@@ -81,6 +81,8 @@ class WriteReport:
     fields_changed: dict[str, int] = field(default_factory=dict)
     failed: list[dict[str, str]] = field(default_factory=list)  # contact_id, reason
     skipped: list[str] = field(default_factory=list)  # ids refused (removed/merged contacts)
+    rounds: int = 0  # passes over the pending rows (1 = no row needed another try)
+    retried: int = 0  # row retries after transient per-row errors, summed over rounds
 
     @property
     def ok(self) -> bool:

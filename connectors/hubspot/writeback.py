@@ -3,7 +3,8 @@
 - `ensure_schema`: idempotent. GET each group/property first; create on 404 (a 409 means it
   exists); PATCH only labels/options that drifted. A second run sends no write.
 - `write_fields`: only changed fields, rendered in HubSpot formats, batch/update ≤ 100; a 207's
-  transient per-row errors are retried (bounded rounds), the rest reported in WriteReport.failed.
+  transient per-row errors are retried (bounded rounds; a round after a LOCKED row waits out the
+  2 s lock), the rest reported in WriteReport.failed.
 - `find_tasks`: a consistent lookup (v4 associations contact→tasks + batch read of
   heatsync_task_key), not search, which lags behind writes.
 - `create_tasks`: skip keys that already exist; batch/create ≤ 100 with inline association to the
@@ -56,6 +57,8 @@ TRANSIENT_CATEGORIES = frozenset(
     }
 )
 TRANSIENT_ROW_STATUSES = frozenset({"423", "429", "500", "502", "503", "504"})
+# HubSpot: "Locks will last for 2 seconds"; a round retrying locked rows waits at least this.
+LOCK_WAIT_S = 2.0
 
 # --------------------------------------------------------------------------------------------
 # Schema
@@ -220,6 +223,10 @@ def _row_transient(error: StandardError) -> bool:
     ) in TRANSIENT_ROW_STATUSES
 
 
+def _row_locked(error: StandardError) -> bool:
+    return (error.category or "").upper() == "LOCKED" or (error.status or "") == "423"
+
+
 def _error_text(error: StandardError) -> str:
     return redact(f"{error.category or 'ERROR'}: {error.message or 'no message'}")[:500]
 
@@ -236,7 +243,9 @@ def write_fields(
     """Write the changed heatsync fields of `updates` (output of connectors.base.field_changes).
 
     Also sets heatsync_updated_at = today (UTC) on every contact written. Ids in `skip_ids`
-    (archived/merged contacts) are never written and are listed in `report.skipped`.
+    (archived/merged contacts) are never written and are listed in `report.skipped`. Rows whose
+    207 error is transient are sent again in up to `rounds` more rounds (`report.rounds`,
+    `report.retried`); what still fails, or fails permanently, is in `report.failed`.
     """
     report = WriteReport()
     if updates is None or len(updates) == 0:
@@ -270,11 +279,16 @@ def write_fields(
         changed_fields[contact_id] = fields
     report.attempted = len(inputs) + len(report.failed)
     pending = list(inputs)
+    locked = False
     for round_no in range(rounds + 1):
         if not pending:
             break
         if round_no:
-            client.http._sleep(pause_s * (2 ** (round_no - 1)))
+            wait = pause_s * (2 ** (round_no - 1))
+            client.http._sleep(max(wait, LOCK_WAIT_S) if locked else wait)
+            report.retried += len(pending)
+        report.rounds += 1
+        locked = False
         retry: list[str] = []
         for part in chunks(pending, BATCH_SIZE):
             try:
@@ -300,6 +314,7 @@ def write_fields(
                         report.fields_changed[name] = report.fields_changed.get(name, 0) + 1
                 elif _row_transient(row_error) and round_no < rounds:
                     retry.append(cid)
+                    locked = locked or _row_locked(row_error)
                 else:
                     report.failed.append({"contact_id": cid, "reason": _error_text(row_error)})
             unnamed = [e for e in outcome.errors if not e.ids()]

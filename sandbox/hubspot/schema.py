@@ -96,9 +96,9 @@ for _a, _b in _PAIRS:
     INVERSE_TYPE[_b] = _a
 # The unlabeled (default) type for each (from, to) pair.
 DEFAULT_TYPE: dict[tuple[str, str], int] = {}
-for _tid, _pair in ASSOCIATION_TYPES.items():
-    if _tid not in (1, 2, 5, 6):  # "primary" labels are not the default
-        DEFAULT_TYPE[_pair] = _tid
+for _type_id, _from_to in ASSOCIATION_TYPES.items():
+    if _type_id not in (1, 2, 5, 6):  # "primary" labels are not the default
+        DEFAULT_TYPE[_from_to] = _type_id
 
 
 def association_label(type_id: int) -> str:

@@ -84,6 +84,8 @@ class SandboxOptions:
     drop_rate: float = 0.0
     # a state-changing request is applied, then the connection closes without an answer
     drop_after_apply_rate: float = 0.0
+    # each existing input of a batch update fails alone, transiently, in a 207 (see README)
+    row_error_rate: float = 0.0
     seed: int = 1
     daily_limit: int = 625_000
     client_id: str = "sandbox-client-id"
@@ -331,6 +333,7 @@ class SandboxServer:
         if self._httpd is None:
             raise RuntimeError("server not started")
         host, port = self._httpd.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{port}"
 
     def start(self) -> SandboxServer:
@@ -388,10 +391,11 @@ class SandboxServer:
         # Separate streams per fault family: adding a family never shifts another's sequence.
         self._rng = random.Random(seed)
         self._apply_rng = random.Random(f"{seed}:drop-after-apply")
+        self._row_rng = random.Random(f"{seed}:row-errors")
 
     def stats(self) -> dict[str, Any]:
         """Counters since the last reset: requests, writes, by_route, 429, 5xx, dropped,
-        dropped_after_apply, 401."""
+        dropped_after_apply, row_errors, 401."""
         with self._meta:
             out = dict(self._stats)
             out["by_route"] = dict(self._stats["by_route"])
@@ -407,6 +411,7 @@ class SandboxServer:
                 "5xx": 0,
                 "dropped": 0,
                 "dropped_after_apply": 0,
+                "row_errors": 0,
                 "401": 0,
             }
 
@@ -773,8 +778,9 @@ class SandboxServer:
                 )
         if errors:
             raise _validation_error(errors)
-        if obj_type == "contacts" and values.get("email"):
-            existing = self.state.email_index.get(values["email"].lower())
+        email = values.get("email")
+        if obj_type == "contacts" and email:
+            existing = self.state.email_index.get(email.lower())
             if existing is not None:
                 raise ApiError(409, "CONFLICT", f"Contact already exists. Existing ID: {existing}")
         assoc = self._validate_associations(obj_type, item.get("associations"))
@@ -788,8 +794,9 @@ class SandboxServer:
         now: int,
     ) -> Record:
         create_prop = schema.CREATE_DATE_PROPERTY[obj_type]
-        created = parse_ms(values[create_prop]) if values.get(create_prop) else None
-        rec = self.state.add(obj_type, dict(values), created or now, now)  # type: ignore[arg-type]
+        stamp = values.get(create_prop)
+        created = parse_ms(stamp) if stamp else None
+        rec = self.state.add(obj_type, dict(values), created or now, now)
         for to_type, to_id, type_id, category in assoc:
             self.state.associate(obj_type, rec.id, to_type, to_id, type_id, category)
         self._after_write(rec, now, created=True)
@@ -837,7 +844,8 @@ class SandboxServer:
     def h_get(self, req: _Request, flavor: str, type_name: str, obj_id: str) -> Response:
         obj_type = self._type(type_name)
         archived = _bool_param(req.query, "archived")
-        id_property = (req.query.get("idProperty") or [None])[-1]
+        id_property_values = req.query.get("idProperty")
+        id_property = id_property_values[-1] if id_property_values else None
         rec: Record | None
         if id_property and id_property != "hs_object_id":
             if obj_type != "contacts" or id_property != "email":
@@ -868,8 +876,9 @@ class SandboxServer:
         values, errors = self.state.validate(obj_type, (body or {}).get("properties") or {})
         if errors:
             raise _validation_error(errors)
-        if obj_type == "contacts" and values.get("email"):
-            other = self.state.email_index.get(values["email"].lower())
+        email = values.get("email")
+        if obj_type == "contacts" and email:
+            other = self.state.email_index.get(email.lower())
             if other is not None and other != rec.id:
                 raise ApiError(409, "CONFLICT", f"Contact already exists. Existing ID: {other}")
         self._apply_update(obj_type, rec, values, now_ms())
@@ -990,6 +999,10 @@ class SandboxServer:
                     )
                 )
                 continue
+            row_error = self._row_fault()
+            if row_error is not None:
+                errors.append(self._item_error(*row_error, context))
+                continue
             values, verrors = self.state.validate(obj_type, (item or {}).get("properties") or {})
             if verrors:
                 err = _validation_error(verrors)
@@ -1005,6 +1018,25 @@ class SandboxServer:
                 out["objectWriteTraceId"] = str(trace)
             results.append(out)
         return self._batch(results, errors, started)
+
+    def _row_fault(self) -> tuple[str, str] | None:
+        """(category, message) of an emulated transient per-row failure, or None.
+
+        One draw per existing input from the row-error stream; the shapes are the emulator's
+        choice (HubSpot documents 423 locks of ~2 s and transient categories, not their rows).
+        """
+        with self._meta:
+            u = self._row_rng.random()
+            if u >= self.options.row_error_rate:
+                return None
+            self._stats["row_errors"] += 1
+        if u < self.options.row_error_rate / 2:
+            return (
+                "LOCKED",
+                "This record is locked by another write in progress. Locks will last for 2 "
+                "seconds.",
+            )
+        return ("INTERNAL_ERROR", "An internal error occurred while updating this record.")
 
     def h_batch_archive(self, req: _Request, flavor: str, type_name: str) -> Response:
         obj_type = self._type(type_name)
@@ -1668,7 +1700,8 @@ class SandboxServer:
                 400, "VALIDATION_ERROR", f"limit must be between 1 and {OWNERS_LIMIT_MAX}"
             )
         after = _int_param(req.query, "after", 0)
-        email = (req.query.get("email") or [None])[-1]
+        email_values = req.query.get("email")
+        email = email_values[-1] if email_values else None
         archived = _bool_param(req.query, "archived")
         owners = [
             o

@@ -293,7 +293,7 @@ class HubSpotState:
     def add(
         self,
         obj_type: str,
-        props: dict[str, str],
+        props: dict[str, str | None],
         created_ms: int,
         updated_ms: int | None = None,
         obj_id: int | None = None,
@@ -303,22 +303,22 @@ class HubSpotState:
             obj_id = self.next_id
         self.next_id = max(self.next_id, obj_id + 1)
         updated_ms = created_ms if updated_ms is None else updated_ms
-        props = {k: v for k, v in props.items() if v is not None}
-        props["hs_object_id"] = str(obj_id)
+        kept: dict[str, str] = {k: v for k, v in props.items() if v is not None}
+        kept["hs_object_id"] = str(obj_id)
         create_prop = schema.CREATE_DATE_PROPERTY[obj_type]
-        props.setdefault(create_prop, iso_ms(created_ms))
-        props["hs_lastmodifieddate"] = iso_ms(updated_ms)
+        kept.setdefault(create_prop, iso_ms(created_ms))
+        kept["hs_lastmodifieddate"] = iso_ms(updated_ms)
         if obj_type == "contacts":
-            props["lastmodifieddate"] = props["hs_lastmodifieddate"]
-        rec = Record(obj_id, props, iso_ms(created_ms), iso_ms(updated_ms))
+            kept["lastmodifieddate"] = kept["hs_lastmodifieddate"]
+        rec = Record(obj_id, kept, iso_ms(created_ms), iso_ms(updated_ms))
         self.objects[obj_type][obj_id] = rec
         order = self.order[obj_type]
         if order and order[-1] > obj_id:
             bisect.insort(order, obj_id)
         else:
             order.append(obj_id)
-        if obj_type == "contacts" and props.get("email"):
-            self.email_index[props["email"].lower()] = obj_id
+        if obj_type == "contacts" and kept.get("email"):
+            self.email_index[kept["email"].lower()] = obj_id
         self.version += 1
         return rec
 

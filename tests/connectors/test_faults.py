@@ -11,6 +11,10 @@ from tests.connectors.test_writeback import _live_ids, _read_contacts, _tasks, _
 
 pytestmark = needs_sandbox
 
+# rate 0.25, seed 6: every transient row gets through within the default three extra rounds
+# (other seeds leave a row failing four times in a row, which is then reported failed)
+ROW_RATE, ROW_SEED = 0.25, 6
+
 
 def _task_keys_in_portal(srv: SandboxServer, prefix: str) -> list[str]:
     """Every live task's heatsync_task_key with `prefix`, read from the sandbox's own state."""
@@ -65,3 +69,42 @@ def test_write_fields_when_answers_are_lost_after_the_update_landed(server) -> N
     assert {(p["heatsync_temperature"], p["heatsync_score"]) for p in props.values()} == {
         ("hot", "77")
     }
+
+
+def test_write_fields_retries_transient_row_errors_and_reports_permanent_ones(server) -> None:
+    hub = connector_for(server)
+    hub.ensure_schema("en")
+    ids = _live_ids(hub, 250)
+    unknown = "999999999"
+    server.reset_stats()
+    server.set_faults(row_error_rate=ROW_RATE, seed=ROW_SEED)
+    report = hub.write_fields(_updates([*ids, unknown], segment="key"))
+    server.set_faults(row_error_rate=0.0)
+    stats = server.stats()
+    assert stats["row_errors"] > 0
+    # the unknown id fails at once (not retried); every transient row made it in a later round
+    assert [f["contact_id"] for f in report.failed] == [unknown]
+    assert "OBJECT_NOT_FOUND" in report.failed[0]["reason"]
+    assert report.written == len(ids) and report.attempted == len(ids) + 1
+    assert report.rounds >= 2 and report.retried == stats["row_errors"]
+    # 3 batches in round one, then one batch per later round (< 100 rows left each time)
+    assert stats["by_route"]["POST objects/contacts/batch/update"] == 3 + report.rounds - 1
+    props = _read_contacts(hub, ids, ["heatsync_segment"])
+    assert {p["heatsync_segment"] for p in props.values()} == {"key"}
+
+
+def test_transient_row_errors_are_reported_when_no_round_is_left(server) -> None:
+    hub = connector_for(server, write_retry_rounds=0)
+    hub.ensure_schema("en")
+    ids = _live_ids(hub, 100)
+    server.set_faults(row_error_rate=0.3, seed=1)
+    report = hub.write_fields(_updates(ids, segment="fan"))
+    server.set_faults(row_error_rate=0.0)
+    failed = {f["contact_id"]: f["reason"] for f in report.failed}
+    assert len(failed) == server.stats()["row_errors"] > 0
+    assert report.rounds == 1 and report.retried == 0
+    assert report.written == len(ids) - len(failed)
+    reasons = {r.split(":")[0] for r in failed.values()}
+    assert reasons <= {"LOCKED", "INTERNAL_ERROR"} and reasons
+    held = _read_contacts(hub, ids, ["heatsync_segment"])
+    assert {c for c, p in held.items() if p.get("heatsync_segment") != "fan"} == set(failed)

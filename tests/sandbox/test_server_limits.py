@@ -216,3 +216,44 @@ def test_oauth_tokens_expire_by_clock(state) -> None:
         time.sleep(0.4)
         answer = requests.get(f"{srv.base_url}/crm/v3/owners", headers=headers)
         assert answer.status_code == 401 and answer.json()["category"] == "EXPIRED_AUTHENTICATION"
+
+
+def _row_error_run(state, seed: int) -> tuple[list[str], dict[str, str]]:
+    """One batch update of 30 contacts (+ an unknown id) at row_error_rate 0.5."""
+    options = SandboxOptions(token="t", row_error_rate=0.5, seed=seed)
+    ids = [str(r.id) for _, r in zip(range(30), state.iter_live("contacts"), strict=False)]
+    with SandboxServer(state, options) as srv, requests.Session() as session:
+        session.headers["Authorization"] = "Bearer t"
+        answer = session.post(
+            f"{srv.base_url}/crm/v3/objects/contacts/batch/update",
+            json={
+                "inputs": [
+                    {"id": c, "properties": {"firstname": f"Seed{seed}"}} for c in [*ids, "424242"]
+                ]
+            },
+            timeout=5,
+        )
+        row_errors = srv.stats()["row_errors"]
+    assert answer.status_code == 207
+    body = answer.json()
+    by_id = {e["context"]["ids"][0]: e for e in body["errors"]}
+    assert by_id.pop("424242")["category"] == "OBJECT_NOT_FOUND"  # never a transient error
+    assert len(by_id) == row_errors == body["numErrors"] - 1
+    for error in by_id.values():
+        assert error["status"] == "error" and error["category"] in ("LOCKED", "INTERNAL_ERROR")
+        if error["category"] == "LOCKED":
+            assert "Locks will last for 2 seconds" in error["message"]
+    # failed rows were not applied, the others were
+    applied = {r["id"] for r in body["results"]}
+    assert applied == set(ids) - set(by_id)
+    for contact_id in ids:
+        held = state.get("contacts", contact_id).props.get("firstname")
+        assert (held == f"Seed{seed}") == (contact_id in applied)
+    return sorted(by_id), {e["context"]["ids"][0]: e["category"] for e in by_id.values()}
+
+
+def test_row_errors_in_batch_update_are_transient_shaped_and_seeded(state) -> None:
+    first = _row_error_run(state, seed=5)
+    assert {"LOCKED", "INTERNAL_ERROR"} == set(first[1].values())
+    assert _row_error_run(state, seed=5) == first
+    assert _row_error_run(state, seed=6) != first
