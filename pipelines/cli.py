@@ -2,7 +2,8 @@
 
 `heatsync run` does what the daily schedule does (today's partition of the configured portal,
 through Dagster, recorded in the run history); `heatsync run --dry-run` prints what would be
-written and created and writes nothing to the CRM. Dagster is imported only by `run`.
+written and created and writes nothing to the CRM; `heatsync run --day DATE` backfills a past day
+(scores it as of then, writes nothing). Dagster is imported only by `run`.
 
 The file commands work on the canonical tables (shared/contract.md) given as CSV or Parquet, with
 no CRM and no Dagster (pipelines/files.py reads and validates them):
@@ -85,12 +86,15 @@ def _print_summary(portal: str, day: str, meta: dict[str, dict[str, Any]]) -> No
             if key.startswith("api_") and isinstance(value, int | float):
                 api[key[4:]] = api.get(key[4:], 0) + int(value)
     print(f"\nheatsync · portal {portal} · {day}")
-    print(
-        f"  extract      {extract.get('mode', '?')}: {extract.get('contacts_pulled', 0)} contacts, "
-        f"{extract.get('activities_pulled', 0)} activities, "
-        f"{extract.get('deals_pulled', 0)} deals; "
-        f"{extract.get('rows_quarantined', 0)} rows quarantined"
-    )
+    if extract.get("mode") == "skipped":
+        print(f"  extract      skipped ({extract.get('reason')})")
+    else:
+        print(
+            f"  extract      {extract.get('mode', '?')}: {extract.get('contacts_pulled', 0)} "
+            f"contacts, {extract.get('activities_pulled', 0)} activities, "
+            f"{extract.get('deals_pulled', 0)} deals; "
+            f"{extract.get('rows_quarantined', 0)} rows quarantined"
+        )
     reasons = extract.get("quarantine_reasons") or {}
     for reason, count in list(reasons.items())[:5]:
         print(f"               quarantined {count} × {reason}")
@@ -110,21 +114,45 @@ def _print_summary(portal: str, day: str, meta: dict[str, dict[str, Any]]) -> No
         )
     by_rule = tasks.get("tasks_by_rule") or {}
     skipped = tasks.get("skipped") or {}
-    print(
-        f"  tasks        {tasks.get('tasks_created', 0)} created"
-        + (f" ({', '.join(f'{k} {v}' for k, v in by_rule.items())})" if by_rule else "")
-        + (
-            f"; not created: {', '.join(f'{k} {v}' for k, v in skipped.items() if v)}"
-            if skipped
-            else ""
+    if isinstance(skipped, str):
+        print(f"  tasks        skipped ({skipped.split(':')[0]})")
+    else:
+        print(
+            f"  tasks        {tasks.get('tasks_created', 0)} created"
+            + (f" ({', '.join(f'{k} {v}' for k, v in by_rule.items())})" if by_rule else "")
+            + (
+                f"; not created: {', '.join(f'{k} {v}' for k, v in skipped.items() if v)}"
+                if skipped
+                else ""
+            )
         )
-    )
+    backtest = meta.get("heatsync/backtest", {})
+    if backtest.get("evaluated"):
+        rates = " · ".join(
+            f"{band} {_percent(backtest.get(f'conversion_{band}'))}"
+            for band in ("hot", "warm", "cold")
+        )
+        auc = backtest.get("auc")
+        print(
+            f"  backtest     of {backtest.get('contacts', 0)} scored {backtest.get('scored_day')}, "
+            f"{backtest.get('converted', 0)} bought within {backtest.get('horizon_days')} days; "
+            f"converted {rates}; AUC {'n/a' if auc is None else f'{auc:.3f}'}"
+            + ("" if backtest.get("bands_in_order") else "  ! bands out of order")
+        )
+    elif backtest:
+        print(
+            f"  backtest     nothing to check yet ({backtest.get('reason', 'no earlier scores')})"
+        )
     print(
         f"  API          {api.get('requests', 0)} requests "
         f"({api.get('write_requests', 0)} writes), "
         f"{api.get('retries', 0)} retries, {api.get('rate_limited', 0)} × 429, "
         f"{api.get('server_errors', 0)} × 5xx/dropped"
     )
+
+
+def _percent(rate: Any) -> str:
+    return "n/a" if rate is None else f"{float(rate):.1%}"
 
 
 def _metadata_by_asset(result: Any) -> dict[str, dict[str, Any]]:
@@ -138,7 +166,8 @@ def _metadata_by_asset(result: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def run(portal: str, dry_run: bool) -> int:
+def run(portal: str, dry_run: bool, day: str | None = None) -> int:
+    """Today's partition of `portal` through Dagster, or a past `day` (scores only, no writes)."""
     _load_env()
     settings = _settings_from_env(portal)
     from connectors.hubspot import HubSpotConnector
@@ -150,20 +179,33 @@ def run(portal: str, dry_run: bool) -> int:
     if not tz:
         tz = HubSpotConnector(settings).portal_info().time_zone
     now = pd.Timestamp.now(tz="UTC")
-    day = local_today(tz, now)
+    today = local_today(tz, now)
+    if day is not None:
+        from pipelines.partitions import FIRST_DAY
+
+        if not FIRST_DAY <= day <= today:
+            print(f"heatsync run: --day must be from {FIRST_DAY} to {today}", file=sys.stderr)
+            return 2
+        if dry_run and day != today:
+            print(
+                "heatsync run: a past day writes nothing; --dry-run is for today", file=sys.stderr
+            )
+            return 2
+    day = day or today
     if dry_run:
         return _dry_run(settings, store, now)
 
     _ensure_dagster_home()
     import dagster as dg
 
-    from pipelines.definitions import defs
+    from pipelines.definitions import build_defs
     from pipelines.partitions import partition_key, portals
 
     instance = dg.DagsterInstance.get()
     if portal not in instance.get_dynamic_partitions(portals.name):
         instance.add_dynamic_partitions(portals.name, [portal])
-    job = defs.resolve_job_def("daily_scoring")
+    # Built now, not at import: the environment (portal, credentials, home) is read at call time.
+    job = build_defs().resolve_job_def("daily_scoring")
     result = job.execute_in_process(
         instance=instance,
         partition_key=partition_key(day, portal),
@@ -270,6 +312,13 @@ class _Progress:
         if not self.quiet:
             took = time.perf_counter() - self.start
             print(f"heatsync [{took:6.1f}s] done", file=sys.stderr)
+
+
+def _day(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def _as_of(text: str) -> pd.Timestamp:
@@ -595,6 +644,12 @@ def build_parser() -> argparse.ArgumentParser:
     run_p.add_argument(
         "--dry-run", action="store_true", help="print what would change; write nothing"
     )
+    run_p.add_argument(
+        "--day",
+        type=_day,
+        help="backfill this past day (YYYY-MM-DD, the portal's calendar): "
+        "scores it as of then and records them; writes nothing to the CRM",
+    )
 
     score_p = sub.add_parser("score", help="score contacts from CSV/Parquet files")
     _add_file_arguments(score_p, deals_required=False)
@@ -633,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.portal, args.dry_run)
+        return run(args.portal, args.dry_run, args.day)
     from pipelines.files import FileError
 
     try:

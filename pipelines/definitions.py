@@ -46,10 +46,15 @@ def heatsync_settings() -> HeatsyncSettings:
     )
 
 
-defs = dg.Definitions(
-    assets=ALL_ASSETS,
-    jobs=[daily_scoring],
-    schedules=[daily_scoring_schedule],
-    sensors=[register_portals],
-    resources={"hubspot": hubspot_resource(), "heatsync": heatsync_settings()},
-)
+def build_defs() -> dg.Definitions:
+    """The code location as the environment configures it now."""
+    return dg.Definitions(
+        assets=ALL_ASSETS,
+        jobs=[daily_scoring],
+        schedules=[daily_scoring_schedule],
+        sensors=[register_portals],
+        resources={"hubspot": hubspot_resource(), "heatsync": heatsync_settings()},
+    )
+
+
+defs = build_defs()

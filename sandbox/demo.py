@@ -46,6 +46,19 @@ def _point_environment_at(server: SandboxServer) -> None:
     )
 
 
+def _backtest_day(state: HubSpotState) -> str | None:
+    """The day today's backtest looks back to, when the demo store has no scores for it yet."""
+    import pandas as pd
+
+    from pipelines.steps import local_today
+    from pipelines.store import PortalStore
+
+    horizon = int(os.environ.get("HEATSYNC_BACKTEST_HORIZON_DAYS") or 30)
+    today = local_today(state.account.get("timeZone", "UTC"), pd.Timestamp.now(tz="UTC"))
+    day = (pd.Timestamp(today) - pd.Timedelta(days=horizon)).date().isoformat()
+    return None if PortalStore(DEMO_HOME, "default").scores(day) is not None else day
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=__doc__)
     parser.add_argument("--port", type=int, default=8765)
@@ -74,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
             return _ui()
         from pipelines.cli import main as heatsync
 
+        past = _backtest_day(state)
+        if past:
+            print(f"backfilling {past} (scores only; a past day writes nothing to the CRM)")
+            print("so that today's run can backtest what those scores predicted")
+            if heatsync(["run", "--day", past]) != 0:
+                return 1
         code = heatsync(["run"])
         stats = server.stats()
         print(

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from pipelines.cli import main
@@ -65,3 +66,41 @@ def test_missing_credentials_is_a_clear_error(
     monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN")
     with pytest.raises(SystemExit, match="HUBSPOT_ACCESS_TOKEN"):
         main(["run"])
+
+
+def test_backfilled_day_writes_nothing_and_todays_run_backtests_it(
+    server: SandboxServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    today = pd.Timestamp.now(tz=server.state.account["timeZone"]).date()
+    past = (today - pd.Timedelta(days=30)).isoformat()
+    assert main(["run", "--day", past]) == 0
+    out = capsys.readouterr().out
+    assert f"portal default · {past}" in out
+    assert "fields       skipped (past partition" in out
+    assert server.stats()["writes"] == 0
+
+    assert main(["run"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.strip().startswith("backtest"))
+    assert f"scored {past}" in line
+    assert re.search(r"AUC 0\.\d{3}", line), line
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--day", "2999-01-01"], "--day must be from"),
+        (["--day", "2026-01-01", "--dry-run"], "--dry-run is for today"),
+    ],
+)
+def test_run_refuses_a_day_it_cannot_run(
+    server: SandboxServer, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main(["run", *args]) == 2
+    assert message in capsys.readouterr().err
+    assert server.stats()["requests"] <= 1  # at most the time-zone lookup; nothing scored
+
+
+def test_run_day_must_be_a_date(server: SandboxServer) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--day", "yesterday"])

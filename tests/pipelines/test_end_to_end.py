@@ -225,3 +225,67 @@ def test_a_write_the_crm_refuses_is_reported_and_the_run_goes_on(env: Env) -> No
     scores = env.store().scores(env.today())
     assert scores is not None
     assert set(scores["contact_id"]) - set(temperatures) == {victim}
+
+
+def _backtest_day(env: Env) -> str:
+    return (date.fromisoformat(env.today()) - pd.Timedelta(days=30)).isoformat()
+
+
+def test_todays_run_backtests_the_scores_of_a_horizon_ago(env: Env) -> None:
+    past = _backtest_day(env)
+    assert env.run(past).success  # an ops backfill of the day a horizon back
+    assert env.server.stats()["writes"] == 0
+    scored_then = env.store().scores(past)
+    assert scored_then is not None
+
+    result = env.run()
+    meta = _metadata(result, "heatsync/backtest")
+    assert meta["evaluated"] is True and meta["scored_day"] == past
+    assert meta["contacts"] == len(scored_then)
+    # The outcome is what the store knows: deals won in the 30 days after the scored day.
+    deals = env.store().table("deals")
+    as_of = pd.Timestamp(past, tz=env.server.state.account.get("timeZone", "UTC")) + pd.Timedelta(
+        days=1
+    )
+    won = deals[
+        (deals["status"] == "won")
+        & (deals["closed_at"] > as_of)
+        & (deals["closed_at"] <= as_of + pd.Timedelta(days=30))
+        & deals["contact_id"].isin(scored_then["contact_id"])
+    ]
+    assert meta["converted"] == won["contact_id"].nunique() > 0
+    assert 0.5 < float(meta["auc"]) <= 1.0  # type: ignore[arg-type]
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["hot_converts_best"].passed
+
+
+def test_backtest_check_warns_when_hot_stops_converting_best(env: Env) -> None:
+    from pipelines.assets import score_backtest
+
+    past = _backtest_day(env)
+    assert env.run(past).success
+    assert env.run().success
+    # Turn the stored bands of that day upside down: the coldest now sit in "hot".
+    store = env.store()
+    scores = store.scores(past)
+    assert scores is not None
+    flipped = scores.copy()
+    flipped["temperature"] = scores["temperature"].map(
+        {"hot": "cold", "cold": "hot", "warm": "warm"}
+    )
+    flipped["score"] = 100 - scores["score"]
+    store.save_scores(past, flipped)
+
+    result = dg.materialize(
+        [score_backtest],
+        instance=env.instance,
+        partition_key=partition_key(env.today(), PORTAL),
+        resources=env.resources(),
+    )
+    assert result.success  # a warning, not a failed run
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "hot_converts_best" and not check.passed
+    assert check.severity == dg.AssetCheckSeverity.WARN
+    meta = _metadata(result, "heatsync/backtest")
+    assert meta["bands_in_order"] is False
+    assert float(meta["auc"]) < 0.5  # type: ignore[arg-type]
