@@ -699,6 +699,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("heatsync: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `heatsync backtest ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
