@@ -228,7 +228,7 @@ def _dry_run(settings: Any, store: Any, now: pd.Timestamp) -> int:
     from connectors.base import field_changes
     from connectors.hubspot import HubSpotConnector
     from pipelines import steps
-    from scoring import load_config, plan_tasks, score_contacts
+    from scoring import load_config, plan_tasks
 
     connector = HubSpotConnector(settings)
     locale = os.environ.get("HEATSYNC_LOCALE", "en")
@@ -237,18 +237,8 @@ def _dry_run(settings: Any, store: Any, now: pd.Timestamp) -> int:
         extracted = steps.extract(connector, store, now)
     tz = store.time_zone()
     day = steps.local_today(tz, now)
-    _, previous = store.previous_scores(day)
+    scores, _ = steps.score(store, day, now, config, locale, save=False)
     contacts = store.table("contacts")
-    scores = score_contacts(
-        contacts,
-        store.table("activities"),
-        store.table("deals"),
-        as_of=now,
-        config=config,
-        previous=previous,
-        locale=locale,
-        tz=tz,
-    )
     updates = field_changes(scores, contacts)
     history = store.ledger()
     plan = plan_tasks(

@@ -90,8 +90,10 @@ def score(
     as_of: pd.Timestamp,
     config: ScoringConfig,
     locale: str,
+    save: bool = True,
 ) -> tuple[pd.DataFrame, StepResult]:
-    """Score every live contact of the store as of `as_of`; save them as the day's scores."""
+    """Score every live contact of the store as of `as_of`; save them as the day's scores
+    (unless `save` is False: the dry run looks and keeps nothing)."""
     tz = store.time_zone()
     previous_day, previous = store.previous_scores(day)
     scores = score_contacts(
@@ -105,7 +107,8 @@ def score(
         tz=tz,
     )
     scores["portal"] = store.portal
-    store.save_scores(day, scores)
+    if save:
+        store.save_scores(day, scores)
     meta: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "contacts_scored": len(scores),

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from pipelines.cli import main
+from pipelines.store import PortalStore
 from sandbox.hubspot.server import SandboxOptions, SandboxServer
 from sandbox.hubspot.state import generate_state
 
@@ -29,7 +30,7 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxS
 
 
 def test_dry_run_prints_changes_and_writes_nothing(
-    server: SandboxServer, capsys: pytest.CaptureFixture[str]
+    server: SandboxServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     assert main(["run", "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -39,6 +40,8 @@ def test_dry_run_prints_changes_and_writes_nothing(
     assert updated and int(updated.group(1)) > 200
     assert re.search(r"would create [1-9]\d* tasks", out)
     assert server.stats()["writes"] == 0
+    # Nor does it record scores: the first real run is still the first scored day.
+    assert PortalStore(tmp_path / "home", "default").scored_days() == []
 
 
 def test_run_is_recorded_in_dagster_history_and_second_run_writes_nothing(

@@ -50,3 +50,17 @@ def test_sensor_registers_the_default_portal_once(instance: dg.DagsterInstance) 
     instance.add_dynamic_partitions(portals.name, ["default"])
     second = register_portals.evaluate_tick(dg.build_sensor_context(instance=instance))
     assert not second.dynamic_partitions_requests
+
+
+@pytest.mark.parametrize("utc_time", ["2026-11-23 00:30", "2026-11-23 11:00", "2026-11-23 23:30"])
+def test_every_portals_today_is_a_partition_at_any_hour(utc_time: str) -> None:
+    from datetime import datetime
+
+    from pipelines.partitions import days
+    from pipelines.steps import local_today
+
+    now = pd.Timestamp(utc_time, tz="UTC")
+    existing = set(days.get_partition_keys(current_time=datetime.fromisoformat(now.isoformat())))
+    # From UTC+14 (already tomorrow after 10:00 UTC) to UTC-11 (still yesterday before 11:00).
+    for tz in ("Pacific/Kiritimati", "Asia/Tokyo", "Europe/Riga", "UTC", "Pacific/Pago_Pago"):
+        assert local_today(tz, now) in existing, (tz, utc_time)
