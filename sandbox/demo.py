@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  sandbox saw  {stats['requests']} requests, {stats['writes']} writes, "
             f"{stats['5xx']} injected 5xx, {stats['429']} × 429"
+            + (" (backfill and today's run)" if past else "")
         )
         print("\nRun `make demo` again: nothing changed in the portal, so nothing is written.")
         print("Open the Dagster UI on this portal and its run history: `make ui`")
