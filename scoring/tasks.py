@@ -48,6 +48,7 @@ TASK_COLUMNS = [
 SKIP_REASONS = ("do_not_contact", "no_owner", "over_cap", "already_done")
 HISTORY_COLUMNS = ("task_key", "contact_id", "rule", "created_at")
 TOUCH_LIKE_RULES = ("call_now", "at_risk", "birthday")
+CALL_RULES = ("call_now", "at_risk")
 
 
 @dataclass(frozen=True)
@@ -275,9 +276,17 @@ def plan_tasks(
         in_history = in_history | (age < cand["rule"].map(t.cooldown_days)).fillna(False)
     done = in_history.to_numpy(dtype=bool)
 
-    # a call created now is the touch: no separate touch/birthday task for that contact
-    calls = cand.loc[cand["rule"].isin(["call_now", "at_risk"]).to_numpy() & ~done, "row"]
-    covered = (cand["rule"].isin(["touch", "birthday"]) & cand["row"].isin(calls)).to_numpy()
+    # A call planned now, or created earlier today, is the touch: no separate touch or birthday
+    # task for that contact (counting earlier today keeps a same-day rerun from adding one).
+    calls = cand.loc[cand["rule"].isin(CALL_RULES).to_numpy() & ~done, "row"]
+    called = cand["row"].isin(calls)
+    if len(past):
+        today_calls = past[
+            past["rule"].isin(CALL_RULES) & (local_dates(past["created_at"], tz) == today)
+        ]
+        called_today = pd.MultiIndex.from_frame(today_calls[["portal", "contact_id"]])
+        called |= pd.MultiIndex.from_frame(cand[["portal", "contact_id"]]).isin(called_today)
+    covered = (cand["rule"].isin(["touch", "birthday"]) & called).to_numpy()
     cand, done = cand[~covered], done[~covered]
 
     dnc = cand["do_not_contact"].to_numpy(dtype=bool)
