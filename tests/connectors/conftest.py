@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -24,6 +25,11 @@ needs_sandbox = pytest.mark.skipif(not SANDBOX, reason="the HubSpot sandbox is n
 
 ANCHOR = date(2026, 3, 2)
 TOKEN = "sandbox-token"
+
+
+def fake_token() -> str:
+    """A throwaway credential made at test time, so no token-shaped string sits in the repo."""
+    return "test-token-" + secrets.token_hex(12)
 
 
 @pytest.fixture(scope="session")

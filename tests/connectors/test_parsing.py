@@ -14,6 +14,7 @@ from connectors.hubspot.extract import parse_birthday, parse_num, parse_ts
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.hubspot.writeback import render_value
 from scoring.contract import BIRTHDAY_UNKNOWN_YEAR
+from tests.connectors.conftest import fake_token
 
 
 @pytest.mark.parametrize(
@@ -66,16 +67,18 @@ def test_render_values_in_hubspot_formats() -> None:
 
 
 def test_settings_repr_and_redaction_hide_secrets() -> None:
+    client_secret, refresh_token = fake_token(), fake_token()
     settings = HubSpotSettings(
-        client_id="app-1", client_secret="very-secret-value", refresh_token="rt-abcdef-123"
+        client_id="app-1", client_secret=client_secret, refresh_token=refresh_token
     )
     text = repr(settings) + str(settings) + str(settings.model_dump())
-    assert "very-secret-value" not in text and "rt-abcdef-123" not in text
-    register_secret("pat-na1-0123456789")
-    line = redact("GET /x Authorization: Bearer pat-na1-0123456789 refresh_token=rt-abc&x=1")
-    assert "pat-na1-0123456789" not in line and "rt-abc" not in line
-    err = ConnectorError("token pat-na1-0123456789 rejected", status=401, category="INVALID")
-    assert "pat-na1-0123456789" not in str(err)
+    assert client_secret not in text and refresh_token not in text
+    token = fake_token()
+    register_secret(token)
+    line = redact(f"GET /x Authorization: Bearer {token} refresh_token=rt-abc&x=1")
+    assert token not in line and "rt-abc" not in line
+    err = ConnectorError(f"token {token} rejected", status=401, category="INVALID")
+    assert token not in str(err)
 
 
 def test_only_one_auth_method() -> None:

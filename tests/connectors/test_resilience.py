@@ -10,7 +10,7 @@ import pytest
 
 from connectors.http import AuthError, ConnectorError
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
-from tests.connectors.conftest import connector_for, needs_sandbox
+from tests.connectors.conftest import connector_for, fake_token, needs_sandbox
 
 pytestmark = needs_sandbox
 
@@ -48,7 +48,7 @@ def test_server_errors_are_retried_without_losing_records(server) -> None:
 
 
 def test_secret_never_appears_in_errors_or_logs(server, caplog: pytest.LogCaptureFixture) -> None:
-    secret = "pat-na1-7f3c9e2a-dead-beef-0000"
+    secret = fake_token()
     hub = HubSpotConnector(
         HubSpotSettings(access_token=secret, base_url=server.base_url, max_total_wait_s=5)
     )
