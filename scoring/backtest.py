@@ -92,13 +92,20 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def roc_auc(score: np.ndarray, outcome: np.ndarray) -> float | None:
-    """Rank-based ROC AUC (ties count a half); None without both classes. NaN scores rank lowest."""
+def _scores_and_outcomes(
+    score: np.ndarray, outcome: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Scores as floats with NaN ranked lowest, outcomes as bools, and the class counts."""
     y = np.asarray(outcome, dtype=bool)
     s = np.asarray(score, dtype=float)
     s = np.where(np.isnan(s), -np.inf, s)
     n_pos = int(y.sum())
-    n_neg = len(y) - n_pos
+    return s, y, n_pos, len(y) - n_pos
+
+
+def roc_auc(score: np.ndarray, outcome: np.ndarray) -> float | None:
+    """Rank-based ROC AUC (ties count a half); None without both classes. NaN scores rank lowest."""
+    s, y, n_pos, n_neg = _scores_and_outcomes(score, outcome)
     if n_pos == 0 or n_neg == 0:
         return None
     ranks = pd.Series(s).rank(method="average").to_numpy()
@@ -107,11 +114,7 @@ def roc_auc(score: np.ndarray, outcome: np.ndarray) -> float | None:
 
 def roc_curve(score: np.ndarray, outcome: np.ndarray) -> pd.DataFrame:
     """ROC points (fpr, tpr, threshold): one per distinct score, highest first, from (0, 0)."""
-    y = np.asarray(outcome, dtype=bool)
-    s = np.asarray(score, dtype=float)
-    s = np.where(np.isnan(s), -np.inf, s)
-    n_pos = int(y.sum())
-    n_neg = len(y) - n_pos
+    s, y, n_pos, n_neg = _scores_and_outcomes(score, outcome)
     if n_pos == 0 or n_neg == 0:
         return pd.DataFrame({"fpr": [], "tpr": [], "threshold": []}, dtype=float)
     g = (
