@@ -2,14 +2,20 @@
 
 The work happens in pipelines.steps (and below it in connectors/ and scoring/); these wrappers
 resolve the partition, hold the portal lock, and record metadata and checks. Backfilled past days
-extract and score, but only today's partition ever writes to the CRM.
+extract and score, but only today's partition ever writes to the CRM: on a past day the
+write-back and tasks assets do not materialize (an observation and a log line say why) and their
+checks do not run. A day after the portal's today is refused before anything is extracted, and
+credentials the CRM rejects fail the step without Dagster retrying it.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
+from connectors.http import AuthError
 from pipelines import steps
 from pipelines.partitions import day_by_portal, split_key
 from pipelines.resources import HeatsyncSettings, HubSpotResource
@@ -17,11 +23,16 @@ from pipelines.resources import HeatsyncSettings, HubSpotResource
 RETRY = dg.RetryPolicy(
     max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+EXTRACT_KEY = dg.AssetKey(["hubspot", "extract"])
 SCORES_KEY = dg.AssetKey(["heatsync", "scores"])
 FIELDS_KEY = dg.AssetKey(["hubspot", "field_writeback"])
 TASKS_KEY = dg.AssetKey(["hubspot", "tasks"])
 BACKTEST_KEY = dg.AssetKey(["heatsync", "backtest"])
 PAST_DAY = "past partition: backfills compute and record scores but never write to the CRM"
+# Decimal places of the backtest's fractions (3: a tenth of a percent) and of the lift.
+ROUNDING = {"lift_hot_over_cold": 2}
+FRACTION_DIGITS = 3
+BACKTEST_TABLES = ("by_band", "by_segment", "calibration")
 
 
 def _metadata(values: dict[str, Any]) -> dict[str, Any]:
@@ -39,8 +50,17 @@ def _now() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC")
 
 
+@contextmanager
+def _crm_access() -> Iterator[None]:
+    """Credentials the CRM rejects (401/403) stay rejected: fail now, never retry the step."""
+    try:
+        yield
+    except AuthError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+
 @dg.asset(
-    key=["hubspot", "extract"],
+    key=EXTRACT_KEY,
     partitions_def=day_by_portal,
     group_name="hubspot",
     kinds={"hubspot", "parquet"},
@@ -53,16 +73,28 @@ def hubspot_extract(
 ) -> dg.MaterializeResult:
     day, portal = split_key(context)
     store = heatsync.store(portal)
+    connector = hubspot.connector(portal)
     now = _now()
-    with store.lock():
-        last = store.portal_meta().get("last_extract_at")
-        if last and day < steps.local_today(store.time_zone(), now):
-            as_of, _ = steps.as_of_for(day, store.time_zone(), now)
+    with _crm_access(), store.lock():
+        meta = store.portal_meta()
+        tz = meta.get("time_zone") or connector.portal_info().time_zone
+        today = steps.local_today(tz, now)
+        if day > today:
+            raise dg.Failure(
+                description=(
+                    f"partition {day} is after the portal's today ({today} in {tz}): "
+                    "there is nothing to score yet"
+                ),
+                allow_retries=False,
+            )
+        last = meta.get("last_extract_at")
+        if last and day < today:
+            as_of, _ = steps.as_of_for(day, tz, now)
             if pd.Timestamp(last) >= as_of:
                 return dg.MaterializeResult(
                     metadata={"mode": "skipped", "reason": f"store already covers {day}"}
                 )
-        result = steps.extract(hubspot.connector(portal), store, now)
+        result = steps.extract(connector, store, now)
     context.log.info("extract: %s", result.metadata)
     return dg.MaterializeResult(metadata=_metadata(result.metadata))
 
@@ -74,8 +106,19 @@ def hubspot_extract(
     group_name="heatsync",
     kinds={"pandas", "parquet"},
     check_specs=[
-        dg.AssetCheckSpec("every_contact_scored", asset=SCORES_KEY, blocking=True),
-        dg.AssetCheckSpec("scores_in_range", asset=SCORES_KEY, blocking=True),
+        dg.AssetCheckSpec(
+            "every_contact_scored",
+            asset=SCORES_KEY,
+            blocking=True,
+            description="Every contact that existed on the day has a score; blocks the write-back.",
+        ),
+        dg.AssetCheckSpec(
+            "scores_in_range",
+            asset=SCORES_KEY,
+            blocking=True,
+            description="Scores lie in 0–100 and temperatures are cold, warm or hot; blocks the "
+            "write-back.",
+        ),
     ],
     description="Temperature, score, segment, reasons, trend and touch status of every contact.",
 )
@@ -132,10 +175,13 @@ def _today_scores(
     return portal, store, scores, as_of
 
 
-def _skipped(*check_names: str) -> dg.MaterializeResult:
-    return dg.MaterializeResult(
-        metadata={"skipped": PAST_DAY},
-        check_results=[dg.AssetCheckResult(check_name=n, passed=True) for n in check_names],
+def _not_written(context: dg.AssetExecutionContext, key: dg.AssetKey) -> None:
+    """A past day: no materialization (nothing in the CRM changed), only a note of why."""
+    context.log.info(f"{key.to_user_string()}: {PAST_DAY}; nothing written, not materialized")
+    context.log_event(
+        dg.AssetObservation(
+            asset_key=key, partition=context.partition_key, metadata={"skipped": PAST_DAY}
+        )
     )
 
 
@@ -163,55 +209,93 @@ def _write_result(
     )
 
 
-@dg.asset(
-    key=FIELDS_KEY,
-    deps=[contact_scores],
+# Multi-assets of one skippable asset: on a past day neither the asset nor its checks (optional
+# outputs with can_subset) are emitted, so the partition is not shown as materialized.
+@dg.multi_asset(
+    name="hubspot__field_writeback",
+    specs=[
+        dg.AssetSpec(
+            FIELDS_KEY,
+            deps=[SCORES_KEY],
+            skippable=True,
+            group_name="hubspot",
+            kinds={"hubspot"},
+            description="heatsync's contact properties in HubSpot, changed only where the value "
+            "differs. Materialized for the portal's today only.",
+        )
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "all_fields_written",
+            asset=FIELDS_KEY,
+            description="HubSpot accepted every field update (a warning lists the refused "
+            "contacts; the next run tries them again).",
+        )
+    ],
+    can_subset=True,
     partitions_def=day_by_portal,
-    group_name="hubspot",
-    kinds={"hubspot"},
     pool="hubspot_api",
     retry_policy=RETRY,
-    check_specs=[dg.AssetCheckSpec("all_fields_written", asset=FIELDS_KEY)],
-    description="heatsync's contact properties in HubSpot, changed only where the value differs.",
 )
 def hubspot_field_writeback(
     context: dg.AssetExecutionContext, hubspot: HubSpotResource, heatsync: HeatsyncSettings
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     portal, store, scores, _ = _today_scores(context, heatsync)
     if scores is None:
-        return _skipped("all_fields_written")
+        _not_written(context, FIELDS_KEY)
+        return
     connector = hubspot.connector(portal)
-    with store.lock():
+    with _crm_access(), store.lock():
         created = [] if heatsync.dry_run else connector.ensure_schema(heatsync.locale)
         _, result = steps.write_fields(
             connector, store, scores, context.run.run_id, _now(), dry_run=heatsync.dry_run
         )
     result.metadata["properties_created"] = created
-    return _write_result(result, connector, "all_fields_written")
+    yield _write_result(result, connector, "all_fields_written")
 
 
-@dg.asset(
-    key=TASKS_KEY,
-    deps=[contact_scores],
+@dg.multi_asset(
+    name="hubspot__tasks",
+    specs=[
+        dg.AssetSpec(
+            TASKS_KEY,
+            deps=[SCORES_KEY],
+            skippable=True,
+            group_name="hubspot",
+            kinds={"hubspot"},
+            description="Follow-up tasks for the owner: call now, touch, birthday, retention, "
+            "review. Materialized for the portal's today only.",
+        )
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "all_tasks_created",
+            asset=TASKS_KEY,
+            description="HubSpot created every planned task (a warning lists the refused ones; "
+            "the next run tries them again).",
+        ),
+        dg.AssetCheckSpec(
+            "no_duplicate_tasks",
+            asset=TASKS_KEY,
+            blocking=True,
+            description="No task key appears twice in the task ledger: no contact got the same "
+            "task twice.",
+        ),
+    ],
+    can_subset=True,
     partitions_def=day_by_portal,
-    group_name="hubspot",
-    kinds={"hubspot"},
     pool="hubspot_api",
     retry_policy=RETRY,
-    check_specs=[
-        dg.AssetCheckSpec("all_tasks_created", asset=TASKS_KEY),
-        dg.AssetCheckSpec("no_duplicate_tasks", asset=TASKS_KEY, blocking=True),
-    ],
-    description="Follow-up tasks for the owner: call now, touch, birthday, retention, review.",
 )
 def hubspot_tasks(
     context: dg.AssetExecutionContext, hubspot: HubSpotResource, heatsync: HeatsyncSettings
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     portal, store, scores, as_of = _today_scores(context, heatsync)
     if scores is None:
-        return _skipped("all_tasks_created", "no_duplicate_tasks")
+        _not_written(context, TASKS_KEY)
+        return
     connector = hubspot.connector(portal)
-    with store.lock():
+    with _crm_access(), store.lock():
         _, result = steps.create_tasks(
             connector,
             store,
@@ -229,7 +313,68 @@ def hubspot_tasks(
         passed=duplicates == 0,
         metadata={"ledger_rows": len(ledger), "duplicate_keys": duplicates},
     )
-    return _write_result(result, connector, "all_tasks_created", (no_duplicates,))
+    yield _write_result(result, connector, "all_tasks_created", (no_duplicates,))
+
+
+def _backtest_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    """Typed, rounded values: the flat figures stay plain numbers (the CLI and the UI's plots read
+    them), the breakdowns become tables with the conversion in percent."""
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        if key in BACKTEST_TABLES and isinstance(value, list):
+            out[key] = _table(value)
+        elif isinstance(value, bool):
+            out[key] = dg.MetadataValue.bool(value)
+        elif isinstance(value, int):
+            out[key] = dg.MetadataValue.int(value)
+        elif isinstance(value, float):
+            out[key] = dg.MetadataValue.float(round(value, ROUNDING.get(key, FRACTION_DIGITS)))
+        elif isinstance(value, str):
+            out[key] = dg.MetadataValue.text(value)
+        else:
+            out[key] = dg.MetadataValue.json(value)
+    return out
+
+
+def _cell(value: Any, digits: int) -> Any:
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        return None
+    return round(number, digits)
+
+
+def _table(records: list[dict[str, Any]]) -> dg.MetadataValue:
+    """Backtest rows (label, n, converted, [mean_score,] rate) as a table; rate in percent."""
+    columns: list[dg.TableColumn] = []
+    names = list(records[0]) if records else []
+    for name in names:
+        if name == "rate":
+            columns.append(dg.TableColumn("conversion_pct", "float", "converted, % of n"))
+        else:
+            sample = next((r[name] for r in records if r.get(name) is not None), None)
+            kind = (
+                "int"
+                if isinstance(sample, int) and not isinstance(sample, bool)
+                else "float"
+                if isinstance(sample, float)
+                else "string"
+            )
+            columns.append(dg.TableColumn(name, kind))
+    rows = []
+    for record in records:
+        data = {}
+        for name in names:
+            if name == "rate":
+                rate = _cell(record.get(name), 6)
+                data["conversion_pct"] = None if rate is None else round(rate * 100, 1)
+            else:
+                data[name] = _cell(record.get(name), 1)
+        rows.append(dg.TableRecord(data))
+    return dg.MetadataValue.table(rows, schema=dg.TableSchema(columns))
 
 
 @dg.asset(
@@ -238,7 +383,14 @@ def hubspot_tasks(
     partitions_def=day_by_portal,
     group_name="heatsync",
     kinds={"pandas"},
-    check_specs=[dg.AssetCheckSpec("hot_converts_best", asset=BACKTEST_KEY)],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "hot_converts_best",
+            asset=BACKTEST_KEY,
+            description="Of the contacts scored a horizon ago, hot ones bought more often than "
+            "warm ones, and warm more than cold (a warning: the scoring needs a look).",
+        )
+    ],
     description="Did the contacts scored a horizon ago buy? AUC, conversion by band, lift.",
 )
 def score_backtest(
@@ -250,8 +402,9 @@ def score_backtest(
         result = steps.backtest(store, day, heatsync.backtest_horizon_days, _now())
     meta = {k: v for k, v in result.metadata.items() if v is not None}
     evaluated = bool(meta.get("evaluated"))
+    typed = _backtest_metadata(meta)
     return dg.MaterializeResult(
-        metadata=_metadata(meta),
+        metadata=typed,
         check_results=[
             dg.AssetCheckResult(
                 check_name="hot_converts_best",
@@ -263,9 +416,9 @@ def score_backtest(
                     else f"nothing to check yet: {meta.get('reason')}"
                 ),
                 metadata={
-                    k: meta[k]
+                    k: typed[k]
                     for k in ("conversion_hot", "conversion_warm", "conversion_cold")
-                    if k in meta
+                    if k in typed
                 },
             )
         ],

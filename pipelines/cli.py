@@ -181,14 +181,18 @@ def run(portal: str, dry_run: bool, day: str | None = None) -> int:
     now = pd.Timestamp.now(tz="UTC")
     today = local_today(tz, now)
     if day is not None:
-        from pipelines.partitions import FIRST_DAY
-
-        if not FIRST_DAY <= day <= today:
-            print(f"heatsync run: --day must be from {FIRST_DAY} to {today}", file=sys.stderr)
-            return 2
         if dry_run and day != today:
             print(
                 "heatsync run: a past day writes nothing; --dry-run is for today", file=sys.stderr
+            )
+            return 2
+        from pipelines.partitions import FIRST_DAY, FIRST_DAY_VARIABLE
+
+        if not FIRST_DAY <= day <= today:
+            print(
+                f"heatsync run: --day must be from {FIRST_DAY} (the first day partition; "
+                f"{FIRST_DAY_VARIABLE} moves it) to {today}",
+                file=sys.stderr,
             )
             return 2
     day = day or today

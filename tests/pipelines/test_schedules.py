@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -27,8 +28,10 @@ def test_schedule_requests_today_per_portal_in_its_time_zone(
     instance.add_dynamic_partitions(portals.name, ["riga", "honolulu"])
     PortalStore(tmp_path, "riga").save_portal_meta({"time_zone": "Europe/Riga"})
     PortalStore(tmp_path, "honolulu").save_portal_meta({"time_zone": "Pacific/Honolulu"})
-    # 06:00 UTC on 23 Nov: already the 23rd in Riga, still the 22nd in Honolulu.
-    when = pd.Timestamp("2026-11-23 06:00", tz="UTC").to_pydatetime()
+    # 06:00 UTC: already today in Riga, still yesterday in Honolulu. Today, so that both days are
+    # partitions whatever the configured first day.
+    today = datetime.now(UTC).date()
+    when = datetime.combine(today, datetime.min.time(), UTC) + timedelta(hours=6)
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "placeholder")
     from pipelines.definitions import defs
 
@@ -37,7 +40,7 @@ def test_schedule_requests_today_per_portal_in_its_time_zone(
     )
     requests = list(daily_scoring_schedule.evaluate_tick(context).run_requests or [])
     keys = sorted(str(r.partition_key) for r in requests)
-    assert keys == ["2026-11-22|honolulu", "2026-11-23|riga"]
+    assert keys == [f"{today - timedelta(days=1)}|honolulu", f"{today}|riga"]
     # One request per portal and day: a second tick of the same day asks for the same runs.
     again = daily_scoring_schedule.evaluate_tick(context).run_requests or []
     assert sorted(r.run_key for r in again) == sorted(r.run_key for r in requests)
@@ -52,14 +55,12 @@ def test_sensor_registers_the_default_portal_once(instance: dg.DagsterInstance) 
     assert not second.dynamic_partitions_requests
 
 
-@pytest.mark.parametrize("utc_time", ["2026-11-23 00:30", "2026-11-23 11:00", "2026-11-23 23:30"])
+@pytest.mark.parametrize("utc_time", ["00:30", "11:00", "23:30"])
 def test_every_portals_today_is_a_partition_at_any_hour(utc_time: str) -> None:
-    from datetime import datetime
-
     from pipelines.partitions import days
     from pipelines.steps import local_today
 
-    now = pd.Timestamp(utc_time, tz="UTC")
+    now = pd.Timestamp(f"{datetime.now(UTC).date()} {utc_time}", tz="UTC")
     existing = set(days.get_partition_keys(current_time=datetime.fromisoformat(now.isoformat())))
     # From UTC+14 (already tomorrow after 10:00 UTC) to UTC-11 (still yesterday before 11:00).
     for tz in ("Pacific/Kiritimati", "Asia/Tokyo", "Europe/Riga", "UTC", "Pacific/Pago_Pago"):
