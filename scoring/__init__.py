@@ -6,10 +6,11 @@ Pure pandas, no I/O except the packaged YAML defaults and locales; never imports
 from scoring.config import ScoringConfig, load_config
 from scoring.explain import load_locale
 from scoring.score import EXTRA_SCORE_COLUMNS, score_contacts
-from scoring.tasks import SKIP_REASONS, TASK_COLUMNS, TaskPlan, plan_tasks
+from scoring.tasks import LEFT_OUT_COLUMNS, SKIP_REASONS, TASK_COLUMNS, TaskPlan, plan_tasks
 
 __all__ = [
     "EXTRA_SCORE_COLUMNS",
+    "LEFT_OUT_COLUMNS",
     "SKIP_REASONS",
     "TASK_COLUMNS",
     "ScoringConfig",

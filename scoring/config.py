@@ -24,6 +24,9 @@ DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 TaskType = Literal["CALL", "EMAIL", "TODO"]
 Priority = Literal["HIGH", "MEDIUM", "LOW"]
 RULES = ("call_now", "at_risk", "birthday", "review", "touch")
+# what the daily cap orders by: the rules, with a burning contact's call_now a class of its own
+URGENCY_CLASSES = ("burning", *RULES)
+UrgencyClass = Literal["burning", "call_now", "at_risk", "birthday", "review", "touch"]
 
 
 class _Model(BaseModel):
@@ -146,7 +149,8 @@ class ReasonsConfig(_Model):
 
 class TasksConfig(_Model):
     daily_cap: int = Field(ge=0)
-    rule_order: list[Literal["call_now", "at_risk", "birthday", "review", "touch"]]
+    urgency_order: list[UrgencyClass]
+    cap_burning: bool
     cooldown_days: dict[Literal["touch", "review"], int]
     burning_due_minutes: int = Field(ge=0)
     same_day_due_hours: float = Field(ge=0)
@@ -157,8 +161,8 @@ class TasksConfig(_Model):
 
     @model_validator(mode="after")
     def _complete(self) -> TasksConfig:
-        if sorted(self.rule_order) != sorted(RULES):
-            raise ValueError(f"rule_order must list each of {list(RULES)} once")
+        if sorted(self.urgency_order) != sorted(URGENCY_CLASSES):
+            raise ValueError(f"urgency_order must list each of {list(URGENCY_CLASSES)} once")
         missing = {
             "personal_call",
             "early_access",

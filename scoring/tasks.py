@@ -1,6 +1,6 @@
 """plan_tasks: follow-up tasks for reps from scores (domain.md §4), never twice for one reason.
 
-Rules, in default priority order (config.tasks.rule_order):
+Rules:
 - call_now: turned hot (previous temperature not hot); burning -> due within minutes; period =
   local date of hot_since, so once per hot episode;
 - at_risk: segment at_risk -> retention call; period = local date of segment_since (once per
@@ -13,9 +13,13 @@ Rules, in default priority order (config.tasks.rule_order):
 A touch or birthday task is dropped when the same run creates a call_now or at_risk call for the
 contact (that call is the touch). task_key = "{portal}:{contact_id}:{rule}:{period}"; a key already
 in `history`, or the same rule for the contact inside its cooldown, is skipped as already_done.
-No tasks for do_not_contact contacts or contacts without an owner; at most daily_cap tasks per
-owner and local day (counting history created that day), hottest first. `skipped` counts the
-candidate tasks dropped for each reason.
+No tasks for do_not_contact contacts or contacts without an owner.
+
+The daily cap: at most daily_cap tasks per owner and local day (counting history created that
+day), kept in config.tasks.urgency_order (a burning contact's call_now is the class "burning"),
+then by score. Burning calls are kept even beyond the cap unless cap_burning is set; they still
+take their place in the day. The candidates the cap dropped are returned as `left_out`, most
+urgent first; `skipped` counts the candidate tasks dropped for each reason.
 """
 
 from __future__ import annotations
@@ -46,17 +50,27 @@ TASK_COLUMNS = [
     "score",
 ]
 SKIP_REASONS = ("do_not_contact", "no_owner", "over_cap", "already_done")
+LEFT_OUT_COLUMNS = ["contact_id", "owner_id", "rule", "score", "display_name", "portal"]
 HISTORY_COLUMNS = ("task_key", "contact_id", "rule", "created_at")
 TOUCH_LIKE_RULES = ("call_now", "at_risk", "birthday")
 CALL_RULES = ("call_now", "at_risk")
 
 
+def _empty_left_out() -> pd.DataFrame:
+    out = pd.DataFrame({c: pd.Series(dtype="object") for c in LEFT_OUT_COLUMNS})
+    out["score"] = pd.Series(dtype="float64")
+    return out
+
+
 @dataclass(frozen=True)
 class TaskPlan:
-    """Tasks to create (TASK_COLUMNS) and how many candidates were skipped, by reason."""
+    """Tasks to create (TASK_COLUMNS), how many candidates were skipped, by reason, and the
+    candidates the daily cap left out (LEFT_OUT_COLUMNS, most urgent first; as many rows as
+    skipped["over_cap"])."""
 
     tasks: pd.DataFrame
     skipped: dict[str, int] = field(default_factory=dict)
+    left_out: pd.DataFrame = field(default_factory=_empty_left_out)
 
 
 def _empty_tasks() -> pd.DataFrame:
@@ -233,7 +247,8 @@ def plan_tasks(
 
     `history` holds tasks created before (task_key, contact_id, rule, created_at, optionally
     portal). Returns TaskPlan(tasks with TASK_COLUMNS in a deterministic order, skipped counts
-    for do_not_contact, no_owner, already_done and over_cap).
+    for do_not_contact, no_owner, already_done and over_cap, and left_out: the over_cap
+    candidates with LEFT_OUT_COLUMNS, most urgent first).
     """
     config = config if config is not None else load_config(None)
     texts = load_locale(locale)["tasks"]
@@ -297,9 +312,11 @@ def plan_tasks(
     skipped["already_done"] = int(done.sum())
     cand = cand[~(dnc | no_owner | done)]
 
-    rank = {rule: i for i, rule in enumerate(t.rule_order)}
-    cand = cand.assign(rule_rank=cand["rule"].map(rank)).sort_values(
-        ["rule_rank", "score", "portal", "contact_id"],
+    urgency = np.where(cand["variant"] == "call_now_burning", "burning", cand["rule"])
+    rank = {name: i for i, name in enumerate(t.urgency_order)}
+    cand = cand.assign(urgency=urgency)
+    cand = cand.assign(urgency_rank=cand["urgency"].map(rank)).sort_values(
+        ["urgency_rank", "score", "portal", "contact_id"],
         ascending=[True, False, True, True],
         kind="stable",
     )
@@ -315,10 +332,13 @@ def plan_tasks(
     room = (t.daily_cap - cand["used"].fillna(0)).clip(lower=0)
     position = cand.groupby(["portal", "owner_id"]).cumcount()
     fits = (position < room).to_numpy()
+    if not t.cap_burning:
+        fits |= (cand["urgency"] == "burning").to_numpy()
     skipped["over_cap"] = int((~fits).sum())
+    left_out = cand.loc[~fits, LEFT_OUT_COLUMNS].reset_index(drop=True)
     cand = cand[fits].reset_index(drop=True)
     if len(cand) == 0:
-        return TaskPlan(_empty_tasks(), skipped)
+        return TaskPlan(_empty_tasks(), skipped, left_out)
 
     subject = pd.Series("", index=cand.index, dtype="object")
     body = pd.Series("", index=cand.index, dtype="object")
@@ -338,4 +358,4 @@ def plan_tasks(
     body = body + why_block.where(why != "", "")
     cand["subject"] = subject
     cand["body"] = body
-    return TaskPlan(cand[TASK_COLUMNS].reset_index(drop=True), skipped)
+    return TaskPlan(cand[TASK_COLUMNS].reset_index(drop=True), skipped, left_out)

@@ -62,7 +62,8 @@ def test_empty_user_file_is_defaults(tmp_path: Path):
             r"signals\.0\.signal_class",
         ),
         ({"signals": [{"code": "x", "types": ["call"], "points": 1}]}, r"signals\.0\.signal_class"),
-        ({"tasks": {"rule_order": ["touch"]}}, r"rule_order"),
+        ({"tasks": {"urgency_order": ["touch"]}}, r"urgency_order"),
+        ({"tasks": {"rule_order": ["touch"]}}, r"tasks\.rule_order.*not permitted"),
         ({"tasks": {"touch_priority": {"hot": "URGENT"}}}, r"tasks\.touch_priority\.hot"),
     ],
 )

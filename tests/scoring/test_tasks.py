@@ -385,3 +385,88 @@ def test_a_call_created_today_still_covers_the_birthday_on_a_second_run():
     second = plan([hot_with_birthday], history=created, as_of=AS_OF + pd.Timedelta(hours=2))
     assert second.tasks.empty
     assert second.skipped["already_done"] == 1
+
+
+def _burning(cid: str, score: float = 72.0, **kw: Any) -> dict[str, Any]:
+    return row(
+        cid, temperature="hot", score=score, segment="burning", previous_temperature=None, **kw
+    )
+
+
+def _hot(cid: str, score: float, **kw: Any) -> dict[str, Any]:
+    return row(cid, temperature="hot", score=score, previous_temperature="warm", **kw)
+
+
+def test_daily_cap_keeps_the_most_urgent_rules_first():
+    # Routine hot calls with higher scores must not push out the burning call or the retention
+    # call: the cap orders by urgency class first, score second.
+    cfg = load_config({"tasks": {"daily_cap": 4}})
+    rows = [_hot(f"h{i}", 90.0 + i) for i in range(4)]
+    rows += [_burning("b1", 71.0), _burning("b2", 74.0)]
+    rows += [row("risk", segment="at_risk", score=20.0)]
+    rows += [row(f"t{i}", score=float(i)) for i in range(2)]
+    p = plan(rows, config=cfg)
+    assert p.tasks["contact_id"].tolist() == ["b2", "b1", "risk", "h3"]
+    assert p.tasks["rule"].tolist() == ["call_now", "call_now", "at_risk", "call_now"]
+    assert p.skipped["over_cap"] == 5
+
+
+def test_burning_calls_are_not_capped_by_default():
+    rows = [_burning(f"b{i}", 70.0 + i) for i in range(3)] + [row("risk", segment="at_risk")]
+    p = plan(rows, config=load_config({"tasks": {"daily_cap": 1}}))
+    assert sorted(p.tasks["contact_id"]) == ["b0", "b1", "b2"]
+    assert p.tasks["task_key"].str.endswith(":call_now:2026-11-23").all()
+    assert p.left_out["contact_id"].tolist() == ["risk"]
+
+    capped = plan(rows, config=load_config({"tasks": {"daily_cap": 1, "cap_burning": True}}))
+    assert capped.tasks["contact_id"].tolist() == ["b2"]
+    assert capped.left_out["contact_id"].tolist() == ["b1", "b0", "risk"]
+
+
+def test_burning_calls_are_created_even_when_the_day_is_full():
+    h = history(
+        *[
+            (f"p1:x{i}:touch:2026-11-23", f"x{i}", "touch", AS_OF - pd.Timedelta(hours=2))
+            for i in range(2)
+        ]
+    )
+    rows = [_burning("b"), row("t"), *[row(f"x{i}") for i in range(2)]]
+    p = plan(rows, config=load_config({"tasks": {"daily_cap": 2}}), history=h)
+    assert p.tasks["contact_id"].tolist() == ["b"]
+    assert p.left_out["contact_id"].tolist() == ["t"]
+
+
+def test_left_out_lists_what_the_cap_dropped_most_urgent_first():
+    cfg = load_config({"tasks": {"daily_cap": 1}})
+    rows = [
+        row("t1", score=30.0),
+        row("t2", score=50.0, owner_id="u2"),
+        _hot("h1", 80.0),
+        _hot("h2", 95.0, owner_id="u2"),
+        row("risk", segment="at_risk", score=5.0, owner_id="u2"),
+        row("dnc", do_not_contact=True),
+    ]
+    p = plan(rows, config=cfg)
+    assert p.tasks["contact_id"].tolist() == ["risk", "h1"]
+    lo = p.left_out
+    assert list(lo.columns) == ["contact_id", "owner_id", "rule", "score", "display_name", "portal"]
+    assert lo["contact_id"].tolist() == ["h2", "t2", "t1"]
+    assert lo["rule"].tolist() == ["call_now", "touch", "touch"]
+    assert lo["owner_id"].tolist() == ["u2", "u2", "u1"]
+    assert lo["score"].tolist() == [95.0, 50.0, 30.0]
+    assert lo["display_name"].tolist() == ["Anna h2", "Anna t2", "Anna t1"]
+    assert (lo["portal"] == PORTAL).all()
+    assert p.skipped["over_cap"] == len(lo) == 3
+
+
+def test_left_out_is_empty_when_everything_fits():
+    for p in (plan([row("a")]), plan_tasks(pd.DataFrame(), pd.DataFrame(), as_of=AS_OF)):
+        assert p.left_out.empty
+        assert list(p.left_out.columns) == [
+            "contact_id",
+            "owner_id",
+            "rule",
+            "score",
+            "display_name",
+            "portal",
+        ]
