@@ -6,8 +6,9 @@ weak signal can add up to an urgent request. Repeated unanswered calls add a fla
 deals add points by stage probability (late stage strongly) and the latest won deal adds a
 decaying bonus. Customers (contacts with won deals) add a purchase-propensity term from their own
 rhythm: frequency of repeat purchase days, recency and age (config.customers,
-`customer_propensity`). score = 100 * (1 - exp(-max(points, 0) / saturation_points)), labels by
-thresholds.
+`customer_propensity`). score = 100 * (1 - exp(-max(points, 0) / saturation_points)), rounded
+to a whole number (halves up) before the thresholds label it, so the label agrees with the number
+a rep sees in the CRM.
 
 `evidence(prep, config)` returns the long table (cidx, code, strength, days, count) that both the
 score and the reasons are built from.
@@ -200,10 +201,15 @@ def evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     return ev
 
 
+def round_score(raw: np.ndarray) -> np.ndarray:
+    """Whole numbers, halves up (69.5 -> 70): the score as the CRM shows it, and as it is banded."""
+    return np.floor(np.asarray(raw, dtype=float) + 0.5)
+
+
 def score_points(points: np.ndarray, config: ScoringConfig) -> np.ndarray:
-    """Map raw points to 0-100 with a saturating curve, rounded to one decimal."""
+    """Map raw points to 0-100 with a saturating curve, rounded to a whole number."""
     k = config.temperature.saturation_points
-    return np.round(100.0 * (1.0 - np.exp(-np.clip(points, 0, None) / k)), 1)
+    return round_score(100.0 * (1.0 - np.exp(-np.clip(points, 0, None) / k)))
 
 
 def label(score: np.ndarray, config: ScoringConfig) -> np.ndarray:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from scoring import EXTRA_SCORE_COLUMNS, contract, load_config, score_contacts
+from scoring.temperature import round_score
 from tests.scoring.builders import AS_OF, TZ, World, build_archetype, world_of
 
 CFG = load_config(None)
@@ -74,7 +75,7 @@ def test_archetype_alone_scores_like_in_a_crowd(all_scored, name):
 def test_output_schema(all_scored):
     assert list(all_scored.columns) == list(contract.SCORES) + list(EXTRA_SCORE_COLUMNS)
     assert all_scored["score"].between(0, 100).all()
-    assert (all_scored["score"] == all_scored["score"].round(1)).all()
+    assert (all_scored["score"] == all_scored["score"].round(0)).all()
     assert set(all_scored["temperature"]) <= set(contract.TEMPERATURES)
     assert set(all_scored["segment"]) <= set(contract.SEGMENTS)
     assert all_scored["trend"].isna().all()  # no previous
@@ -89,6 +90,30 @@ def test_thresholds_label_the_score(all_scored):
         [all_scored.score >= t.hot, all_scored.score >= t.warm], ["hot", "warm"], "cold"
     )
     assert (all_scored.temperature == expected).all()
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown", "temperature"),
+    [(69.6, 70.0, "hot"), (69.4, 69.0, "warm"), (34.8, 35.0, "warm"), (34.4, 34.0, "cold")],
+)
+def test_the_label_follows_the_whole_number_the_rep_sees(raw, shown, temperature):
+    # One inbound call today is worth exactly 40 points; the saturation is set so that they
+    # make the raw score `raw`. The CRM shows the score as a whole number: the band must agree.
+    w = World()
+    w.contact("c", created_days_ago=400)
+    w.act("c", "call", 0, direction="inbound", outcome="connected", hours=-1)
+    k = -40 / np.log(1 - raw / 100)
+    contacts, activities, deals = w.frames()
+    config = load_config({"temperature": {"saturation_points": float(k)}})
+    out = score_contacts(contacts, activities, deals, as_of=AS_OF, config=config, tz=TZ)
+    assert out.loc[0, "score"] == shown
+    assert out.loc[0, "temperature"] == temperature
+    assert f"{out.loc[0, 'score']:.0f}" == f"{shown:.0f}"
+
+
+def test_scores_round_halves_up():
+    got = round_score(np.array([69.5, 34.5, 68.5, 0.49, 0.5, 99.96]))
+    assert got.tolist() == [70.0, 35.0, 69.0, 0.0, 1.0, 100.0]
 
 
 def test_intent_outweighs_volume():
