@@ -13,6 +13,7 @@ no single query ever pages past the cap - even when >10,000 records share one ti
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,10 +27,10 @@ from connectors.http import (
     ConnectorError,
     JsonHttp,
     NotFoundError,
-    RateLimiter,
     RetryPolicy,
     log,
     register_secret,
+    shared_limiter,
 )
 from connectors.hubspot.models import (
     AccountDetails,
@@ -79,6 +80,18 @@ def _id_key(value: str) -> tuple[int, int | str]:
     return (0, int(value)) if value.isdigit() else (1, value)
 
 
+def account_key(settings: HubSpotSettings) -> str:
+    """An opaque key for (server, credential): clients with the same key share rate budgets."""
+    if settings.access_token is not None:
+        credential = settings.access_token.get_secret_value()
+    else:
+        oauth = settings.oauth
+        assert oauth is not None
+        credential = f"{oauth.client_id}|{oauth.refresh_token.get_secret_value()}"
+    digest = hashlib.sha256(credential.encode()).hexdigest()[:16]
+    return f"{settings.base_url.rstrip('/')}|{digest}"
+
+
 class HubSpotClient:
     """One HubSpot portal over one Session; thread-safe counters in `stats`."""
 
@@ -99,7 +112,8 @@ class HubSpotClient:
         )
         self.http = JsonHttp(
             settings.base_url,
-            limiter=RateLimiter(
+            limiter=shared_limiter(
+                account_key(settings),
                 settings.burst_limit,
                 settings.burst_window_s,
                 settings.search_per_second,

@@ -81,6 +81,8 @@ class SandboxOptions:
     search_lag_s: float = 0.0
     fail_rate_5xx: float = 0.0
     latency_ms: int = 0
+    # plus a seeded uniform 0..latency_jitter_ms per request, before it is counted for the limits
+    latency_jitter_ms: int = 0
     drop_rate: float = 0.0
     # a state-changing request is applied, then the connection closes without an answer
     drop_after_apply_rate: float = 0.0
@@ -392,6 +394,7 @@ class SandboxServer:
         self._rng = random.Random(seed)
         self._apply_rng = random.Random(f"{seed}:drop-after-apply")
         self._row_rng = random.Random(f"{seed}:row-errors")
+        self._jitter_rng = random.Random(f"{seed}:latency-jitter")
 
     def stats(self) -> dict[str, Any]:
         """Counters since the last reset: requests, writes, by_route, 429, 5xx, dropped,
@@ -434,11 +437,13 @@ class SandboxServer:
             # always three draws per request, so a seed fixes the whole fault sequence
             u_fail, u_drop, u_code = self._rng.random(), self._rng.random(), self._rng.random()
             u_applied = self._apply_rng.random()  # one draw per request, on its own stream
+            u_jitter = self._jitter_rng.random()
             storm = self._storm > 0
             if storm:
                 self._storm -= 1
-        if opts.latency_ms:
-            time.sleep(opts.latency_ms / 1000)
+        delay_ms = opts.latency_ms + u_jitter * opts.latency_jitter_ms
+        if delay_ms:
+            time.sleep(delay_ms / 1000)
         if u_drop < opts.drop_rate:
             self._count("dropped")
             raise _Drop()
