@@ -26,6 +26,8 @@ DEFAULT_PORTAL = "default"
 BANDS = ("hot", "warm", "cold")
 # a band takes part in the hot > warm > cold check only with at least this many contacts
 MIN_BAND_N = 30
+# by_segment's row for contacts without a segment
+NO_SEGMENT = "none"
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class BacktestReport:
     auc: float | None
     lift_hot_over_cold: float | None
     by_band: pd.DataFrame  # band, n, converted, rate (hot, warm, cold; rate NaN if n == 0)
-    by_segment: pd.DataFrame  # segment, n, converted, rate (segments present)
+    by_segment: pd.DataFrame  # segment, n, converted, rate (segments present; "none" last)
     calibration: pd.DataFrame  # bin, n, mean_score, rate (non-empty 10-point bins)
     roc: pd.DataFrame  # fpr, tpr, threshold (from (0, 0) to (1, 1))
     band_order_ok: bool
@@ -210,9 +212,12 @@ def backtest(
     n = len(s)
     positives = int(y.sum())
     by_band = _rates(s["temperature"], y, "band", list(BANDS))
-    segs = [x for x in contract.SEGMENTS if x in set(s["segment"].dropna())]
-    segs += sorted(set(s["segment"].dropna()) - set(segs))
-    by_segment = _rates(s["segment"], y, "segment", segs)
+    segment = s["segment"].where(s["segment"].notna() & (s["segment"] != ""), NO_SEGMENT)
+    present = set(segment)
+    segs = [x for x in contract.SEGMENTS if x in present]
+    segs += sorted(present - set(segs) - {NO_SEGMENT})
+    segs += [NO_SEGMENT] if NO_SEGMENT in present else []
+    by_segment = _rates(segment, y, "segment", segs)
     rate = by_band.set_index("band")["rate"]
     hot, cold = rate["hot"], rate["cold"]
     if np.isnan(hot) or np.isnan(cold):

@@ -118,6 +118,7 @@ class SegmentsConfig(_Model):
     loyal_types: list[str]
     loyal_min_events: int = Field(ge=1)
     loyal_window_days: int = Field(ge=1)
+    new_days: int = Field(ge=0)
 
 
 class TouchesConfig(_Model):
@@ -145,6 +146,17 @@ class ReasonsConfig(_Model):
     problems_reported_strength: float = Field(ge=0)
     frequent_buyer_strength: float = Field(ge=0)
     fan_activity_strength: float = Field(ge=0)
+    chance_medium: float = Field(ge=0, le=100)
+    chance_high: float = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _chance_levels(self) -> ReasonsConfig:
+        if self.chance_medium > self.chance_high:
+            raise ValueError(
+                f"chance_medium ({self.chance_medium}) must not be above chance_high "
+                f"({self.chance_high})"
+            )
+        return self
 
 
 class TasksConfig(_Model):

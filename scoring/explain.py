@@ -3,8 +3,11 @@
 The evidence table (cidx, code, strength, days, count) from scoring.temperature is joined with
 non-activity reasons (no_recent_activity / no_activity, overdue_vs_rhythm for at_risk,
 problems_reported for difficult, frequent_buyer for key, fan_activity for fans), ranked by
-|strength| per contact, and rendered from scoring/locales/<locale>.yaml. Templates are filled
-vectorized: one pass per distinct template, string operations on whole Series.
+|strength| per contact, and rendered from scoring/locales/<locale>.yaml. A text may come in
+variants by days (today, yesterday, other; earlier when nothing is in the count window) or, for a
+chance in percent, by its size (low, medium, high), so the words never contradict the number.
+Templates are filled vectorized: one pass per distinct template, string operations on whole
+Series.
 """
 
 from __future__ import annotations
@@ -74,8 +77,21 @@ def _int_text(values: pd.Series) -> pd.Series:
     return values.fillna(0).round().astype("int64").astype(str)
 
 
-def render_reasons(codes: pd.Series, days: pd.Series, count: pd.Series, locale: str) -> pd.Series:
-    """One text per row from its reason code; unknown codes render as the code itself."""
+CHANCE_LEVELS = ("low", "medium", "high")
+
+
+def render_reasons(
+    codes: pd.Series,
+    days: pd.Series,
+    count: pd.Series,
+    locale: str,
+    chance_levels: tuple[float, float],
+) -> pd.Series:
+    """One text per row from its reason code; unknown codes render as the code itself.
+
+    A text with low/medium/high variants takes "medium" from chance_levels[0] percent (its
+    rounded {count}) and "high" from chance_levels[1].
+    """
     templates: dict[str, Any] = load_locale(locale).get("reasons", {})
     codes = codes.reset_index(drop=True)
     days = days.reset_index(drop=True)
@@ -83,24 +99,32 @@ def render_reasons(codes: pd.Series, days: pd.Series, count: pd.Series, locale: 
     variant = np.select(
         [count == 0, days == 0, days == 1], ["earlier", "today", "yesterday"], default="other"
     )
+    shown = count.fillna(0).round()
+    level = np.select(
+        [shown >= chance_levels[1], shown >= chance_levels[0]], ["high", "medium"], default="low"
+    )
 
-    def pick(entry: Any, var: str) -> str | None:
+    def pick(entry: Any, var: str, lvl: str) -> str | None:
         if isinstance(entry, str):
             return entry
         if isinstance(entry, dict):
+            if any(k in entry for k in CHANCE_LEVELS):
+                return entry.get(lvl) or entry.get("other")
             found = entry.get(var)
             if found is None and var == "earlier":  # no count-free text: fall back by days
                 found = entry.get("other")
             return found or entry.get("other")
         return None
 
-    key = pd.DataFrame({"code": codes, "variant": variant})
+    key = pd.DataFrame({"code": codes, "variant": variant, "level": level})
     text = codes.astype("object").copy()
     values = {"days": _int_text(days), "count": _int_text(count)}
-    # one pass to find the rows of each (code, variant), then one fill per template
-    groups: dict[tuple[str, str], np.ndarray] = key.groupby(["code", "variant"], sort=False).indices
-    for (code, var), rows in groups.items():
-        template = pick(templates.get(code), var)
+    # one pass to find the rows of each (code, variant, level), then one fill per template
+    groups: dict[tuple[str, str, str], np.ndarray] = key.groupby(
+        ["code", "variant", "level"], sort=False
+    ).indices
+    for (code, var, lvl), rows in groups.items():
+        template = pick(templates.get(code), var, lvl)
         if template is None:
             continue
         idx = key.index[rows]
@@ -212,6 +236,7 @@ def reasons(
     allr["rank"] = allr.groupby("cidx").cumcount()
     codes = join_groups(allr["cidx"], allr["code"], ",", n)
     top = allr[allr["rank"] < config.reasons.top_n].reset_index(drop=True)
-    top["text"] = render_reasons(top["code"], top["days"], top["count"], locale)
+    levels = (config.reasons.chance_medium, config.reasons.chance_high)
+    top["text"] = render_reasons(top["code"], top["days"], top["count"], locale, levels)
     texts = join_groups(top["cidx"], top["text"], "; ", n)
     return pd.DataFrame({"reason_codes": codes, "reasons": texts})

@@ -90,6 +90,7 @@ def score_contacts(
     hot_since = hot_since.where(hot)
     same_seg = (prev["segment"].to_numpy() == segment) & prev["segment_since"].notna()
     segment_since = prev["segment_since"].where(same_seg, pd.Series(midnight, index=prev.index))
+    segment_since = segment_since.where(pd.notna(segment))
 
     out = pd.DataFrame(
         {

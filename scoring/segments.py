@@ -1,6 +1,6 @@
 """Segments (domain.md §2) by priority, all thresholds in config.segments:
 
-difficult > at_risk > key > burning > fan > loyal > new.
+difficult > at_risk > key > burning > fan > loyal > new, else no segment (None).
 
 - difficult: has won deals and >= difficult_min_issues complaints, late payments or refunds
   in the window;
@@ -11,7 +11,9 @@ difficult > at_risk > key > burning > fan > loyal > new.
 - burning: created <= burning_max_age_days ago, an intent-class signal within burning_intent_days,
   no won deal;
 - fan: >= fan_min_events event/social/referral activities in the window and <= fan_max_won wins;
-- loyal: >= loyal_min_events engagement events (not outbound) in the window and no won deal.
+- loyal: >= loyal_min_events engagement events (not outbound) in the window and no won deal;
+- new: created <= new_days ago.
+A contact matching none of them (an old lead, a one-time buyer) has no segment.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def segment_features(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
 
 
 def assign_segments(prep: Prepared, feats: pd.DataFrame, config: ScoringConfig) -> np.ndarray:
-    """Segment label per contact (aligned with prep.contacts)."""
+    """Segment label per contact (aligned with prep.contacts), None where no rule matches."""
     s = config.segments
     f = feats
     portal = prep.contacts["portal"].to_numpy()
@@ -91,11 +93,12 @@ def assign_segments(prep: Prepared, feats: pd.DataFrame, config: ScoringConfig) 
     )
     fan = (f["fan_events"] >= s.fan_min_events) & (f["won_total"] <= s.fan_max_won)
     loyal = (f["engagement"] >= s.loyal_min_events) & (f["won_total"] == 0)
+    new = created_age <= s.new_days
     return np.select(
         [
             m.fillna(False).to_numpy(dtype=bool)
-            for m in (difficult, at_risk, key, burning, fan, loyal)
+            for m in (difficult, at_risk, key, burning, fan, loyal, new)
         ],
-        ["difficult", "at_risk", "key", "burning", "fan", "loyal"],
-        default="new",
+        ["difficult", "at_risk", "key", "burning", "fan", "loyal", "new"],
+        default=None,
     )

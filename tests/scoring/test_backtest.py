@@ -127,3 +127,21 @@ def test_empty_bands_and_no_conversions_are_json_safe():
 def test_horizon_must_be_positive():
     with pytest.raises(ValueError, match="horizon_days"):
         backtest(scores([]), deals([]), AS_OF, 0)
+
+
+def test_contacts_without_a_segment_are_counted_as_none():
+    sc = scores(
+        [
+            ("a", 80.0, "hot", "key"),
+            ("b", 10.0, "cold", None),
+            ("c", 20.0, "cold", None),
+            ("d", 30.0, "cold", "new"),
+        ]
+    )
+    d = deals([("b", "won", "2026-01-05"), ("a", "won", "2026-01-06")])
+    r = backtest(sc, d, AS_OF, 30)
+    seg = r.by_segment.set_index("segment")
+    assert seg["n"].sum() == r.n == 4
+    assert seg.loc["none", "n"] == 2 and seg.loc["none", "converted"] == 1
+    assert r.by_segment["segment"].tolist() == ["key", "new", "none"]
+    assert json.loads(json.dumps(r.to_dict()))["by_segment"][-1]["segment"] == "none"

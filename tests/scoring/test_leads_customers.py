@@ -92,7 +92,48 @@ def test_customer_temperature_follows_their_rhythm():
     assert s.loc["lapsed", "segment"] == "at_risk"
     assert s.loc["regular", "segment"] == "key"
     assert "likely_to_buy_again" in s.loc["regular", "reason_codes"].split(",")
-    assert "Likely to buy again soon" in s.loc["regular", "reasons"]
+    assert "Good chance of buying again soon" in s.loc["regular", "reasons"]
+
+
+@pytest.mark.parametrize(
+    ("locale", "low", "medium", "high"),
+    [
+        (
+            "en",
+            "Unlikely to buy again soon (6%)",
+            "Might buy again soon (19%)",
+            "Good chance of buying again soon (46%)",
+        ),
+        (
+            "ru",
+            "Мало шансов, что скоро купит снова (6%)",
+            "Может скоро купить снова (19%)",
+            "Хорошие шансы, что скоро купит снова (46%)",
+        ),
+        (
+            "lv",
+            "Maz ticams, ka drīz pirks atkal (6%)",
+            "Iespējams, drīz pirks atkal (19%)",
+            "Labas izredzes, ka drīz pirks atkal (46%)",
+        ),
+    ],
+)
+def test_buy_again_wording_follows_the_size_of_the_chance(locale, low, medium, high):
+    w = World()
+    customer(w, "once_old", [300])  # 6 %
+    customer(w, "slow", [10, 190, 370])  # 19 %
+    customer(w, "regular", [10, 40, 70, 100, 130, 160])  # 46 %
+    config = load_config({"reasons": {"top_n": 10}})
+    s = score_contacts(*w.frames(), as_of=w.as_of, config=config, locale=locale, tz=TZ)
+    texts = s.set_index("contact_id")["reasons"].str.split("; ")
+    assert low in texts["once_old"]
+    assert medium in texts["slow"]
+    assert high in texts["regular"]
+    lower = load_config({"reasons": {"top_n": 10, "chance_high": 19}})
+    s = score_contacts(*w.frames(), as_of=w.as_of, config=lower, locale="en", tz=TZ)
+    assert (
+        "Good chance of buying again soon (19%)" in s.set_index("contact_id").loc["slow", "reasons"]
+    )
 
 
 def test_two_deals_on_one_day_are_one_purchase():

@@ -47,9 +47,9 @@ def all_scored() -> pd.DataFrame:
 @pytest.mark.parametrize(
     ("name", "temperature", "segment"),
     [
-        ("cold", "cold", "new"),
+        ("cold", "cold", None),
         ("warm", "warm", "loyal"),
-        ("hot", "hot", "new"),
+        ("hot", "hot", None),
         ("burning", "hot", "burning"),
         ("key", "warm", "key"),
         ("at_risk", "cold", "at_risk"),
@@ -62,6 +62,7 @@ def all_scored() -> pd.DataFrame:
 def test_archetype_temperature_and_segment(all_scored, name, temperature, segment):
     row = all_scored.loc[name]
     assert (row.temperature, row.segment) == (temperature, segment)
+    assert pd.isna(row.segment_since) == (segment is None)
 
 
 @pytest.mark.parametrize("name", ARCHETYPES)
@@ -77,7 +78,7 @@ def test_output_schema(all_scored):
     assert all_scored["score"].between(0, 100).all()
     assert (all_scored["score"] == all_scored["score"].round(0)).all()
     assert set(all_scored["temperature"]) <= set(contract.TEMPERATURES)
-    assert set(all_scored["segment"]) <= set(contract.SEGMENTS)
+    assert set(all_scored["segment"].dropna()) <= set(contract.SEGMENTS)
     assert all_scored["trend"].isna().all()  # no previous
     assert all_scored["hot_since"].notna().tolist() == (all_scored["temperature"] == "hot").tolist()
     assert str(all_scored["next_touch_due"].dtype) == "datetime64[ns]"
@@ -264,7 +265,7 @@ def test_deal_closed_after_as_of_counts_as_open():
     for d in (150, 50):
         w.deal("big", "won", d + 1, closed_days_ago=d, amount=1000)
     s = run(w).loc["c"]
-    assert s.segment == "new"  # 3 wins in the year would make it key
+    assert s.segment is None  # 3 wins in the year would make it key
     codes = s.reason_codes.split(",")
     assert "open_deal" in codes and "late_stage_deal" not in codes  # probability unknown then
     # all reasons rendered: the purchase propensity of a customer outranks an old purchase
@@ -329,7 +330,7 @@ def test_trend_against_previous(previous_score, trend):
 
 
 def test_hot_since_carries_over_a_hot_episode():
-    w = world_of("hot", "cold")
+    w = world_of("hot", "cold", "warm")
     day1 = run(w, as_of=AS_OF - pd.Timedelta(days=1) + pd.Timedelta(hours=6))
     assert day1.loc["hot"].temperature == "hot"
     midnight1 = pd.Timestamp("2026-11-22", tz=TZ).tz_convert("UTC")
@@ -337,12 +338,46 @@ def test_hot_since_carries_over_a_hot_episode():
     day2 = run(w, previous=day1.reset_index(drop=True))
     assert day2.loc["hot"].hot_since == midnight1
     assert day2.loc["hot"].previous_temperature == "hot"
-    assert day2.loc["hot"].segment_since == day1.loc["hot"].segment_since
+    assert day2.loc["warm"].segment_since == day1.loc["warm"].segment_since
     assert pd.isna(day2.loc["cold"].hot_since)
     # a previous score that was not hot starts a new episode today
     prev = day1.reset_index(drop=True).assign(temperature="warm")
     day2b = run(w, previous=prev)
     assert day2b.loc["hot"].hot_since == pd.Timestamp("2026-11-23", tz=TZ).tz_convert("UTC")
+
+
+def test_new_means_recently_created_and_nothing_else():
+    w = World()
+    for days in (0, 10, 30, 31, 400):
+        w.contact(f"age{days}", created_days_ago=days)
+    w.contact("old_lead_with_deal", created_days_ago=500)
+    w.deal("old_lead_with_deal", "open", 20, prob=0.4)
+    w.contact("one_time_buyer", created_days_ago=300)
+    w.deal("one_time_buyer", "won", 200, closed_days_ago=200)
+    w.contact("young_buyer", created_days_ago=5)
+    w.deal("young_buyer", "won", 3, closed_days_ago=3)
+    s = run(w)["segment"].to_dict()
+    assert s == {
+        "age0": "new",
+        "age10": "new",
+        "age30": "new",
+        "age31": None,
+        "age400": None,
+        "old_lead_with_deal": None,
+        "one_time_buyer": None,
+        "young_buyer": "new",
+    }
+    wider = score_contacts(
+        *w.frames(), as_of=AS_OF, config=load_config({"segments": {"new_days": 60}}), tz=TZ
+    ).set_index("contact_id")
+    assert wider.loc["age31", "segment"] == "new" and wider.loc["age400", "segment"] is None
+
+
+def test_a_contact_leaving_every_segment_has_no_segment_episode():
+    w = world_of("cold")
+    prev = run(w).reset_index(drop=True).assign(segment="new")
+    out = run(w, previous=prev).loc["cold"]
+    assert out.segment is None and pd.isna(out.segment_since)
 
 
 def test_segment_since_resets_when_the_segment_changes():

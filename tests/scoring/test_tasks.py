@@ -305,6 +305,13 @@ def test_birthday_on_29_february():
         (dict(segment="fan"), "Ask Anna c for their opinion", "EMAIL"),
         (dict(segment="loyal"), "Send Anna c something useful", "EMAIL"),
         (dict(segment="new", temperature="cold"), "Gentle check-in with Anna c", "EMAIL"),
+        (dict(segment=None, temperature="cold"), "Gentle check-in with Anna c", "EMAIL"),
+        (
+            dict(segment=None, temperature="warm", score=40.0),
+            "Talk to Anna c about their needs",
+            "CALL",
+        ),
+        (dict(segment=None, is_vip=True), "Personal call to VIP Anna c", "CALL"),
         (
             dict(segment="new", temperature="warm", score=40.0),
             "Talk to Anna c about their needs",

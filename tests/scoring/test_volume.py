@@ -27,7 +27,8 @@ def test_scores_are_valid(portal):
     assert list(s.columns) == list(contract.SCORES) + list(EXTRA_SCORE_COLUMNS)
     assert s["score"].between(0, 100).all()
     assert set(s["temperature"]) == set(contract.TEMPERATURES)
-    assert set(s["segment"]) <= set(contract.SEGMENTS) and s["segment"].nunique() >= 5
+    assert set(s["segment"].dropna()) <= set(contract.SEGMENTS) and s["segment"].nunique() >= 5
+    assert (s["segment"].isna() == s["segment_since"].isna()).all()
     assert ((s["temperature"] == "hot") == s["hot_since"].notna()).all()
     assert s["next_touch_due"].notna().all() and (s["touches_30d"] >= 0).all()
     assert (s["last_touch_at"].dropna() <= AS_OF).all()
