@@ -66,7 +66,7 @@ def score_contacts(
     feats = segment_features(prep, config)
     segment = assign_segments(prep, feats, config)
     label = temp["temperature"].to_numpy()
-    tch = touches(prep, label, config)
+    tch = touches(prep, label, config, segment)
     why = reasons(prep, ev, feats, segment, config, locale)
     prev = _previous(prep, previous)
 

@@ -4,6 +4,9 @@ A touch is an interaction between us and the contact through a channel (config.t
 outbound call whatever its outcome, a connected inbound call, an email sent or replied, an sms, a
 chat message, a completed meeting. next_touch_due = local date of the last touch + the cadence for
 the contact's temperature, or the local date of as_of when there was never a touch (due now).
+A burning contact (segment "burning", see segments.py) that has not been touched since its latest
+intent-class signal (the urgent request) is due on the local date of as_of too: its call is due
+within minutes (tasks.py), so the touch is due today whatever the cadence says.
 """
 
 from __future__ import annotations
@@ -15,8 +18,16 @@ from scoring.config import ScoringConfig
 from scoring.features import Prepared, local_dates
 
 
-def touches(prep: Prepared, temperature: np.ndarray, config: ScoringConfig) -> pd.DataFrame:
-    """Per contact (aligned with prep.contacts): last_touch_at, touches_30d, next_touch_due."""
+def touches(
+    prep: Prepared,
+    temperature: np.ndarray,
+    config: ScoringConfig,
+    segment: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Per contact (aligned with prep.contacts): last_touch_at, touches_30d, next_touch_due.
+
+    `segment` (aligned likewise) makes an unanswered burning contact due today.
+    """
     n = len(prep.contacts)
     a = prep.activities
     t = a[a["is_touch"]]
@@ -26,6 +37,13 @@ def touches(prep: Prepared, temperature: np.ndarray, config: ScoringConfig) -> p
     count = np.bincount(t.loc[recent, "cidx"].to_numpy(dtype="int64"), minlength=n)[:n]
     cadence = pd.Series(temperature).map(config.touches.cadence_days).to_numpy(dtype="int64")
     due = local_dates(last_touch_at, prep.tz) + pd.to_timedelta(cadence, unit="D")
+    if segment is not None:
+        # the latest urgent request (what made the contact burning) with no touch after it
+        urgent = a[a["signal_class"] == "intent"].groupby("cidx")["occurred_at"].max()
+        urgent_at = urgent.reindex(pd.RangeIndex(n))
+        answered = (last_touch_at > urgent_at).to_numpy(dtype=bool)  # False where either is NaT
+        burning = np.asarray(segment == "burning", dtype=bool)
+        due = due.mask(burning & ~answered)  # NaT -> the local date of as_of below
     due = due.fillna(prep.as_of_date).astype("datetime64[ns]")
     return pd.DataFrame(
         {"last_touch_at": last_touch_at.to_numpy(), "touches_30d": count, "next_touch_due": due}

@@ -493,3 +493,37 @@ def test_empty_inputs():
     )
     assert len(out) == 0
     assert list(out.columns) == list(contract.SCORES) + list(EXTRA_SCORE_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    "as_of",
+    [AS_OF, pd.Timestamp("2026-11-23 22:30", tz="UTC")],  # 00:30 on the 24th in Riga
+    ids=["afternoon", "local-day-ahead-of-utc"],
+)
+def test_a_burning_contact_is_due_for_a_touch_today(as_of):
+    w = World(as_of=as_of)
+    # touched the day it came in, then an urgent request today: the touch is due today
+    w.contact("b", created_days_ago=1)
+    w.act("b", "email_sent", 1, direction="outbound")
+    w.act("b", "form_submission", 0, direction="inbound", text="Urgent: price today", hours=-1)
+    # an urgent request we already answered: the cadence runs from our answer
+    w.contact("answered", created_days_ago=1)
+    w.act("answered", "form_submission", 0, direction="inbound", text="Need a quote", hours=-3)
+    w.act("answered", "call", 0, direction="outbound", outcome="connected", hours=-2)
+    # not burning (an old contact): unchanged, last touch + the cadence
+    build_archetype(w, "hot")
+    s = run(w)
+    today = as_of.tz_convert(TZ).tz_localize(None).normalize()
+    assert s.loc["b"].segment == "burning"
+    assert s.loc["b"].next_touch_due == today
+    a = s.loc["answered"]
+    assert a.segment == "burning"
+    answered_on = (as_of - pd.Timedelta(hours=2)).tz_convert(TZ).tz_localize(None).normalize()
+    assert a.next_touch_due == answered_on + pd.Timedelta(
+        days=CFG.touches.cadence_days[a.temperature]
+    )
+    h = s.loc["hot"]
+    assert h.segment != "burning"
+    touched_on = (as_of - pd.Timedelta(days=1)).tz_convert(TZ).tz_localize(None).normalize()
+    cadence = CFG.touches.cadence_days[h.temperature]
+    assert h.next_touch_due == touched_on + pd.Timedelta(days=cadence)
