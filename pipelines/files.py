@@ -10,13 +10,18 @@ deal's missing `created_at` is its `closed_at`.
 Timestamps are ISO 8601 (`2026-01-05`, `2026-01-05 14:30`, `2026-01-05T14:30:00+02:00`); values
 without an offset are UTC. Every file is checked whole, with pandas masks, before any table is
 returned: a problem raises FileError whose lines name the file, the 1-based data row (the header
-is not counted) and the column. Nothing here imports dagster.
+is not counted) and the column, every problem of every file at once (a missing column or value
+does not hide a duplicate id elsewhere). A column the contract does not know is kept but not used:
+it is a warning, not an error, logged to the "heatsync" logger and listed in Tables.notes, naming
+the known columns and the closest one ("did you mean 'email'?"). Nothing here imports dagster.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +53,10 @@ _OFFSET = r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 # A birthday without a year: "12-31" or "--12-31".
 _MONTH_DAY = r"^-{0,2}\d{1,2}-\d{1,2}$"
 MAX_ROWS_LISTED = 5
+# how alike an unknown column's name must be to a known one to be suggested (difflib ratio)
+SUGGEST_CUTOFF = 0.6
+
+log = logging.getLogger("heatsync")
 
 
 class FileError(ValueError):
@@ -60,11 +69,13 @@ class FileError(ValueError):
 
 @dataclass
 class Tables:
-    """The three canonical tables read from files (empty tables for files not given)."""
+    """The three canonical tables read from files (empty tables for files not given), and the
+    warnings about them (one line each, already logged), e.g. unknown columns."""
 
     contacts: pd.DataFrame
     activities: pd.DataFrame
     deals: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
 
 
 def check_suffix(path: Path, what: str) -> None:
@@ -232,24 +243,52 @@ def _parse_numbers(raw: pd.Series, name: str, column: str, problems: _Problems) 
     return out
 
 
-def validate(raw: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
+def unknown_columns(columns: list[str], table: str, name: str) -> str | None:
+    """The warning about the columns of file `name` that a `table` file does not use, or None.
+
+    Names each unknown column, with the closest known one when there is a close match, and the
+    known columns.
+    """
+    spec = contract.TABLES[table]
+    unknown = [c for c in columns if c not in spec]
+    if not unknown:
+        return None
+    by_lower = {c.lower(): c for c in spec}
+    named = []
+    for column in unknown:
+        close = difflib.get_close_matches(
+            column.lower(), list(by_lower), n=1, cutoff=SUGGEST_CUTOFF
+        )
+        hint = f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
+        named.append(f"{column!r}{hint}")
+    return (
+        f"{name}: unknown column{'s' if len(unknown) > 1 else ''} {', '.join(named)} "
+        f"{'are' if len(unknown) > 1 else 'is'} not used; "
+        f"known {table} columns: {', '.join(spec)}"
+    )
+
+
+def validate(
+    raw: pd.DataFrame, table: str, name: str, notes: list[str] | None = None
+) -> pd.DataFrame:
     """Check and type one table read from file `name`; raise FileError listing every problem.
 
-    Returns the table conformed to the contract (extra columns kept as text).
+    Returns the table conformed to the contract (extra columns kept as text). Warnings (unknown
+    columns) are logged and, when `notes` is given, appended to it.
     """
+    warning = unknown_columns([str(c) for c in raw.columns], table, name)
+    if warning:
+        log.warning(warning)
+        if notes is not None:
+            notes.append(warning)
     problems = _Problems()
-    required = REQUIRED[table]
-    missing = [c for c in required if c not in raw.columns]
+    missing = [c for c in REQUIRED[table] if c not in raw.columns]
+    required = [c for c in REQUIRED[table] if c in raw.columns]
     if table == "deals" and "closed_at" not in raw.columns and "created_at" not in raw.columns:
         missing.append("closed_at or created_at")
-    if missing:
-        found = ", ".join(map(str, raw.columns)) or "none"
-        raise FileError(
-            [
-                f"{name}, column {c}: missing (a {table} file needs it; found: {found})"
-                for c in missing
-            ]
-        )
+    found = ", ".join(map(str, raw.columns)) or "none"
+    for c in missing:  # reported first; the columns that are there are still checked
+        problems.add_line(f"{name}, column {c}: missing (a {table} file needs it; found: {found})")
     spec = contract.TABLES[table]
     out = raw.copy()
     for column in raw.columns:
@@ -295,7 +334,8 @@ def validate(raw: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
             raw[column],
         )
     if table == "deals":
-        _deal_dates(out, name, problems)
+        if "closed_at" in out.columns or "created_at" in out.columns:  # else reported missing
+            _deal_dates(out, name, problems)
         if "stage_probability" in out.columns:
             p = out["stage_probability"]
             problems.add(
@@ -357,9 +397,12 @@ def _deal_dates(out: pd.DataFrame, name: str, problems: _Problems) -> None:
 def _duplicates(
     out: pd.DataFrame, keys: list[str], column: str, what: str, name: str, problems: _Problems
 ) -> None:
-    if out[keys].isna().any(axis=None):
-        return  # missing ids are reported already
-    dup = out.duplicated(keys, keep="first")
+    """Report rows repeating the keys of an earlier row; rows with a missing key (reported as
+    missing already) are left out, the others still checked."""
+    if not all(k in out.columns for k in keys):
+        return  # a missing key column is reported already
+    complete = out[keys].notna().all(axis=1)
+    dup = out.duplicated(keys, keep="first") & complete
 
     def describe(i: int) -> str:
         same = (out[keys] == out[keys].iloc[i]).all(axis=1).to_numpy()
@@ -369,9 +412,9 @@ def _duplicates(
     problems.add(name, column, dup, describe)
 
 
-def read_table(path: Path, table: str) -> pd.DataFrame:
-    """Read and validate one canonical table from a CSV or Parquet file."""
-    return validate(read_raw(path), table, path.name)
+def read_table(path: Path, table: str, notes: list[str] | None = None) -> pd.DataFrame:
+    """Read and validate one canonical table from a CSV or Parquet file (warnings: validate)."""
+    return validate(read_raw(path), table, path.name, notes)
 
 
 def read_tables(
@@ -382,9 +425,11 @@ def read_tables(
 ) -> Tables:
     """Read and validate all given files; raise one FileError listing the problems of all of them.
 
-    Files not given are empty tables. Nothing is returned unless every file is valid.
+    Files not given are empty tables. Nothing is returned unless every file is valid; warnings
+    are logged as they are found and returned in Tables.notes.
     """
     problems: list[str] = []
+    notes: list[str] = []
     frames: dict[str, pd.DataFrame] = {}
     for table, path in (("contacts", contacts), ("activities", activities), ("deals", deals)):
         if path is None:
@@ -393,12 +438,12 @@ def read_tables(
         if progress:
             progress(f"reading {path.name}")
         try:
-            frames[table] = read_table(path, table)
+            frames[table] = read_table(path, table, notes)
         except FileError as exc:
             problems.extend(exc.problems)
     if problems:
         raise FileError(problems)
-    return Tables(frames["contacts"], frames["activities"], frames["deals"])
+    return Tables(frames["contacts"], frames["activities"], frames["deals"], notes)
 
 
 def unknown_contacts(tables: Tables) -> dict[str, int]:

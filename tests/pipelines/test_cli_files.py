@@ -456,3 +456,91 @@ def test_file_commands_do_not_import_dagster(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "s.parquet").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("table", "make", "expected"),
+    [
+        pytest.param(
+            "contacts",
+            lambda: _contacts().assign(
+                contact_id=["0007", "0007", None, "0010"], is_vip=["yes", "", "no", "maybe"]
+            ),
+            [
+                "contacts.csv row 3, column contact_id: missing value",
+                "contacts.csv row 4, column is_vip: cannot read 'maybe' as true/false",
+                "contacts.csv row 2, column contact_id: duplicate contact id '0007' "
+                "(first at row 1)",
+            ],
+            id="contacts-missing-id",
+        ),
+        pytest.param(
+            "activities",
+            lambda: (
+                _activities()
+                .assign(activity_id=["a1", "a2", "a3", "a4", "a2", "a6"])
+                .drop(columns="type")
+            ),
+            [
+                "activities.csv, column type: missing",
+                "activities.csv row 5, column activity_id: duplicate activity id 'a2' "
+                "(first at row 2)",
+            ],
+            id="activities-missing-column",
+        ),
+        pytest.param(
+            "deals",
+            lambda: _deals().assign(
+                deal_id=["d1", "d1", "d3"], contact_id=["0007", "0007", None], amount="lots"
+            ),
+            [
+                "deals.csv row 3, column contact_id: missing value",
+                "deals.csv row 1, column amount: cannot read 'lots' as a number (also rows 2, 3)",
+                "deals.csv row 2, column deal_id: duplicate deal for this contact 'd1' "
+                "(first at row 1)",
+            ],
+            id="deals-missing-contact",
+        ),
+    ],
+)
+def test_duplicate_ids_are_reported_with_the_other_problems(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    table: str,
+    make: object,
+    expected: list[str],
+) -> None:
+    files = _files(tmp_path, **{table: make()})  # type: ignore[operator]
+    out = tmp_path / "scores.csv"
+    assert main(["score", *_args(files), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    for text in expected:
+        assert text in err
+    assert not out.exists()
+
+
+def test_unknown_columns_warn_and_suggest_a_known_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pipelines.files import read_tables
+
+    contacts = _contacts().rename(columns={"email": "emial"}).assign(shoe_size="42")
+    files = _files(tmp_path, contacts=contacts)
+    out = tmp_path / "scores.csv"
+    with caplog.at_level("WARNING", logger="heatsync"):
+        assert main(["score", *_args(files), "--out", str(out)]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1  # one warning per file, naming every unknown column
+    (warning,) = warnings
+    assert warning.startswith("contacts.csv: ")
+    assert "'emial' (did you mean 'email'?)" in warning
+    assert "'shoe_size'" in warning and "shoe_size' (did you mean" not in warning
+    known = warning.split("known contacts columns: ", 1)[1]
+    assert "contact_id" in known and "email" in known and "is_vip" in known
+    assert out.exists()  # a warning, not an error
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="heatsync"):
+        tables = read_tables(files["contacts"], files["activities"], files["deals"])
+    assert tables.notes == [warning]
+    assert "emial" in tables.contacts.columns  # kept, as before; scoring does not read it
