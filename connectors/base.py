@@ -25,7 +25,24 @@ WRITABLE_FIELDS = (
     "touches_30d",
 )
 
+# The fields whose empty value is a real statement of the methodology: a contact that fits no
+# segment any more, has no reason to show, or is never to be touched. The others are empty only
+# when heatsync does not know (no earlier score to compare with, for the trend): an empty value
+# never overwrites what the CRM holds for them.
+CLEARABLE_FIELDS = ("segment", "reasons", "next_touch_due")
+
 QUARANTINE_COLUMNS = ("portal", "object_type", "object_id", "reason", "payload")
+OWN_TASK_COLUMNS = ("task_key", "task_id", "created_at")
+
+
+def empty_own_tasks() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "task_key": pd.Series(dtype="object"),
+            "task_id": pd.Series(dtype="object"),
+            "created_at": pd.Series(dtype="datetime64[ns, UTC]"),
+        }
+    )
 
 
 @dataclass
@@ -69,6 +86,9 @@ class ExtractResult:
     full: bool  # True when no cursor was given (every record was read)
     # counted non-fatal data problems, e.g. {"birthday_unparsed": 3} (records still emitted)
     warnings: dict[str, int] = field(default_factory=dict)
+    # heatsync's own follow-up tasks found in the CRM (OWN_TASK_COLUMNS): the task history that
+    # survives a lost local store
+    own_tasks: pd.DataFrame = field(default_factory=lambda: empty_own_tasks())
 
 
 @dataclass
@@ -102,15 +122,48 @@ class TaskReport:
         return not self.failed
 
 
+@dataclass(frozen=True)
+class CheckItem:
+    """One line of a connection check: what was checked, whether it passed, what to do."""
+
+    name: str  # e.g. "base URL", "credentials", "scope crm.objects.deals.read", "time zone"
+    ok: bool
+    detail: str  # one line a person can act on
+    warning: bool = False  # ok but worth saying (e.g. a field heatsync creates on its first run)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """The outcome of `CrmConnector.check`: the account checked and one item per check, in order."""
+
+    crm: str
+    account_id: str | None  # None when the credentials could not be checked
+    items: tuple[CheckItem, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every item passed (warnings included)."""
+        return all(item.ok for item in self.items)
+
+
 class CrmConnector(Protocol):
     """The calls the pipelines make on a CRM.
 
     Implementations: connectors.hubspot.HubSpotConnector.
     """
 
+    crm: str  # the CRM's short name; with PortalInfo.portal_id it names the account
     stats: RequestStats
 
     def portal_info(self) -> PortalInfo: ...
+
+    def check(self, locale: str) -> CheckReport:
+        """Check the connection, credentials, permissions and heatsync's fields without writing.
+
+        Never raises for an expected failure (unreachable server, refused credentials, missing
+        permission): each becomes a failed item. `locale` is the one ensure_schema would use.
+        """
+        ...
 
     def ensure_schema(self, locale: str) -> list[str]:
         """Create heatsync's property group and fields if missing; return what was created."""
@@ -143,8 +196,8 @@ def field_changes(scores: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFrame:
 
     Returns one row per contact with at least one differing field: `contact_id`, each
     WRITABLE_FIELDS column with the new value, and a boolean `changed_<field>` per field saying
-    whether that field differs (a None new value with `changed_` True means "clear it").
-    Vectorized: no per-row Python.
+    whether that field differs (a None new value with `changed_` True means "clear it"; only
+    CLEARABLE_FIELDS are ever cleared). Vectorized: no per-row Python.
     """
     merged = scores.drop_duplicates("contact_id").set_index("contact_id")
     merged = merged[[c for c in WRITABLE_FIELDS if c in merged.columns]]
@@ -166,6 +219,8 @@ def field_changes(scores: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFrame:
             new_v = new.astype("object").where(new.notna(), "").astype(str)
             old_v = old.astype("object").where(old.notna(), "").astype(str)
         same = (new_v == old_v) | (new_v.isna() & old_v.isna())
+        if name not in CLEARABLE_FIELDS:
+            same |= _blank(new) & ~_blank(old)
         masks[f"changed_{name}"] = ~same
     mask_frame = pd.DataFrame(masks, index=merged.index)
     if len(mask_frame.columns):
@@ -175,6 +230,10 @@ def field_changes(scores: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat([merged, mask_frame], axis=1).loc[any_changed]
     out.index.name = "contact_id"
     return out.reset_index()
+
+
+def _blank(values: pd.Series) -> pd.Series:
+    return values.isna() | (values.astype("object").astype(str).str.strip() == "")
 
 
 def _as_naive_day(values: pd.Series) -> pd.Series:

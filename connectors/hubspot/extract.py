@@ -28,19 +28,33 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ValidationError, field_validator
 
 from connectors.base import (
+    OWN_TASK_COLUMNS,
     QUARANTINE_COLUMNS,
+    CheckItem,
+    CheckReport,
     ExtractResult,
     PortalInfo,
     RequestStats,
     TaskReport,
     WriteReport,
+    empty_own_tasks,
 )
-from connectors.http import log, redact
+from connectors.http import (
+    AuthError,
+    ConnectorError,
+    NotFoundError,
+    PermissionDeniedError,
+    TransientError,
+    UnreachableError,
+    log,
+    redact,
+)
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.models import HubSpotObject, Pipeline
 from connectors.hubspot.settings import (
@@ -56,8 +70,11 @@ from connectors.hubspot.settings import (
     FIELD_PROPERTIES,
     MEETING_OUTCOMES,
     OFFLINE_DRILLDOWN,
+    OPTIONAL_SCOPES,
+    REQUIRED_SCOPES,
     SOURCE_MAP,
     TASK_KEY_PROPERTY,
+    TASKS,
     UPDATED_AT_PROPERTY,
     HubSpotSettings,
 )
@@ -263,6 +280,8 @@ def _reason(exc: Exception) -> str:
 class HubSpotConnector:
     """connectors.base.CrmConnector for one HubSpot portal."""
 
+    crm = "hubspot"
+
     def __init__(self, settings: HubSpotSettings, *, client: HubSpotClient | None = None) -> None:
         self.settings = settings
         self.client = client or HubSpotClient(settings)
@@ -287,6 +306,182 @@ class HubSpotConnector:
                 currency=details.companyCurrency,
             )
         return self._portal
+
+    # -- check -------------------------------------------------------------------------------
+    def check(self, locale: str) -> CheckReport:
+        """Check base URL, credentials, account, scopes and heatsync's properties; write nothing.
+
+        Items, in order: "base URL", "credentials" (the portal id is the report's account id),
+        "time zone", "currency", "scope <name>" for each REQUIRED_SCOPES entry (read scopes by a
+        read of one record, write scopes by HubSpot's token introspection) and OPTIONAL_SCOPES
+        entry (missing: a warning), then "group heatsync (<object>)" and "field <name>" for each
+        property heatsync owns (writeback.check_schema). Refused credentials end the report after
+        their item. Never raises for an unreachable server, a 401 or a 403: they become failed
+        items with the error's one-line message.
+        """
+        from connectors.hubspot import writeback
+
+        items: list[CheckItem] = []
+        base_url = self.settings.base_url.rstrip("/")
+        credential = (
+            "OAuth app" if self.settings.oauth is not None else "private app token or service key"
+        )
+
+        def report(account_id: str | None) -> CheckReport:
+            return CheckReport(crm=self.crm, account_id=account_id, items=tuple(items))
+
+        account_id: str | None = None
+        try:
+            details = self.client.account_details()
+        except UnreachableError as exc:
+            items.append(CheckItem("base URL", False, redact(exc)))
+            return report(None)
+        except PermissionDeniedError as exc:  # accepted, but not allowed to read the account
+            items.append(CheckItem("base URL", True, f"HubSpot answers at {base_url}"))
+            items.append(CheckItem("credentials", True, f"accepted ({credential})"))
+            items.append(CheckItem("time zone", False, redact(exc)))
+        except AuthError as exc:
+            items.append(CheckItem("base URL", True, f"HubSpot answers at {base_url}"))
+            items.append(CheckItem("credentials", False, redact(exc)))
+            return report(None)
+        except TransientError as exc:
+            items.append(
+                CheckItem("base URL", False, redact(f"HubSpot at {base_url} fails: {exc}"))
+            )
+            return report(None)
+        except (ConnectorError, ValidationError) as exc:
+            text = exc if isinstance(exc, ConnectorError) else "unexpected account details"
+            detail = (
+                f"{base_url} does not answer like HubSpot's API ({text}) — check "
+                "HUBSPOT_BASE_URL (HubSpot's is https://api.hubapi.com)"
+            )
+            items.append(CheckItem("base URL", False, redact(detail)))
+            return report(None)
+        else:
+            account_id = str(details.portalId)
+            if self._portal is None:
+                self._portal = PortalInfo(
+                    portal_id=account_id,
+                    time_zone=details.timeZone or "UTC",
+                    currency=details.companyCurrency,
+                )
+            items.append(CheckItem("base URL", True, f"HubSpot answers at {base_url}"))
+            detail = f"accepted ({credential}) for HubSpot account {account_id}"
+            items.append(CheckItem("credentials", True, detail))
+            items.extend(self._check_account(details.timeZone, details.companyCurrency))
+
+        granted, hub_id, unknown = self._granted_scopes()
+        if account_id is None and hub_id is not None:
+            account_id = hub_id
+        items.extend(self._check_scopes(granted, unknown))
+        try:
+            items.extend(
+                writeback.check_schema(self.client, locale, vip_property=self.settings.vip_property)
+            )
+        except ConnectorError as exc:
+            detail = redact(f"cannot read heatsync's fields: {exc}")
+            items.append(CheckItem("fields", False, detail))
+        return report(account_id)
+
+    @staticmethod
+    def _check_account(time_zone: str | None, currency: str | None) -> list[CheckItem]:
+        items: list[CheckItem] = []
+        if not time_zone:
+            detail = "HubSpot gives no time zone: heatsync counts days in UTC"
+            items.append(CheckItem("time zone", True, detail, warning=True))
+        else:
+            try:
+                ZoneInfo(time_zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                detail = (
+                    f"unknown time zone {time_zone!r}: set the account's time zone in HubSpot "
+                    "(Settings > Account defaults)"
+                )
+                items.append(CheckItem("time zone", False, detail))
+            else:
+                detail = f"{time_zone}: heatsync counts days and due dates in it"
+                items.append(CheckItem("time zone", True, detail))
+        if currency:
+            detail = f"{currency}: deal amounts without a currency of their own are in it"
+            items.append(CheckItem("currency", True, detail))
+        else:
+            detail = "HubSpot gives no company currency: deal amounts without one stay unlabelled"
+            items.append(CheckItem("currency", True, detail, warning=True))
+        return items
+
+    def _granted_scopes(self) -> tuple[set[str] | None, str | None, str]:
+        """(granted scopes, hub id, why unknown) from HubSpot's token introspection (a read).
+
+        Private app tokens (and service keys): `POST /oauth/v2/private-apps/get/access-token-info`
+        with the token as `tokenKey`; OAuth: `GET /oauth/v1/access-tokens/{token}`.
+        """
+        try:
+            if self.settings.access_token is not None:
+                token = self.settings.access_token.get_secret_value()
+                payload = self.client.http.request(
+                    "POST",
+                    "/oauth/v2/private-apps/get/access-token-info",
+                    json_body={"tokenKey": token},
+                )
+                hub_key = "hubId"
+            else:
+                token = self.client._current_oauth_token()
+                payload = self.client.http.request(
+                    "GET", f"/oauth/v1/access-tokens/{token}", authenticated=False
+                )
+                hub_key = "hub_id"
+        except ConnectorError as exc:
+            code = f"{exc.status} {exc.category}" if exc.category else str(exc.status or "")
+            why = f"HubSpot did not list this credential's scopes ({code or exc})"
+            return None, None, redact(why)
+        scopes = payload.get("scopes") if isinstance(payload, dict) else None
+        if not isinstance(scopes, list):
+            return None, None, "HubSpot's token information lists no scopes"
+        hub = payload.get(hub_key)
+        return {str(x) for x in scopes}, (None if hub is None else str(hub)), ""
+
+    def _check_scopes(self, granted: set[str] | None, unknown: str) -> list[CheckItem]:
+        s = self.settings
+        app = "the OAuth app (then reinstall it)" if s.oauth else "the private app (or service key)"
+        # Read scopes are proven by reading one record where heatsync needs them.
+        probes: dict[str, tuple[str, dict[str, Any] | None]] = {
+            "crm.objects.contacts.read": (s.objects_path(CONTACTS), {"limit": 1}),
+            "crm.objects.deals.read": (s.objects_path(DEALS), {"limit": 1}),
+            "crm.objects.owners.read": (s.owners_path, {"limit": 1}),
+            "crm.schemas.contacts.read": (f"{s.properties_path(CONTACTS)}/email", None),
+        }
+        items: list[CheckItem] = []
+        for scope, purpose in REQUIRED_SCOPES.items():
+            name = f"scope {scope}"
+            probe = probes.get(scope)
+            if probe is not None:
+                try:
+                    self.client.http.request("GET", probe[0], params=probe[1])
+                except NotFoundError:
+                    pass  # the read was allowed; what it asked for is not there
+                except ConnectorError as exc:
+                    items.append(CheckItem(name, False, redact(exc)))
+                    continue
+                items.append(CheckItem(name, True, f"granted (a read passed), for {purpose}"))
+            elif granted is None:
+                detail = f"not verified: {unknown}; without it heatsync cannot write {purpose}"
+                items.append(CheckItem(name, True, detail, warning=True))
+            elif scope in granted:
+                items.append(CheckItem(name, True, f"granted, for {purpose}"))
+            else:
+                detail = f"not granted: heatsync needs it for {purpose} — give {app} this scope"
+                items.append(CheckItem(name, False, detail))
+        for scope, purpose in OPTIONAL_SCOPES.items():
+            name = f"scope {scope}"
+            if granted is None:
+                detail = f"optional, not verified: {unknown}; it gives heatsync {purpose}"
+                items.append(CheckItem(name, True, detail, warning=True))
+            elif scope in granted:
+                items.append(CheckItem(name, True, f"granted (optional), for {purpose}"))
+            else:
+                detail = f"optional, not granted: heatsync goes without {purpose}"
+                items.append(CheckItem(name, True, detail, warning=True))
+        return items
 
     # -- extract -----------------------------------------------------------------------------
     def extract(self, cursors: dict[str, str] | None, until: datetime) -> ExtractResult:
@@ -351,9 +546,12 @@ class HubSpotConnector:
 
         # activities
         activity_rows: list[dict[str, Any]] = list(rollups)
+        own_tasks: list[dict[str, Any]] = []
         for object_type in ACTIVITY_OBJECTS:
             raws, type_full = fetch(object_type, ACTIVITY_PROPERTIES[object_type])
             objs = objects(object_type, raws)
+            if object_type == TASKS:
+                own_tasks.extend(self._own_task(obj) for obj in objs if obj.prop(TASK_KEY_PROPERTY))
             mapped: list[tuple[HubSpotObject, dict[str, Any]]] = []
             for obj in objs:
                 try:
@@ -418,9 +616,23 @@ class HubSpotConnector:
             cursors=new_cursors,
             full=full,
             warnings=dict(warnings),
+            own_tasks=self._own_tasks_frame(own_tasks),
         )
 
     # -- helpers -----------------------------------------------------------------------------
+    @staticmethod
+    def _own_task(obj: HubSpotObject) -> dict[str, Any]:
+        created = parse_ts(obj.prop("hs_createdate") or obj.createdAt)
+        return {"task_key": obj.prop(TASK_KEY_PROPERTY), "task_id": obj.id, "created_at": created}
+
+    @staticmethod
+    def _own_tasks_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+        if not rows:
+            return empty_own_tasks()
+        frame = pd.DataFrame(rows, columns=list(OWN_TASK_COLUMNS))
+        frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+        return frame.drop_duplicates("task_key", keep="first").reset_index(drop=True)
+
     def _contact_properties(self) -> list[str]:
         return list(dict.fromkeys([*CONTACT_PROPERTIES, self.settings.vip_property]))
 

@@ -31,6 +31,19 @@ ASSOC_CONTACT_TO_TASK = 203
 MODIFIED_PROPERTY = {CONTACTS: "lastmodifieddate"}
 DEFAULT_MODIFIED_PROPERTY = "hs_lastmodifieddate"
 
+# The scopes heatsync needs (private app, service key or OAuth app) and what each is for.
+REQUIRED_SCOPES: dict[str, str] = {
+    "crm.objects.contacts.read": "contacts and their calls, e-mails, meetings, notes and tasks",
+    "crm.objects.contacts.write": "heatsync's contact fields and follow-up tasks",
+    "crm.objects.deals.read": "deals and deal pipelines",
+    "crm.objects.owners.read": "owners (who a task is for)",
+    "crm.schemas.contacts.read": "heatsync's property definitions",
+    "crm.schemas.contacts.write": "creating and updating heatsync's properties",
+}
+OPTIONAL_SCOPES: dict[str, str] = {
+    "sales-email-read": "e-mail subjects and bodies (HubSpot redacts them without it)",
+}
+
 SEARCH_PAGE_SIZE = 200
 SEARCH_RESULT_CAP = 10_000
 LIST_PAGE_SIZE = 100

@@ -1,7 +1,8 @@
 """Write heatsync's results back to HubSpot: property schema, contact fields, follow-up tasks.
 
 - `ensure_schema`: idempotent. GET each group/property first; create on 404 (a 409 means it
-  exists); PATCH only labels/options that drifted. A second run sends no write.
+  exists) with the locale's label and description; PATCH only the labels, descriptions and
+  options that differ from the locale's (one request per property). A second run sends no write.
 - `write_fields`: only changed fields, rendered in HubSpot formats, batch/update ≤ 100; a 207's
   transient per-row errors are retried (bounded rounds; a round after a LOCKED row waits out the
   2 s lock), the rest reported in WriteReport.failed.
@@ -22,10 +23,10 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.base import WRITABLE_FIELDS, TaskReport, WriteReport
+from connectors.base import WRITABLE_FIELDS, CheckItem, TaskReport, WriteReport
 from connectors.http import ConflictError, ConnectorError, TransientError, log, redact
 from connectors.hubspot.client import HubSpotClient, chunks
-from connectors.hubspot.labels import label
+from connectors.hubspot.labels import description, label
 from connectors.hubspot.models import PropertyDefinition, StandardError
 from connectors.hubspot.settings import (
     ASSOC_TASK_TO_CONTACT,
@@ -82,6 +83,7 @@ def property_specs(locale: str, vip_property: str) -> list[tuple[str, dict[str, 
         return {
             "name": name,
             "label": label(locale, name),
+            "description": description(locale, name),
             "type": type_,
             "fieldType": field_type,
             "groupName": GROUP_NAME,
@@ -133,6 +135,8 @@ def _drift(current: PropertyDefinition, wanted: dict[str, Any]) -> dict[str, Any
     patch: dict[str, Any] = {}
     if current.label != wanted["label"]:
         patch["label"] = wanted["label"]
+    if (current.description or "") != wanted.get("description", ""):
+        patch["description"] = wanted.get("description", "")
     if wanted["type"] == "enumeration":
         have = {o.value: o.label for o in current.options if not o.hidden}
         want = {o["value"]: o["label"] for o in wanted.get("options", [])}
@@ -141,12 +145,84 @@ def _drift(current: PropertyDefinition, wanted: dict[str, Any]) -> dict[str, Any
     return patch
 
 
+def _check_property(
+    object_type: str, current: PropertyDefinition | None, wanted: dict[str, Any], locale: str
+) -> CheckItem:
+    name = f"field {wanted['name']}" + ("" if object_type == CONTACTS else f" ({object_type})")
+    want = f"{wanted['type']}/{wanted['fieldType']}"
+    if current is None:
+        return CheckItem(
+            name, True, f"missing: heatsync creates it ({want}) on its first run", warning=True
+        )
+    have = f"{current.type}/{current.fieldType}"
+    if have != want:
+        return CheckItem(
+            name,
+            False,
+            f"is {have} but heatsync writes {want}: change its field type in HubSpot, or delete "
+            "it so that heatsync creates it",
+        )
+    drift = [key for key in ("label", "description", "options") if key in _drift(current, wanted)]
+    if drift:
+        what = " and ".join([", ".join(drift[:-1]), drift[-1]] if len(drift) > 1 else drift)
+        return CheckItem(
+            name,
+            True,
+            f"present ({have}); its {what} will be updated to the {locale!r} texts on the next run",
+            warning=True,
+        )
+    return CheckItem(name, True, f"present ({have})")
+
+
+def check_schema(client: HubSpotClient, locale: str, vip_property: str) -> list[CheckItem]:
+    """One item per property group and property heatsync owns, read only (nothing is written).
+
+    Missing ones are ok with a warning (ensure_schema creates them), a wrong type is not ok, a
+    label/description/options drift is ok with a warning (ensure_schema updates it). Raises
+    ConnectorError when the definitions cannot be read.
+    """
+    items: list[CheckItem] = []
+    specs = property_specs(locale, vip_property)
+    group_label = label(locale, "group")
+    for object_type in dict.fromkeys(t for t, _ in specs):
+        name = f"group {GROUP_NAME} ({object_type})"
+        group = client.get_group(object_type, GROUP_NAME)
+        if group is None:
+            items.append(
+                CheckItem(name, True, "missing: heatsync creates it on its first run", warning=True)
+            )
+        elif group.label != group_label:
+            items.append(CheckItem(name, True, "present; its label will be updated", warning=True))
+        else:
+            items.append(CheckItem(name, True, "present"))
+    for object_type, body in specs:
+        current = client.get_property(object_type, body["name"])
+        items.append(_check_property(object_type, current, body, locale))
+    if vip_property != DEFAULT_VIP_PROPERTY:
+        # the portal's own VIP flag: heatsync only reads it
+        name = f"field {vip_property}"
+        if client.get_property(CONTACTS, vip_property) is None:
+            items.append(
+                CheckItem(
+                    name,
+                    True,
+                    "missing: heatsync reads VIPs from it, so no contact counts as a VIP",
+                    warning=True,
+                )
+            )
+        else:
+            items.append(CheckItem(name, True, "present (heatsync reads VIPs from it)"))
+    return items
+
+
 def ensure_schema(
     client: HubSpotClient, locale: str, vip_property: str = "heatsync_vip"
 ) -> list[str]:
     """Create heatsync's group and properties where missing; return the names created.
 
-    Names are "group:<object>/<name>" for groups and "<object>/<name>" for properties.
+    Existing ones whose label, description or options differ from `locale`'s are PATCHed (one
+    request per property); nothing is sent for those already equal. Names are
+    "group:<object>/<name>" for groups and "<object>/<name>" for properties.
     """
     created: list[str] = []
     specs = property_specs(locale, vip_property)

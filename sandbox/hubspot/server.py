@@ -3,9 +3,10 @@
 Emulates, as shared/reference/hubspot-api.md describes them: CRM objects (list, get, create,
 update, archive, batch read/create/update/archive, search with HubSpot's limits and its 10,000
 result cap), properties and property groups, v4 associations, owners, deal pipelines, account
-details, OAuth token refresh, bearer auth errors, the ten-secondly and secondly rate limits with
-their headers, and injectable faults (5xx, latency, 429 storms, dropped connections, answers
-lost after a write was applied).
+details, OAuth token refresh, token introspection (private-app token info and OAuth access-token
+metadata, both listing the granted scopes), bearer auth errors, the ten-secondly and secondly rate
+limits with their headers, and injectable faults (5xx, latency, 429 storms, dropped connections,
+answers lost after a write was applied).
 
     with SandboxServer(state, SandboxOptions(token="t"), port=0) as srv:
         requests.get(srv.base_url + "/crm/v3/objects/contacts",
@@ -95,6 +96,8 @@ class SandboxOptions:
     refresh_token: str = "sandbox-refresh-token"
     oauth_code: str = "sandbox-auth-code"
     oauth_token_ttl_s: float = 1800.0
+    # scopes granted to every token (None: all); other calls answer 403 MISSING_SCOPES
+    scopes: tuple[str, ...] | None = None
     log_requests: bool = False
 
     def __repr__(self) -> str:  # secrets stay out of reprs
@@ -189,6 +192,8 @@ _PREFIXES = [
     (re.compile(r"^/crm/pipelines/\d{4}-\d{2}(?:-beta)?(?=/|$)"), "pipelines", "dated"),
     (re.compile(r"^/account-info/(?:v3|\d{4}-\d{2})/details$"), "account", "v3"),
     (re.compile(r"^/oauth/(?:v1|v3|\d{4}-\d{2})/token$"), "oauth/token", "v3"),
+    (re.compile(r"^/oauth/v2/private-apps/get/access-token-info$"), "oauth/token-info", "v2"),
+    (re.compile(r"^/oauth/v1/access-tokens(?=/|$)"), "oauth/access-tokens", "v1"),
 ]
 
 S = r"([^/]+)"
@@ -197,6 +202,8 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, bool, bool]] = [
     (m, re.compile(p), h, w, s)
     for m, p, h, w, s in [
         ("POST", r"^oauth/token$", "oauth_token", False, False),
+        ("POST", r"^oauth/token-info$", "private_app_token_info", False, False),
+        ("GET", rf"^oauth/access-tokens/{S}$", "access_token_info", False, False),
         ("GET", r"^account$", "account", False, False),
         ("GET", r"^owners$", "owners_list", False, False),
         ("GET", rf"^owners/{S}$", "owner_get", False, False),
@@ -245,6 +252,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, bool, bool]] = [
 ]
 # Path segments that are ids in by_route keys.
 _ID_ARGS = {
+    "access_token_info": (0,),  # the token itself: never in stats
     "owner_get": (0,),
     "group_get": (1,),
     "group_update": (1,),
@@ -266,6 +274,60 @@ _HTML_5XX = (
     "<html><head><title>{code} {reason}</title></head><body><center><h1>{code} {reason}"
     "</h1></center><hr><center>sandbox-edge</center></body></html>"
 )
+
+
+# Emulator-chosen scope rules, after the reference's table: activities use the contacts scopes;
+# property definitions need the schema scope (a read also passes with the object read scope);
+# account details need none. Each inner tuple is "any one of these".
+_SCOPE_FAMILY = {t: "contacts" for t in schema.ENGAGEMENT_TYPES} | {
+    "contacts": "contacts",
+    "deals": "deals",
+    "companies": "companies",
+}
+_OBJECT_READS = {"list", "get", "search", "batch_read", "object_associations", "assoc_batch_read"}
+_PROPERTY_READS = {"properties_list", "property_get", "groups_list", "group_get"}
+
+
+# Endpoints that authenticate by what they are sent (a form or the token itself), not by a bearer
+# token, and need no scope.
+_TOKEN_ENDPOINTS = ("oauth_token", "private_app_token_info", "access_token_info")
+_UNSCOPED = {*_TOKEN_ENDPOINTS, "account"}
+# What token introspection lists when `SandboxOptions.scopes` is None (every scope the emulator
+# checks, plus `oauth` and the optional e-mail scope).
+ALL_SCOPES = (
+    "oauth",
+    *(
+        f"crm.{kind}.{family}.{access}"
+        for family in ("contacts", "companies", "deals")
+        for kind in ("objects", "schemas")
+        for access in ("read", "write")
+    ),
+    "crm.objects.owners.read",
+    "sales-email-read",
+)
+PRIVATE_APP_ID = 3_000_001  # the app id token introspection reports (private app and OAuth app)
+
+
+def _required_scopes(handler: str, args: tuple[str, ...]) -> list[tuple[str, ...]]:
+    if handler in _UNSCOPED:
+        return []
+    if handler in ("owners_list", "owner_get"):
+        return [("crm.objects.owners.read",)]
+    if handler.startswith("pipeline"):
+        family = _SCOPE_FAMILY.get(schema.resolve_type(args[0]) or "", "deals")
+        return [(f"crm.objects.{family}.read",)]
+    types = [schema.resolve_type(a) for a in args[:1]]
+    if handler in ("object_associations", "associate", "unassociate", "associate_default"):
+        types.append(schema.resolve_type(args[2]) if len(args) > 2 else None)
+    elif handler.startswith("assoc_"):
+        types.append(schema.resolve_type(args[1]) if len(args) > 1 else None)
+    families = list(dict.fromkeys(_SCOPE_FAMILY[t] for t in types if t in _SCOPE_FAMILY))
+    if handler in _PROPERTY_READS:
+        return [(f"crm.schemas.{f}.read", f"crm.objects.{f}.read") for f in families]
+    if handler.startswith(("property_", "group_")):
+        return [(f"crm.schemas.{f}.write",) for f in families]
+    access = "read" if handler in _OBJECT_READS else "write"
+    return [(f"crm.objects.{f}.{access}",) for f in families]
 
 
 class _Request:
@@ -398,7 +460,7 @@ class SandboxServer:
 
     def stats(self) -> dict[str, Any]:
         """Counters since the last reset: requests, writes, by_route, 429, 5xx, dropped,
-        dropped_after_apply, row_errors, 401."""
+        dropped_after_apply, row_errors, 401, 403."""
         with self._meta:
             out = dict(self._stats)
             out["by_route"] = dict(self._stats["by_route"])
@@ -416,6 +478,7 @@ class SandboxServer:
                 "dropped_after_apply": 0,
                 "row_errors": 0,
                 "401": 0,
+                "403": 0,
             }
 
     def expire_oauth_tokens(self) -> None:
@@ -459,8 +522,8 @@ class SandboxServer:
             )
         _, _, handler, is_write, is_search = route[0]
         args = route[1]
-        if handler == "oauth_token":
-            return self._guard(lambda: self.oauth_token(req))
+        if handler in _TOKEN_ENDPOINTS:
+            return self._guard(lambda: getattr(self, handler)(req, *args))
         auth = self._authenticate(req)
         if auth is not None:
             self._count("401")
@@ -469,6 +532,10 @@ class SandboxServer:
         if limited is not None:
             self._count("429")
             return limited
+        denied = self._check_scopes(handler, args)
+        if denied is not None:
+            self._count("403")
+            return denied
         if is_write:
             self._count("writes")
         response = self._guard(lambda: getattr(self, "h_" + handler)(req, flavor, *args))
@@ -565,6 +632,29 @@ class SandboxServer:
                 "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
             )
         )
+
+    def _check_scopes(self, handler: str, args: tuple[str, ...]) -> Response | None:
+        granted = self.options.scopes
+        if granted is None:
+            return None
+        for alternatives in _required_scopes(handler, args):
+            if not set(alternatives) & set(granted):
+                return self._error(
+                    ApiError(
+                        403,
+                        "MISSING_SCOPES",
+                        "This app hasn't been granted all required scopes to make this call. "
+                        "Read more about required scopes here: https://developers.hubspot.com/scopes.",
+                        errors=[
+                            {
+                                "message": "One or more of the following scopes are required.",
+                                "context": {"requiredScopes": list(alternatives)},
+                            }
+                        ],
+                        links={"scopes": "https://developers.hubspot.com/scopes"},
+                    )
+                )
+        return None
 
     def _rate_limit(self, is_search: bool) -> tuple[Response | None, dict[str, str]]:
         opts = self.options
@@ -1752,7 +1842,7 @@ class SandboxServer:
         return Response(200, body)
 
     # ------------------------------------------------------------------ OAuth
-    def oauth_token(self, req: _Request) -> Response:
+    def oauth_token(self, req: _Request, *args: str) -> Response:
         form = {k: v[-1] for k, v in parse_qs(req.body.decode("utf-8", "replace")).items()}
         opts = self.options
 
@@ -1785,6 +1875,67 @@ class SandboxServer:
                 "refresh_token": opts.refresh_token,
                 "access_token": token,
                 "expires_in": max(1, int(ttl)),
+            },
+        )
+
+    # ------------------------------------------------------------------ token introspection
+    def _granted(self) -> list[str]:
+        scopes = self.options.scopes
+        return list(ALL_SCOPES if scopes is None else scopes)
+
+    def _user_id(self) -> int:
+        for owner in self.state.owners:
+            if owner.get("userId") is not None and not owner.get("archived"):
+                return int(owner["userId"])
+        return 1_000_001
+
+    def private_app_token_info(self, req: _Request) -> Response:
+        """`POST /oauth/v2/private-apps/get/access-token-info` with `{"tokenKey": token}`.
+
+        Answers for the private-app token (SandboxOptions.token) with the hub, user and app it
+        belongs to and its granted scopes (the `scopes` fault); any other key is refused.
+        """
+        body = req.json()
+        key = body.get("tokenKey") if isinstance(body, dict) else None
+        if not isinstance(key, str) or not key:
+            raise ApiError(400, "VALIDATION_ERROR", "tokenKey is required.")
+        if not secrets.compare_digest(key.encode(), self.options.token.encode()):
+            raise ApiError(
+                401,
+                "INVALID_AUTHENTICATION",
+                "The access token is not a valid private app access token.",
+            )
+        return Response(
+            200,
+            {
+                "userId": self._user_id(),
+                "hubId": int(self.state.account["portalId"]),
+                "appId": PRIVATE_APP_ID,
+                "scopes": self._granted(),
+            },
+        )
+
+    def access_token_info(self, req: _Request, token: str) -> Response:
+        """`GET /oauth/v1/access-tokens/{token}`: metadata of a live OAuth access token."""
+        with self._meta:
+            expiry = self._oauth.get(token)
+        now = time.time()
+        if expiry is None or now >= expiry:
+            raise ApiError(404, "OBJECT_NOT_FOUND", "The access token was not found or expired.")
+        owner = next((o for o in self.state.owners if not o.get("archived")), None)
+        portal = int(self.state.account["portalId"])
+        return Response(
+            200,
+            {
+                "token": token,
+                "user": owner["email"] if owner else "sandbox@example.com",
+                "hub_domain": f"sandbox-{portal}.example.com",
+                "scopes": self._granted(),
+                "hub_id": portal,
+                "app_id": PRIVATE_APP_ID,
+                "expires_in": max(0, int(expiry - now)),
+                "user_id": self._user_id(),
+                "token_type": "access",
             },
         )
 
@@ -1836,5 +1987,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         sandbox: SandboxServer = self.server.sandbox  # type: ignore[attr-defined]
         if sandbox.options.log_requests:
-            # the request line carries no secrets (tokens travel in headers only)
-            super().log_message(format, *args)
+            # tokens travel in headers and bodies, except the OAuth token metadata path: mask it
+            shown = tuple(
+                re.sub(r"(/access-tokens/)[^/\s?\"']+", r"\1***", a) if isinstance(a, str) else a
+                for a in args
+            )
+            super().log_message(format, *shown)

@@ -216,3 +216,68 @@ def test_dropped_connections_during_task_create_do_not_duplicate(server) -> None
     rerun = hub.create_tasks(tasks)
     assert rerun.ok
     assert set(rerun.already_existed) | set(rerun.created) == set(tasks["task_key"])
+
+
+def _patches(server) -> int:
+    return sum(n for route, n in server.stats()["by_route"].items() if route.startswith("PATCH "))
+
+
+def test_every_property_has_a_description_in_each_locale() -> None:
+    from connectors.hubspot.labels import DESCRIPTIONS
+    from connectors.hubspot.writeback import property_specs
+
+    names = [body["name"] for _, body in property_specs("en", "heatsync_vip")]
+    for locale in ("en", "ru", "lv"):
+        specs = property_specs(locale, "heatsync_vip")
+        assert all(body["description"] for _, body in specs), locale
+        assert {body["name"]: body["description"] for _, body in specs} == {
+            name: DESCRIPTIONS[locale][name] for name in names
+        }
+    for name in names:
+        assert len({DESCRIPTIONS[loc][name] for loc in ("en", "ru", "lv")}) == 3, name
+    assert "70" in DESCRIPTIONS["en"]["heatsync_score"]
+
+
+def test_created_properties_carry_the_locale_description(server) -> None:
+    from connectors.hubspot.labels import description
+
+    hub = connector_for(server)
+    hub.ensure_schema("ru")
+    temp = hub.client.get_property("contacts", "heatsync_temperature")
+    assert temp is not None
+    assert temp.description == description("ru", "heatsync_temperature")
+    assert "горячий" in temp.description
+    key = hub.client.get_property("tasks", "heatsync_task_key")
+    assert key is not None and key.description == description("ru", "heatsync_task_key")
+    # the team's VIP flag existed before: it gets the description too
+    vip = hub.client.get_property("contacts", "heatsync_vip")
+    assert vip is not None and vip.description == description("ru", "heatsync_vip")
+
+
+def test_a_locale_change_updates_descriptions_once(server) -> None:
+    from connectors.hubspot.labels import description
+    from connectors.hubspot.writeback import property_specs
+
+    hub = connector_for(server)
+    hub.ensure_schema("en")
+    server.reset_stats()
+    assert hub.ensure_schema("lv") == []
+    stats = server.stats()
+    # one PATCH per property, nothing else written
+    assert _patches(server) == stats["writes"] == len(property_specs("lv", "heatsync_vip"))
+    score = hub.client.get_property("contacts", "heatsync_score")
+    assert score is not None and score.description == description("lv", "heatsync_score")
+    assert score.label == "Temperatūras punkti (heatsync)"
+    # a second call writes nothing
+    server.reset_stats()
+    assert hub.ensure_schema("lv") == []
+    assert server.stats()["writes"] == 0
+    # a description edited by hand is put back with one PATCH of that property only
+    hub.client.update_property("contacts", "heatsync_reasons", {"description": "mine"})
+    server.reset_stats()
+    hub.ensure_schema("lv")
+    stats = server.stats()
+    assert stats["writes"] == _patches(server) == 1
+    assert stats["by_route"]["PATCH properties/contacts/{id}"] == 1
+    reasons = hub.client.get_property("contacts", "heatsync_reasons")
+    assert reasons is not None and reasons.description == description("lv", "heatsync_reasons")
