@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SANDBOX_PORT ?= 8765
+UI_PORT ?= 3000
 SANDBOX_STATE := .heatsync/sandbox/hubspot.json
 export DAGSTER_HOME ?= $(CURDIR)/.heatsync/dagster
 
@@ -23,8 +24,8 @@ install: $(STAMP)  ## create .venv and install heatsync with its dev tools (pinn
 demo: $(STAMP)  ## run the whole pipeline once on the bundled sandbox HubSpot portal
 	$(PY) -m sandbox.demo --port $(SANDBOX_PORT) --state $(SANDBOX_STATE)
 
-ui: $(STAMP)  ## open the Dagster UI on the sandbox portal and the demo's run history
-	$(PY) -m sandbox.demo --port $(SANDBOX_PORT) --state $(SANDBOX_STATE) --ui
+ui: $(STAMP)  ## open the Dagster UI (port UI_PORT, default 3000) on the sandbox portal and the demo's run history
+	$(PY) -m sandbox.demo --port $(SANDBOX_PORT) --state $(SANDBOX_STATE) --ui --ui-port $(UI_PORT)
 
 sandbox: $(STAMP)  ## serve the sandbox HubSpot alone (prints base URL and token)
 	$(PY) -m sandbox.hubspot serve --port $(SANDBOX_PORT) --state $(SANDBOX_STATE)

@@ -7,7 +7,9 @@
   dropped connections and timeouts; honours `Retry-After` and rolling-window policies; exponential
   backoff with jitter; bounded attempts and total wait) and `RequestStats` counters.
 - `ConnectorError` and subclasses carry status, category, message and correlation id, never a
-  secret. `redact()` scrubs every log line and exception text.
+  secret. `redact()` scrubs every log line and exception text. Errors a person must act on
+  (`AuthError`, `PermissionDeniedError`, `UnreachableError`) read as one line saying what failed
+  and what to check (`hint`), and are never retried (an unreachable host only briefly).
 
 Non-idempotent requests (creates) are sent with `idempotent=False`: they are retried only when the
 server provably rejected them unprocessed (429), never after an ambiguous failure; the caller
@@ -29,13 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-)
+from tenacity import RetryCallState, Retrying, stop_after_attempt, stop_after_delay
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from connectors.base import RequestStats
 
@@ -102,7 +99,11 @@ TRANSIENT_STATUSES = frozenset({423, 429, 500, 502, 503, 504, 521, 522, 523, 524
 
 
 class ConnectorError(Exception):
-    """A CRM request failed. The message names status, category, message and correlation id."""
+    """A CRM request failed. The message names status, category, message and correlation id.
+
+    `summary`, when given, replaces that technical line with a sentence for people; `hint` (what
+    to check or do) is appended after " — ". `technical` always keeps the technical line.
+    """
 
     def __init__(
         self,
@@ -116,6 +117,8 @@ class ConnectorError(Exception):
         retry_after: float | None = None,
         policy: str | None = None,
         body: Any = None,
+        summary: str | None = None,
+        hint: str | None = None,
     ) -> None:
         self.status = status
         self.category = category
@@ -126,6 +129,7 @@ class ConnectorError(Exception):
         self.policy = policy
         self.body = body
         self.detail = redact(message)
+        self.hint = redact(hint) if hint else None
         parts = []
         if method and path:
             parts.append(f"{method} {self.path}")
@@ -137,11 +141,32 @@ class ConnectorError(Exception):
         text = f"{text}: {self.detail}" if text else self.detail
         if correlation_id:
             text += f" (correlationId {correlation_id})"
-        super().__init__(redact(text))
+        self.technical = redact(text)
+        self.summary = redact(summary) if summary else None
+        shown = self.summary or self.technical
+        super().__init__(f"{shown} — {self.hint}" if self.hint else shown)
 
 
 class AuthError(ConnectorError):
-    """401/403: bad, expired or under-scoped credentials."""
+    """401 (or a refused OAuth refresh): the credentials are wrong, expired or revoked."""
+
+
+class PermissionDeniedError(AuthError):
+    """403: the credentials were accepted but may not do this (e.g. MISSING_SCOPES).
+
+    `missing_scopes` lists the scopes the server named (any one of them would do), if any.
+    """
+
+    @property
+    def missing_scopes(self) -> list[str]:
+        return missing_scopes(self.body)
+
+
+class UnreachableError(ConnectorError):
+    """No connection could be made (refused, unknown host, connect timeout, TLS, bad URL).
+
+    Nothing reached the server, so retrying cannot duplicate anything; it is retried only briefly.
+    """
 
 
 class NotFoundError(ConnectorError):
@@ -176,6 +201,22 @@ class TransportError(TransientError):
     """Dropped connection or timeout: the request may or may not have been applied."""
 
 
+def missing_scopes(body: Any) -> list[str]:
+    """Scopes a 403 body names (HubSpot: errors[].context.requiredScopes/requiredGranularScopes)."""
+    found: list[str] = []
+    errors = body.get("errors") if isinstance(body, Mapping) else None
+    for item in errors if isinstance(errors, list) else []:
+        context = item.get("context") if isinstance(item, Mapping) else None
+        if not isinstance(context, Mapping):
+            continue
+        for key in ("requiredGranularScopes", "requiredScopes"):
+            values = context.get(key)
+            for value in values if isinstance(values, list) else []:
+                if str(value) not in found:
+                    found.append(str(value))
+    return found
+
+
 def error_from_response(resp: requests.Response, method: str, path: str) -> ConnectorError:
     """Build the right ConnectorError for a non-2xx response."""
     body: Any
@@ -197,14 +238,17 @@ def error_from_response(resp: requests.Response, method: str, path: str) -> Conn
     retry_after = _retry_after(resp.headers.get("Retry-After"))
     status = resp.status_code
     cls: type[ConnectorError]
-    if status == 429:
+    rate_limit = bool(policy) or "RATE_LIMIT" in str(category or "").upper()
+    if status == 429 or (status == 403 and rate_limit):
         cls = RateLimitedError
     elif status == 423:
         cls = LockedError
     elif status >= 500:
         cls = ServerError
-    elif status in (401, 403):
+    elif status == 401:
         cls = AuthError
+    elif status == 403:
+        cls = PermissionDeniedError
     elif status == 404:
         cls = NotFoundError
     elif status == 409:
@@ -222,6 +266,11 @@ def error_from_response(resp: requests.Response, method: str, path: str) -> Conn
         policy=str(policy) if policy else None,
         body=body,
     )
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -367,6 +416,42 @@ class RetryPolicy:
     base_s: float = 0.5
     cap_s: float = 30.0
     window_s: float = 10.0  # wait this long after a TEN_SECONDLY_ROLLING 429 without Retry-After
+    connect_attempts: int = 3  # attempts when no connection can be made at all (a blip)
+    connect_wait_s: float = 0.5  # first pause before such a retry (doubles)
+
+
+@dataclass(frozen=True)
+class Hints:
+    """What to tell a person when the server cannot be reached or refuses the credentials."""
+
+    unauthorized: str = "check the credentials"
+    forbidden: str = "check the credentials' permissions"
+    unreachable: str = "check the base URL"
+
+
+def _connect_failure(exc: requests.RequestException) -> str | None:
+    """Why no connection was made, or None when one was (the request may have been sent)."""
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
+        return "not a valid URL"
+    if isinstance(exc, requests.exceptions.InvalidSchema):
+        return "not an http(s) URL"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS handshake failed"
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connection timed out"
+    if not isinstance(exc, requests.ConnectionError):
+        return None
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(reason, NameResolutionError):
+        return "host name not found"
+    if isinstance(reason, NewConnectionError):
+        text = str(reason).lower()
+        if "refused" in text:
+            return "connection refused"
+        if "unreachable" in text:
+            return "network unreachable"
+        return "could not connect"
+    return None
 
 
 class JsonHttp:
@@ -374,7 +459,8 @@ class JsonHttp:
 
     `auth` returns the headers to send (called before every attempt, so a refreshed token is
     picked up); `on_unauthorized` is called once on a 401 and returns True if retrying makes sense
-    (e.g. after refreshing an expired OAuth token).
+    (e.g. after refreshing an expired OAuth token). `service` names the server in messages and
+    `hints` say what to check when it is unreachable or refuses the credentials.
     """
 
     def __init__(
@@ -389,6 +475,8 @@ class JsonHttp:
         session: requests.Session | None = None,
         stats: RequestStats | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        service: str = "the server",
+        hints: Hints | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter
@@ -398,6 +486,8 @@ class JsonHttp:
         self.on_unauthorized = on_unauthorized
         self.session = session or make_session()
         self.stats = stats or RequestStats()
+        self.service = service
+        self.hints = hints or Hints()
         self._stats_lock = threading.Lock()
         self._sleep = sleep
 
@@ -422,11 +512,16 @@ class JsonHttp:
         """Send one logical request (retrying transient failures); return the parsed JSON or None.
 
         Raises ConnectorError subclasses. With `idempotent=False`, only 429/423 (rejected before
-        processing) are retried; a 5xx or dropped connection is raised at once for the caller to
-        reconcile.
+        processing) and failed connects (nothing sent) are retried; a 5xx or dropped connection is
+        raised at once for the caller to reconcile. AuthError (401, after at most one refresh via
+        `on_unauthorized`) and PermissionDeniedError (403) are raised at once, never retried;
+        UnreachableError after `policy.connect_attempts`.
         """
 
-        def retryable(exc: BaseException) -> bool:
+        def retryable(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, UnreachableError):
+                return state.attempt_number < self.policy.connect_attempts
             if isinstance(exc, (RateLimitedError, LockedError)):
                 return True
             return idempotent and isinstance(exc, TransientError)
@@ -435,7 +530,7 @@ class JsonHttp:
             stop=stop_after_attempt(self.policy.attempts)
             | stop_after_delay(self.policy.max_total_wait_s),
             wait=self._wait,
-            retry=retry_if_exception(retryable),
+            retry=retryable,
             before_sleep=self._before_sleep,
             reraise=True,
             sleep=self._sleep,
@@ -486,9 +581,18 @@ class JsonHttp:
                     headers=headers,
                     timeout=self.timeout,
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except requests.RequestException as exc:
                 self._count(server_errors=1)
                 # The exception text may contain the URL; redact it and drop the chained original.
+                reason = _connect_failure(exc)
+                if reason is not None:
+                    raise UnreachableError(
+                        f"{type(exc).__name__}: {exc}",
+                        method=method,
+                        path=path,
+                        summary=f"cannot reach {self.base_url}: {reason}",
+                        hint=self.hints.unreachable,
+                    ) from None
                 raise TransportError(
                     f"{type(exc).__name__}: {exc}", method=method, path=path
                 ) from None
@@ -500,6 +604,8 @@ class JsonHttp:
                     self.limiter.burst.penalize(err.retry_after or self.policy.window_s)
             elif resp.status_code >= 500:
                 self._count(server_errors=1)
+            elif isinstance(err, AuthError):
+                err = self.explain(err)
             raise err
         if resp.status_code == 204 or not resp.content:
             return None
@@ -509,6 +615,38 @@ class JsonHttp:
             raise ServerError(
                 "response was not JSON", status=resp.status_code, method=method, path=path
             ) from None
+
+    def explain(self, err: AuthError) -> AuthError:
+        """The same error with a one-line summary of what failed and a hint of what to check."""
+        code = f"{err.status} {err.category}" if err.category else str(err.status)
+        if isinstance(err, PermissionDeniedError):
+            scopes = err.missing_scopes
+            if scopes:
+                why = (
+                    f"missing scope {scopes[0]}"
+                    if len(scopes) == 1
+                    else ("missing one of the scopes " + ", ".join(scopes))
+                )
+            else:
+                why = _clip(err.detail, 160)
+            summary = f"{self.service} denied {err.method} {err.path} ({code}): {why}"
+            hint = self.hints.forbidden
+        else:
+            summary = f"{self.service} refused the access token ({code}) at {self.base_url}"
+            hint = self.hints.unauthorized
+        return type(err)(
+            err.detail,
+            status=err.status,
+            category=err.category,
+            correlation_id=err.correlation_id,
+            method=err.method,
+            path=err.path,
+            retry_after=err.retry_after,
+            policy=err.policy,
+            body=err.body,
+            summary=summary,
+            hint=hint,
+        )
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -526,13 +664,17 @@ class JsonHttp:
                     return 1.0 + random.uniform(0, 0.25)
             if isinstance(exc, LockedError):
                 return 2.0 + random.uniform(0, 0.5)
+            if isinstance(exc, UnreachableError):
+                return self.policy.connect_wait_s * (2 ** (attempt - 1))
         backoff = min(self.policy.cap_s, self.policy.base_s * (2 ** (attempt - 1)))
         return random.uniform(backoff / 2, backoff)
 
     def _before_sleep(self, state: RetryCallState) -> None:
         self._count(retries=1)
         exc = state.outcome.exception() if state.outcome else None
-        log.warning(
+        # an unreachable server is retried only briefly and then reported once, in one line
+        log.log(
+            logging.INFO if isinstance(exc, UnreachableError) else logging.WARNING,
             "retrying after attempt %d: %s",
             state.attempt_number,
             redact(exc) if exc else "unknown error",

@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from connectors.http import AuthError
+from connectors.http import AuthError, UnreachableError
 from pipelines import steps
 from pipelines.partitions import day_by_portal, split_key
 from pipelines.resources import HeatsyncSettings, HubSpotResource
@@ -39,7 +39,9 @@ def _metadata(values: dict[str, Any]) -> dict[str, Any]:
     """Dagster metadata: dicts and lists as JSON, everything else as is."""
     out: dict[str, Any] = {}
     for key, value in values.items():
-        if isinstance(value, dict | list):
+        if key.endswith("_md") and isinstance(value, str):
+            out[key] = dg.MetadataValue.md(value)
+        elif isinstance(value, dict | list):
             out[key] = dg.MetadataValue.json(value)
         else:
             out[key] = value
@@ -52,10 +54,12 @@ def _now() -> pd.Timestamp:
 
 @contextmanager
 def _crm_access() -> Iterator[None]:
-    """Credentials the CRM rejects (401/403) stay rejected: fail now, never retry the step."""
+    """Credentials the CRM rejects (401/403) stay rejected, and a server the client could not
+    reach after its own short retries is most likely a wrong base URL: fail now with the
+    one-line reason, never retry the step."""
     try:
         yield
-    except AuthError as exc:
+    except (AuthError, UnreachableError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
 
 

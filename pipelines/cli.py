@@ -47,7 +47,7 @@ def _ensure_dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or default_home() / "dagster").resolve()
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
-        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+        shutil.copyfile(Path(__file__).with_name("dagster.yaml"), home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -75,7 +75,12 @@ def _settings_from_env(portal: str) -> Any:
     )
 
 
-def _print_summary(portal: str, day: str, meta: dict[str, dict[str, Any]]) -> None:
+PAST_DAY = "past day: a backfill scores and records, it writes nothing to the CRM"
+
+
+def _print_summary(
+    portal: str, day: str, meta: dict[str, dict[str, Any]], past: bool = False
+) -> None:
     extract = meta.get("hubspot/extract", {})
     scores = meta.get("heatsync/scores", {})
     fields = meta.get("hubspot/field_writeback", {})
@@ -85,7 +90,10 @@ def _print_summary(portal: str, day: str, meta: dict[str, dict[str, Any]]) -> No
         for key, value in step.items():
             if key.startswith("api_") and isinstance(value, int | float):
                 api[key[4:]] = api.get(key[4:], 0) + int(value)
-    print(f"\nheatsync · portal {portal} · {day}")
+    account = f" ({extract['account']})" if extract.get("account") else ""
+    print(f"\nheatsync · portal {portal}{account} · {day}")
+    if extract.get("binding"):
+        print(f"  account      {extract['binding']}")
     if extract.get("mode") == "skipped":
         print(f"  extract      skipped ({extract.get('reason')})")
     else:
@@ -102,7 +110,9 @@ def _print_summary(portal: str, day: str, meta: dict[str, dict[str, Any]]) -> No
     print(f"  temperature  {temps}  (of {scores.get('contacts_scored', 0)} contacts)")
     segments = scores.get("segments") or {}
     print("  segments     " + " · ".join(f"{k} {v}" for k, v in segments.items()))
-    if fields.get("skipped"):
+    if past:
+        print(f"  fields       skipped ({PAST_DAY})")
+    elif fields.get("skipped"):
         print(f"  fields       skipped ({fields['skipped']})")
     else:
         changed = fields.get("fields_changed") or {}
@@ -114,7 +124,9 @@ def _print_summary(portal: str, day: str, meta: dict[str, dict[str, Any]]) -> No
         )
     by_rule = tasks.get("tasks_by_rule") or {}
     skipped = tasks.get("skipped") or {}
-    if isinstance(skipped, str):
+    if past:
+        print("  tasks        skipped (past day)")
+    elif isinstance(skipped, str):
         print(f"  tasks        skipped ({skipped.split(':')[0]})")
     else:
         print(
@@ -126,6 +138,7 @@ def _print_summary(portal: str, day: str, meta: dict[str, dict[str, Any]]) -> No
                 else ""
             )
         )
+    _print_left_out(tasks)
     backtest = meta.get("heatsync/backtest", {})
     if backtest.get("evaluated"):
         rates = " · ".join(
@@ -149,6 +162,28 @@ def _print_summary(portal: str, day: str, meta: dict[str, dict[str, Any]]) -> No
         f"{api.get('retries', 0)} retries, {api.get('rate_limited', 0)} × 429, "
         f"{api.get('server_errors', 0)} × 5xx/dropped"
     )
+
+
+LEFT_OUT_LINES = 10
+
+
+def _print_left_out(tasks: dict[str, Any], indent: str = "  ") -> None:
+    """Who the per-owner daily cap left without a task, most urgent first."""
+    count = int(tasks.get("left_out") or 0)
+    if not count:
+        return
+    by_rule = tasks.get("left_out_by_rule") or {}
+    rules = ", ".join(f"{k} {v}" for k, v in by_rule.items())
+    print(f"{indent}left out     {count} over the daily cap per owner ({rules}):")
+    rows = tasks.get("left_out_list") or []
+    for row in rows[:LEFT_OUT_LINES]:
+        name = f" {row['name']}" if row.get("name") else ""
+        print(
+            f"{indent}               [{row['rule']}] contact {row['contact_id']}{name} · "
+            f"owner {row['owner_id'] or '–'} · score {row['score']}"
+        )
+    if count > min(len(rows), LEFT_OUT_LINES):
+        print(f"{indent}               … and {count - min(len(rows), LEFT_OUT_LINES)} more")
 
 
 def _percent(rate: Any) -> str:
@@ -215,20 +250,47 @@ def run(portal: str, dry_run: bool, day: str | None = None) -> int:
         partition_key=partition_key(day, portal),
         raise_on_error=False,
         tags={"heatsync/launched_by": "cli"},
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
-    _print_summary(portal, day, _metadata_by_asset(result))
+    failures = _step_failures(result)
+    meta = _metadata_by_asset(result)
+    if "hubspot/extract" not in meta and failures:
+        # nothing was read, so there is nothing to summarise: say what failed and stop
+        for _step, message in failures:
+            print(f"heatsync run: {message}", file=sys.stderr)
+        print(f"  (run {result.run_id} FAILED; history in DAGSTER_HOME)", file=sys.stderr)
+        return 1
+    _print_summary(store.portal, day, meta, past=day < today)
     print(f"  run          {result.run_id} ({'success' if result.success else 'FAILED'})")
     print(f"  history      DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
-    if not result.success:
-        for event in result.all_events:
-            if event.is_failure and event.step_key:
-                print(f"  ! {event.step_key}: {event.message}", file=sys.stderr)
+    for step, message in failures:
+        print(f"  ! {step}: {message}", file=sys.stderr)
     return 0 if result.success else 1
 
 
+def _step_failures(result: Any) -> list[tuple[str, str]]:
+    """(step, one-line reason) of each failed step: a Failure's description, else the last
+    line of the error message."""
+    out: list[tuple[str, str]] = []
+    for event in result.all_events:
+        if not (event.is_step_failure and event.step_key):
+            continue
+        data = event.step_failure_data
+        reason = ""
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            reason = data.user_failure_data.description
+        elif data.error is not None:
+            reason = data.error.message.strip().splitlines()[-1]
+        out.append((event.step_key, reason or str(event.message)))
+    return out
+
+
 def _dry_run(settings: Any, store: Any, now: pd.Timestamp) -> int:
-    """Extract (read-only on the CRM), score and plan, then print; nothing is sent or saved."""
+    """Read the CRM as the real run does, score and plan on a throwaway copy of the store, ask
+    the CRM which planned tasks exist, and print every change as before → after. Nothing is
+    written to the CRM and nothing is kept locally."""
+    import tempfile
+
     from connectors.base import field_changes
     from connectors.hubspot import HubSpotConnector
     from pipelines import steps
@@ -237,39 +299,105 @@ def _dry_run(settings: Any, store: Any, now: pd.Timestamp) -> int:
     connector = HubSpotConnector(settings)
     locale = os.environ.get("HEATSYNC_LOCALE", "en")
     config = load_config(os.environ.get("HEATSYNC_SCORING_CONFIG") or None)
-    with store.lock():
-        extracted = steps.extract(connector, store, now)
-    tz = store.time_zone()
-    day = steps.local_today(tz, now)
-    scores, _ = steps.score(store, day, now, config, locale, save=False)
-    contacts = store.table("contacts")
-    updates = field_changes(scores, contacts)
-    history = store.ledger()
-    plan = plan_tasks(
-        scores,
-        contacts,
-        as_of=now,
-        config=config,
-        history=history[history["status"] == "created"],
-        locale=locale,
-        tz=tz,
+    with tempfile.TemporaryDirectory(prefix="heatsync-dry-run-") as scratch:
+        with store.lock():
+            copy = store.snapshot(Path(scratch))
+        with copy.lock():
+            extracted = steps.extract(connector, copy, now)
+            tz = copy.time_zone()
+            day = steps.local_today(tz, now)
+            scores, _ = steps.score(copy, day, now, config, locale, save=False)
+            contacts = copy.table("contacts")
+            updates = field_changes(scores, contacts)
+            history = copy.ledger()
+            plan = plan_tasks(
+                scores,
+                contacts,
+                as_of=now,
+                config=config,
+                history=history[history["status"] == "created"],
+                locale=locale,
+                tz=tz,
+            )
+            tasks = plan.tasks
+            existing = connector.find_tasks(
+                dict(zip(tasks["task_key"], tasks["contact_id"], strict=True))
+            )
+    meta = extracted.metadata
+    print(f"heatsync run --dry-run · portal {store.portal} · {day} · nothing is written")
+    if meta.get("binding"):
+        print(f"  account: {meta['binding']}")
+    print(
+        f"  extract: {meta.get('mode')}, {meta.get('contacts_pulled', 0)} contacts pulled "
+        "(read only: nothing is saved)"
     )
-    print(f"heatsync run --dry-run · portal {store.portal} · {day} · nothing is written to the CRM")
-    print(f"  extract: {extracted.metadata.get('contacts_pulled', 0)} contacts pulled")
+    _print_changes(updates, contacts)
+    new_tasks = tasks[~tasks["task_key"].isin(list(existing))]
+    print(f"  would create {len(new_tasks)} tasks:")
+    for task in new_tasks.head(20).itertuples(index=False):
+        print(f"    [{task.rule}] owner {task.owner_id} · {task.subject}")
+    if len(new_tasks) > 20:
+        print(f"    … and {len(new_tasks) - 20} more")
+    if existing:
+        print(f"  {len(existing)} planned tasks already exist in the CRM: not created again")
+    skipped = ", ".join(f"{k} {v}" for k, v in plan.skipped.items() if v)
+    print(f"  not created: {skipped or 'none'}")
+    _print_left_out(steps.left_out_metadata(plan.left_out))
+    return 0
+
+
+def _print_changes(updates: pd.DataFrame, contacts: pd.DataFrame, shown: int = 20) -> None:
+    """Field changes as before → after; an emptied value is called so."""
     print(f"  would update {len(updates)} contacts:")
     fields = [c[len("changed_") :] for c in updates.columns if c.startswith("changed_")]
-    for _, row in updates.head(20).iterrows():
-        diffs = ", ".join(f"{f}={row[f]!s}" for f in fields if row[f"changed_{f}"])
-        print(f"    contact {row['contact_id']}: {diffs}")
-    if len(updates) > 20:
-        print(f"    … and {len(updates) - 20} more")
-    print(f"  would create {len(plan.tasks)} tasks:")
-    for _, task in plan.tasks.head(20).iterrows():
-        print(f"    [{task['rule']}] owner {task['owner_id']} · {task['subject']}")
-    if len(plan.tasks) > 20:
-        print(f"    … and {len(plan.tasks) - 20} more")
-    print(f"  not created: {plan.skipped}")
-    return 0
+    current = contacts.drop_duplicates("contact_id").set_index("contact_id")
+    for row in updates.head(shown).to_dict("records"):
+        diffs = []
+        for name in fields:
+            if not row[f"changed_{name}"]:
+                continue
+            column = f"current_{name}"
+            before = current[column].get(row["contact_id"]) if column in current else None
+            after = row[name]
+            after_text = "(emptied)" if _blank(after) else str(after)
+            diffs.append(f"{name} {'–' if _blank(before) else before} → {after_text}")
+        print(f"    contact {row['contact_id']}: {'; '.join(diffs)}")
+    if len(updates) > shown:
+        print(f"    … and {len(updates) - shown} more")
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or str(value) == ""
+
+
+def check(portal: str) -> int:
+    """`heatsync check`: what the configured credentials reach, and whether a run would work."""
+    _load_env()
+    settings = _settings_from_env(portal)
+    from connectors.hubspot import HubSpotConnector
+    from pipelines.store import PortalStore, account_key, default_home
+
+    locale = os.environ.get("HEATSYNC_LOCALE", "en")
+    report = HubSpotConnector(settings).check(locale)
+    print(f"heatsync check · portal {portal} · {settings.base_url}")
+    for item in report.items:
+        mark = "ok  " if item.ok and not item.warning else ("warn" if item.ok else "FAIL")
+        print(f"  {mark} {item.name}: {item.detail}")
+    store = PortalStore(default_home(), portal)
+    bound = store.account
+    if report.account_id is not None:
+        reached = account_key(report.crm, report.account_id)
+        if bound is None:
+            print(f"  ok   local store: the first run binds {portal!r} to {reached}")
+        elif bound == reached:
+            print(f"  ok   local store: {portal!r} is {reached} ({store.root})")
+        else:
+            print(
+                f"  warn local store: {portal!r} was {bound}; these credentials reach {reached}, "
+                "which gets its own store and a full first extract"
+            )
+    print("ready to run" if report.ok else "not ready: fix the FAIL lines above")
+    return 0 if report.ok else 1
 
 
 FILE_ERROR = 2
@@ -632,7 +760,13 @@ def _add_file_arguments(parser: argparse.ArgumentParser, deals_required: bool) -
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="heatsync", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"heatsync {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
+    check_p = sub.add_parser(
+        "check",
+        help="check credentials, scopes, base URL, time zone and heatsync's fields; write nothing",
+    )
+    check_p.add_argument("--portal", default="default", help="portal name (default: default)")
     run_p = sub.add_parser("run", help="score today's partition of the configured portal")
     run_p.add_argument("--portal", default="default", help="portal name (default: default)")
     run_p.add_argument(
@@ -678,11 +812,32 @@ def build_parser() -> argparse.ArgumentParser:
 FILE_COMMANDS = {"score": score_files, "backtest": backtest_files, "calibrate": calibrate_files}
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("heatsync")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "run":
-        return run(args.portal, args.dry_run, args.day)
+    if args.command in ("run", "check"):
+        from connectors.http import ConnectorError
+
+        try:
+            if args.command == "check":
+                return check(args.portal)
+            return run(args.portal, args.dry_run, args.day)
+        except ConnectorError as exc:
+            # already one readable line, secrets redacted: what failed and what to check
+            print(f"heatsync {args.command}: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("heatsync: interrupted", file=sys.stderr)
+            return 130
     from pipelines.files import FileError
 
     try:

@@ -49,23 +49,31 @@ class StepResult:
 
 
 def extract(connector: CrmConnector, store: PortalStore, now: pd.Timestamp) -> StepResult:
-    """Pull what changed since the stored cursors (everything on the first run) into the store."""
+    """Pull what changed since the stored cursors (everything on the first run) into the store.
+
+    The store is first bound to the account the credentials reach: a local name that now points
+    at another account reads that account's own store (and so extracts it in full).
+    """
     info = connector.portal_info()
-    cursors = store.cursors() or None
-    result = connector.extract(cursors, until=now.to_pydatetime())
-    totals = store.merge_extract(
-        result.contacts, result.activities, result.deals, result.removed_contact_ids
-    )
-    quarantined = store.add_quarantine(result.quarantine, seen_at=now)
-    store.save_cursors(result.cursors)
-    store.save_portal_meta(
-        {
-            "portal_id": info.portal_id,
-            "time_zone": info.time_zone,
-            "currency": info.currency,
-            "last_extract_at": now.isoformat(),
-        }
-    )
+    binding = store.bind(connector.crm, info.portal_id)
+    with store.lock():
+        cursors = store.cursors() or None
+        result = connector.extract(cursors, until=now.to_pydatetime())
+        totals = store.merge_extract(
+            result.contacts, result.activities, result.deals, result.removed_contact_ids
+        )
+        quarantined = store.add_quarantine(result.quarantine, seen_at=now)
+        adopted = store.adopt_crm_tasks(result.own_tasks)
+        store.save_cursors(result.cursors)
+        store.save_portal_meta(
+            {
+                "crm": connector.crm,
+                "portal_id": info.portal_id,
+                "time_zone": info.time_zone,
+                "currency": info.currency,
+                "last_extract_at": now.isoformat(),
+            }
+        )
     reasons = result.quarantine["reason"].value_counts().to_dict() if len(result.quarantine) else {}
     meta = {
         "mode": "full" if result.full else "incremental",
@@ -79,6 +87,9 @@ def extract(connector: CrmConnector, store: PortalStore, now: pd.Timestamp) -> S
         "activities_in_store": totals["activities"],
         "deals_in_store": totals["deals"],
         "time_zone": info.time_zone,
+        "account": store.key,
+        "tasks_found_in_crm": adopted,
+        **({"binding": binding} if binding else {}),
         **{f"api_{k}": v for k, v in connector.stats.as_dict().items()},
     }
     return StepResult(meta)
@@ -96,8 +107,14 @@ def score(
     (unless `save` is False: the dry run looks and keeps nothing)."""
     tz = store.time_zone()
     previous_day, previous = store.previous_scores(day)
+    contacts = store.table("contacts")
+    from_crm = pd.Index([])
+    last_extract = store.portal_meta().get("last_extract_at")
+    if last_extract and as_of >= pd.Timestamp(last_extract):
+        # the CRM's values are from the last extract: never let a backfilled day see them
+        previous, from_crm = _previous_with_crm_values(previous, contacts, store.ledger(), tz)
     scores = score_contacts(
-        store.table("contacts"),
+        contacts,
         store.table("activities"),
         store.table("deals"),
         as_of=as_of,
@@ -106,7 +123,10 @@ def score(
         locale=locale,
         tz=tz,
     )
-    scores["portal"] = store.portal
+    scores["portal"] = store.key
+    # A trend against the CRM's own value could be a comparison of a score with itself (a rerun
+    # on the day it was written): unknown, so the CRM keeps the trend it has.
+    scores.loc[scores["contact_id"].isin(from_crm), "trend"] = None
     if save:
         store.save_scores(day, scores)
     meta: dict[str, Any] = {
@@ -129,6 +149,52 @@ def score(
         meta["turned_hot"] = int(((now_t.loc[common] == "hot") & (prev.loc[common] != "hot")).sum())
         meta["trend"] = {str(k): int(v) for k, v in scores["trend"].value_counts().items()}
     return scores, StepResult(meta)
+
+
+def _previous_with_crm_values(
+    previous: pd.DataFrame | None, contacts: pd.DataFrame, ledger: pd.DataFrame, tz: str
+) -> tuple[pd.DataFrame | None, pd.Index]:
+    """Earlier scores, completed from the values heatsync last wrote to the CRM.
+
+    A contact the store never scored (a new machine, a lost store) but whose CRM record carries
+    heatsync's temperature and score is compared with those, so a contact already hot in the
+    CRM has not "turned hot" again. The start of its hot or at-risk episode is the period of the
+    latest call_now or at_risk task heatsync made for it (the task keys in the CRM carry it), so
+    the episode keeps its task key and gets no second task. Returns the completed frame and the
+    ids taken from the CRM.
+    """
+    known = contacts["current_temperature"].notna() & contacts["current_score"].notna()
+    if previous is not None and len(previous):
+        known &= ~contacts["contact_id"].isin(previous["contact_id"])
+    crm = contacts.loc[known]
+    if crm.empty:
+        return previous, pd.Index([])
+    from_crm = pd.DataFrame(
+        {
+            "contact_id": crm["contact_id"],
+            "portal": crm["portal"],
+            "temperature": crm["current_temperature"],
+            "score": crm["current_score"],
+            "segment": crm["current_segment"],
+            "hot_since": _episode_start(ledger, crm, "call_now", tz),
+            "segment_since": _episode_start(ledger, crm, "at_risk", tz),
+        }
+    )
+    from_crm.loc[from_crm["temperature"] != "hot", "hot_since"] = pd.NaT
+    from_crm.loc[from_crm["segment"] != "at_risk", "segment_since"] = pd.NaT
+    frames = [f for f in (previous, from_crm) if f is not None and len(f)]
+    return pd.concat(frames, ignore_index=True), pd.Index(crm["contact_id"])
+
+
+def _episode_start(ledger: pd.DataFrame, contacts: pd.DataFrame, rule: str, tz: str) -> pd.Series:
+    """Per contact (aligned with `contacts`), local midnight (UTC) of the latest period of
+    `rule`'s tasks in the ledger, or NaT."""
+    tasks = ledger[ledger["rule"] == rule]
+    days = pd.to_datetime(tasks["period"], format="%Y-%m-%d", errors="coerce")
+    latest = days.groupby(tasks["contact_id"].astype(str)).max()
+    local = pd.DatetimeIndex(contacts["contact_id"].astype(str).map(latest))
+    starts = local.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward").tz_convert("UTC")
+    return pd.Series(starts, index=contacts.index)
 
 
 def write_fields(
@@ -252,6 +318,7 @@ def create_tasks(
         "skipped": {str(k): int(v) for k, v in plan.skipped.items()},
         "recovered_after_crash": recovered,
         "dry_run": dry_run,
+        **left_out_metadata(plan.left_out),
     }
     if dry_run or tasks.empty:
         meta.update({"tasks_created": 0, "task_failures": 0})
@@ -290,6 +357,40 @@ def create_tasks(
     )
     problems = [f"{len(report.failed)} tasks could not be created"] if report.failed else []
     return tasks, StepResult(meta, problems)
+
+
+LEFT_OUT_SHOWN = 50
+
+
+def left_out_metadata(left_out: pd.DataFrame) -> dict[str, Any]:
+    """Who the daily cap left without a task, most urgent first: a count, by rule, and the
+    first LEFT_OUT_SHOWN as rows (`left_out_list`) and as a Markdown table (`left_out_md`)."""
+    if left_out.empty:
+        return {"left_out": 0}
+    shown = left_out.head(LEFT_OUT_SHOWN)
+    rows = [
+        {
+            "contact_id": str(r.contact_id),
+            "name": "" if pd.isna(r.display_name) else str(r.display_name),
+            "owner_id": "" if pd.isna(r.owner_id) else str(r.owner_id),
+            "rule": str(r.rule),
+            "score": None if pd.isna(r.score) else round(float(r.score)),
+        }
+        for r in shown.itertuples(index=False)
+    ]
+    lines = ["| contact | name | owner | rule | score |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {r['contact_id']} | {r['name']} | {r['owner_id']} | {r['rule']} | {r['score']} |"
+        for r in rows
+    ]
+    if len(left_out) > len(shown):
+        lines.append(f"| … {len(left_out) - len(shown)} more | | | | |")
+    return {
+        "left_out": len(left_out),
+        "left_out_by_rule": {str(k): int(v) for k, v in left_out["rule"].value_counts().items()},
+        "left_out_list": rows,
+        "left_out_md": "\n".join(lines),
+    }
 
 
 def backtest(store: PortalStore, day: str, horizon_days: int, now: pd.Timestamp) -> StepResult:

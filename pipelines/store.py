@@ -1,6 +1,12 @@
-"""The per-portal local store: canonical tables with history, cursors, scores by day, task ledger.
+"""The per-account local store: canonical tables with history, cursors, scores by day, task ledger.
 
-Everything is Parquet or JSON under `<home>/store/<portal>/` (home defaults to `.heatsync/`):
+A store belongs to one CRM account, not to a local portal name: the first extract binds the
+local name to the account the credentials reach (`<home>/accounts.json` maps name -> account
+key such as `hubspot-4471803`), and the tables live under `<home>/accounts/<account key>/`.
+Two local names for one account share one store; pointing a name at another account switches
+it to that account's own store (a full extract on first use). Before a name is bound its store
+is `<home>/store/<name>/` (the layout before accounts; moved into place on binding when it was
+filled from the same account). Home defaults to `.heatsync/`. Inside a store:
 
     portal.json          the portal's time zone and currency, as last read from the CRM
     cursors.json         per-object high-water marks of the incremental extract
@@ -12,13 +18,16 @@ Everything is Parquet or JSON under `<home>/store/<portal>/` (home defaults to `
     ledger.parquet       every task heatsync decided to create: pending → created (crash safety)
     changes.parquet      every field value heatsync changed in the CRM: old → new, with run id
 
-No Dagster here, so the command line and tests use it directly.
+The canonical `portal` column of every table, and so the prefix of every task key, is the
+account key. No Dagster here, so the command line and tests use it directly.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +51,14 @@ LEDGER_COLUMNS = {
 }
 CHANGE_COLUMNS = ("contact_id", "field", "old", "new", "changed_at", "run_id")
 QUARANTINE_COLUMNS = ("portal", "object_type", "object_id", "reason", "payload", "seen_at")
+ACCOUNTS_FILE = "accounts.json"
+
+log = logging.getLogger("heatsync")
+
+
+def account_key(crm: str, account_id: str) -> str:
+    """The identity of a CRM account: the CRM's name and the CRM's own id for it."""
+    return f"{crm}-{account_id}"
 
 
 def default_home() -> Path:
@@ -73,14 +90,82 @@ def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
 
 @dataclass
 class PortalStore:
-    """Read and write one portal's tables. Writes are atomic (temp file + rename)."""
+    """Read and write the tables of the account a local portal name is bound to.
+
+    Writes are atomic (temp file + rename). `portal` is the local name (a Dagster partition);
+    `key` is the account key once bound, the local name before.
+    """
 
     home: Path
     portal: str
 
+    def __post_init__(self) -> None:
+        self._locked: set[Path] = set()
+
+    @property
+    def account(self) -> str | None:
+        """The account key this name is bound to, or None before the first extract."""
+        return _read_accounts(self.home).get(self.portal)
+
+    @property
+    def key(self) -> str:
+        return self.account or self.portal
+
     @property
     def root(self) -> Path:
-        return self.home / "store" / self.portal
+        account = self.account
+        if account is None:
+            return self.home / "store" / self.portal
+        return self.home / "accounts" / account
+
+    def bind(self, crm: str, account_id: str) -> str | None:
+        """Bind the local name to the CRM account `crm`/`account_id`; say what changed, if anything.
+
+        A store filled before binding from the same account is moved into place (so its cursors,
+        scores and task ledger carry over). A store of another account is left where it is.
+        """
+        account = account_key(crm, account_id)
+        accounts = _read_accounts(self.home)
+        before = accounts.get(self.portal)
+        if before == account:
+            return None
+        target = self.home / "accounts" / account
+        legacy = self.home / "store" / self.portal
+        moved = False
+        if before is None and legacy.is_dir() and not target.exists():
+            meta_path = legacy / "portal.json"
+            meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+            if str(meta.get("portal_id", "")) == str(account_id):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(legacy, target)
+                moved = True
+        accounts[self.portal] = account
+        _write_accounts(self.home, accounts)
+        others = sorted(n for n, a in accounts.items() if a == account and n != self.portal)
+        if before is not None:
+            message = (
+                f"portal {self.portal!r} now reaches {account} (it was {before}); "
+                f"{account} has its own store, the other account's is kept"
+            )
+        elif moved:
+            message = f"portal {self.portal!r} is {account}; its store moved under accounts/"
+        else:
+            message = f"portal {self.portal!r} is {account}"
+        if others:
+            message += f"; it shares store and task keys with {', '.join(others)}"
+        log.info("%s", message)
+        return message
+
+    def snapshot(self, home: Path) -> PortalStore:
+        """A copy of this store (and the name's binding) under another home: the dry run works
+        on it so that nothing it does is kept."""
+        copy = PortalStore(home, self.portal)
+        account = self.account
+        if account is not None:
+            _write_accounts(home, {self.portal: account})
+        if self.root.is_dir():
+            shutil.copytree(self.root, copy.root, ignore=shutil.ignore_patterns(".lock"))
+        return copy
 
     # ---- small JSON documents -------------------------------------------------------------
     def _read_json(self, name: str) -> dict[str, Any]:
@@ -113,7 +198,13 @@ class PortalStore:
         path = self.root / f"{name}.parquet"
         if not path.exists():
             return contract.empty(name)
-        return contract.conform(pd.read_parquet(path), name)
+        return self._own(contract.conform(pd.read_parquet(path), name))
+
+    def _own(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Rows of this store carry its key as `portal` (rows saved under a local name too)."""
+        if "portal" in frame.columns and len(frame):
+            frame["portal"] = self.key
+        return frame
 
     def merge_extract(
         self,
@@ -128,7 +219,7 @@ class PortalStore:
         for name, fresh in (("contacts", contacts), ("activities", activities), ("deals", deals)):
             keys = list(contract.KEYS[name])
             current = self.table(name)
-            fresh = contract.conform(fresh, name)
+            fresh = self._own(contract.conform(fresh, name))
             frames = [f for f in (current, fresh) if len(f)]
             merged = pd.concat(frames, ignore_index=True) if frames else current
             merged = merged.drop_duplicates(subset=keys, keep="last")
@@ -160,7 +251,7 @@ class PortalStore:
     def add_quarantine(self, rows: pd.DataFrame, seen_at: pd.Timestamp) -> int:
         if rows.empty:
             return 0
-        fresh = rows.copy()
+        fresh = self._own(rows.copy())
         fresh["seen_at"] = seen_at
         current = self.quarantine()
         frames = [f for f in (current, fresh[list(QUARANTINE_COLUMNS)]) if len(f)]
@@ -184,7 +275,7 @@ class PortalStore:
 
     def scores(self, day: str) -> pd.DataFrame | None:
         path = self.scores_path(day)
-        return pd.read_parquet(path) if path.exists() else None
+        return self._own(pd.read_parquet(path)) if path.exists() else None
 
     def scored_days(self) -> list[str]:
         folder = self.root / "scores"
@@ -204,10 +295,46 @@ class PortalStore:
         path = self.root / "ledger.parquet"
         if not path.exists():
             return pd.DataFrame({c: pd.Series(dtype=t) for c, t in LEDGER_COLUMNS.items()})
-        return pd.read_parquet(path)
+        ledger = pd.read_parquet(path)
+        # keys written under a local name carry that name: give them the account's prefix
+        identity = ledger["task_key"].astype(str).str.split(":", n=1).str[1]
+        ledger["task_key"] = self.key + ":" + identity
+        return ledger
 
     def save_ledger(self, ledger: pd.DataFrame) -> None:
         _write_parquet(self.root / "ledger.parquet", ledger[list(LEDGER_COLUMNS)])
+
+    def adopt_crm_tasks(self, own_tasks: pd.DataFrame) -> int:
+        """Record heatsync tasks found in the CRM that the ledger does not know (a lost or new
+        store): the CRM, not the local folder, is the memory of which tasks exist. Keys of other
+        accounts or local names are ignored. Returns how many were added."""
+        if own_tasks is None or own_tasks.empty:
+            return 0
+        keys = own_tasks["task_key"].astype(str)
+        parts = keys.str.split(":")
+        ours = keys.str.startswith(self.key + ":") & (parts.str.len() == 4)
+        ledger = self.ledger()
+        settled = ledger.loc[ledger["status"] == "created", "task_key"]
+        fresh = own_tasks[ours & ~keys.isin(settled)]
+        if fresh.empty:
+            return 0
+        fields = fresh["task_key"].astype(str).str.split(":", expand=True)
+        adopted = pd.DataFrame(
+            {
+                "task_key": fresh["task_key"].astype(str),
+                "contact_id": fields[1],
+                "rule": fields[2],
+                "period": fields[3],
+                "status": "created",
+                "task_id": fresh["task_id"].astype(str),
+                "created_at": pd.to_datetime(fresh["created_at"], utc=True),
+                "run_id": "found in the CRM",
+            }
+        ).astype({"created_at": LEDGER_COLUMNS["created_at"]})
+        rest = ledger[~ledger["task_key"].isin(adopted["task_key"])]
+        frames = [f for f in (rest, adopted) if len(f)]
+        self.save_ledger(pd.concat(frames, ignore_index=True))
+        return len(adopted)
 
     # ---- change log -----------------------------------------------------------------------
     def append_changes(self, changes: pd.DataFrame) -> None:
@@ -227,13 +354,35 @@ class PortalStore:
     # ---- mutual exclusion -----------------------------------------------------------------
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """An exclusive per-portal lock, so two runs on one portal never interleave writes."""
+        """An exclusive lock on the store, so two runs on one account never interleave writes.
+
+        Re-entrant within this object: the extract takes it again once binding has moved the
+        store to its account's folder.
+        """
         import fcntl
 
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as fh:
+        root = self.root
+        if root in self._locked:
+            yield
+            return
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / ".lock", "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
+            self._locked.add(root)
             try:
                 yield
             finally:
+                self._locked.discard(root)
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _read_accounts(home: Path) -> dict[str, str]:
+    path = home / ACCOUNTS_FILE
+    if not path.exists():
+        return {}
+    return {str(k): str(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+
+
+def _write_accounts(home: Path, accounts: dict[str, str]) -> None:
+    data = json.dumps(accounts, indent=2, sort_keys=True).encode()
+    _atomic_write_bytes(home / ACCOUNTS_FILE, data)

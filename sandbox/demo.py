@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         "--fail-rate", type=float, default=0.02, help="share of requests answered 5xx"
     )
     parser.add_argument("--ui", action="store_true", help="open the Dagster UI instead of one run")
+    parser.add_argument("--ui-port", type=int, default=3000, help="port of the Dagster UI")
     args = parser.parse_args(argv)
 
     path = Path(args.state)
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sandbox HubSpot at {server.base_url} (token {server.token}), {args.fail_rate:.0%} 5xx")
     try:
         if args.ui:
-            return _ui()
+            return _ui(args.ui_port)
         from pipelines.cli import main as heatsync
 
         past = _backtest_day(state)
@@ -107,13 +109,25 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
 
 
-def _ui() -> int:
+def _port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _ui(port: int = 3000) -> int:
     from pipelines.cli import _ensure_dagster_home
 
+    if _port_taken(port):
+        print(f"port {port} is in use; try `make ui UI_PORT={port + 1}`")
+        return 2
     _ensure_dagster_home()
-    print("Dagster UI: http://127.0.0.1:3000  (Ctrl-C to stop; the sandbox stops with it)")
+    print(f"Dagster UI: http://127.0.0.1:{port}  (Ctrl-C to stop; the sandbox stops with it)")
     dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster), "dev", "-w", str(ROOT / "workspace.yaml"), "-p", "3000"]
+    command = [str(dagster), "dev", "-w", str(ROOT / "workspace.yaml"), "-p", str(port)]
     try:
         return subprocess.call(command, cwd=ROOT)
     except KeyboardInterrupt:

@@ -100,5 +100,5 @@ def assign_segments(prep: Prepared, feats: pd.DataFrame, config: ScoringConfig) 
             for m in (difficult, at_risk, key, burning, fan, loyal, new)
         ],
         ["difficult", "at_risk", "key", "burning", "fan", "loyal", "new"],
-        default=None,
+        default=np.array(None, dtype=object),
     )

@@ -25,8 +25,10 @@ from connectors.base import RequestStats
 from connectors.http import (
     AuthError,
     ConnectorError,
+    Hints,
     JsonHttp,
     NotFoundError,
+    RequestError,
     RetryPolicy,
     log,
     register_secret,
@@ -51,6 +53,7 @@ from connectors.hubspot.settings import (
     DEFAULT_MODIFIED_PROPERTY,
     LIST_PAGE_SIZE,
     MODIFIED_PROPERTY,
+    REQUIRED_SCOPES,
     SEARCH_PAGE_SIZE,
     SEARCH_RESULT_CAP,
     HubSpotSettings,
@@ -78,6 +81,28 @@ def to_ms(value: datetime) -> int:
 
 def _id_key(value: str) -> tuple[int, int | str]:
     return (0, int(value)) if value.isdigit() else (1, value)
+
+
+OAUTH_VARIABLES = "HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET and HUBSPOT_REFRESH_TOKEN"
+
+
+def hints_for(settings: HubSpotSettings) -> Hints:
+    """What to check when HubSpot is unreachable or refuses heatsync's credentials."""
+    scopes = ", ".join(REQUIRED_SCOPES)
+    if settings.oauth is not None:
+        unauthorized = f"check {OAUTH_VARIABLES}"
+        app = "the OAuth app (then reinstall it)"
+    else:
+        unauthorized = (
+            "check HUBSPOT_ACCESS_TOKEN (a private app token or service key of this account), "
+            f"or use OAuth: {OAUTH_VARIABLES}"
+        )
+        app = "the private app (or service key)"
+    return Hints(
+        unauthorized=unauthorized,
+        forbidden=f"give {app} the scopes heatsync needs: {scopes}",
+        unreachable="check HUBSPOT_BASE_URL (HubSpot's is https://api.hubapi.com) and the network",
+    )
 
 
 def account_key(settings: HubSpotSettings) -> str:
@@ -129,6 +154,8 @@ class HubSpotClient:
             on_unauthorized=self._on_unauthorized,
             stats=self.stats,
             sleep=sleep,
+            service="HubSpot",
+            hints=hints_for(settings),
         )
 
     def close(self) -> None:
@@ -161,17 +188,35 @@ class HubSpotClient:
         oauth = self.settings.oauth
         if oauth is None or self._refresh_token is None:
             raise AuthError("no OAuth credentials to refresh with")
-        payload = self.http.request(
-            "POST",
-            oauth.token_path,
-            form={
-                "grant_type": "refresh_token",
-                "client_id": oauth.client_id,
-                "client_secret": oauth.client_secret.get_secret_value(),
-                "refresh_token": self._refresh_token,
-            },
-            authenticated=False,
-        )
+        try:
+            payload = self.http.request(
+                "POST",
+                oauth.token_path,
+                form={
+                    "grant_type": "refresh_token",
+                    "client_id": oauth.client_id,
+                    "client_secret": oauth.client_secret.get_secret_value(),
+                    "refresh_token": self._refresh_token,
+                },
+                authenticated=False,
+            )
+        except (RequestError, AuthError) as exc:
+            body = exc.body if isinstance(exc.body, dict) else {}
+            code = exc.category or body.get("status") or "refused"
+            raise AuthError(
+                exc.detail,
+                status=exc.status,
+                category=exc.category,
+                correlation_id=exc.correlation_id,
+                method=exc.method,
+                path=exc.path,
+                body=exc.body,
+                summary=(
+                    f"HubSpot refused to refresh the OAuth token at {self.settings.base_url} "
+                    f"({exc.status} {code}): {exc.detail}"
+                ),
+                hint=f"check {OAUTH_VARIABLES}",
+            ) from None
         token = TokenResponse.model_validate(payload)
         register_secret(token.access_token)
         if token.refresh_token:

@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_YAML = ROOT / "pipelines" / "dagster.yaml"
 
 
 @pytest.fixture
@@ -71,8 +72,14 @@ def test_no_dagster_import_in_connectors_or_scoring() -> None:
     assert not offenders
 
 
-def test_shipped_dagster_yaml_keeps_one_run_per_portal(tmp_path: Path) -> None:
-    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+def test_shipped_dagster_yaml_keeps_one_run_per_portal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.cli import _ensure_dagster_home
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    assert _ensure_dagster_home() == tmp_path.resolve()
+    assert (tmp_path / "dagster.yaml").read_text() == SHIPPED_YAML.read_text()
     instance = dg.DagsterInstance.from_config(str(tmp_path))
     queue = instance.get_concurrency_config().run_queue_config
     assert queue is not None
@@ -85,3 +92,10 @@ def test_shipped_dagster_yaml_keeps_one_run_per_portal(tmp_path: Path) -> None:
         {"key": "dagster/partition/portal", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
     ]
     assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+
+
+def test_no_instance_config_in_the_project_root() -> None:
+    # `dagster dev` (make ui runs it from the root) warns about a dagster.yaml in its working
+    # folder that is not DAGSTER_HOME's.
+    assert not (ROOT / "dagster.yaml").exists() and not (ROOT / "dagster.yml").exists()
+    assert SHIPPED_YAML.is_file()

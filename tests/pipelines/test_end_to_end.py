@@ -165,7 +165,13 @@ def test_backfilled_past_day_scores_but_never_writes(env: Env) -> None:
     assert _heatsync_tasks(env.server) == before_tasks
     past = env.store().scores(yesterday)
     assert past is not None and len(past) > 0
-    assert "past partition" in str(_metadata(result, "hubspot/field_writeback")["skipped"])
+    # nothing was written, so the UI must not show write-back or tasks as materialized that day
+    materialized = {
+        "/".join(e.event_specific_data.materialization.asset_key.path)
+        for e in result.get_asset_materialization_events()
+    }
+    assert "heatsync/scores" in materialized
+    assert not materialized & {"hubspot/field_writeback", "hubspot/tasks"}
 
 
 def test_rerun_after_crash_between_create_and_record_creates_no_duplicate(env: Env) -> None:
