@@ -158,10 +158,10 @@ def _previous_with_crm_values(
 
     A contact the store never scored (a new machine, a lost store) but whose CRM record carries
     heatsync's temperature and score is compared with those, so a contact already hot in the
-    CRM has not "turned hot" again. The start of its hot or at-risk episode is the period of the
-    latest call_now or at_risk task heatsync made for it (the task keys in the CRM carry it), so
-    the episode keeps its task key and gets no second task. Returns the completed frame and the
-    ids taken from the CRM.
+    CRM has not "turned hot" again. The start of its hot, burning or at-risk episode is the
+    period of the latest call_now or at_risk task heatsync made for it (the task keys in the CRM
+    carry it), so the episode keeps its task key and gets no second task. Returns the completed
+    frame and the ids taken from the CRM.
     """
     known = contacts["current_temperature"].notna() & contacts["current_score"].notna()
     if previous is not None and len(previous):
@@ -181,7 +181,9 @@ def _previous_with_crm_values(
         }
     )
     from_crm.loc[from_crm["temperature"] != "hot", "hot_since"] = pd.NaT
-    from_crm.loc[from_crm["segment"] != "at_risk", "segment_since"] = pd.NaT
+    burning = from_crm["segment"] == "burning"
+    from_crm.loc[burning, "segment_since"] = _episode_start(ledger, crm, "call_now", tz)[burning]
+    from_crm.loc[~from_crm["segment"].isin(["at_risk", "burning"]), "segment_since"] = pd.NaT
     frames = [f for f in (previous, from_crm) if f is not None and len(f)]
     return pd.concat(frames, ignore_index=True), pd.Index(crm["contact_id"])
 

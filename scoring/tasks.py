@@ -1,8 +1,9 @@
 """plan_tasks: follow-up tasks for reps from scores (domain.md §4), never twice for one reason.
 
 Rules:
-- call_now: turned hot (previous temperature not hot); burning -> due within minutes; period =
-  local date of hot_since, so once per hot episode;
+- call_now: turned hot (previous temperature not hot), or burning whatever the temperature;
+  burning -> due within minutes; period = local date of hot_since for a hot contact (once per
+  hot episode), else of segment_since (once per burning episode);
 - at_risk: segment at_risk -> retention call; period = local date of segment_since (once per
   episode);
 - birthday: a touch is due and the birthday falls within the window -> congratulate; period = the
@@ -146,21 +147,24 @@ def _candidates(
             part[name] = value[idx] if isinstance(value, np.ndarray) else value
         frames.append(part)
 
-    hot = (b["temperature"] == "hot") & (b["previous_temperature"] != "hot")
+    is_hot = (b["temperature"] == "hot").to_numpy()
+    turned_hot = is_hot & (b["previous_temperature"] != "hot").to_numpy()
     burning = (b["segment"] == "burning").to_numpy()
     hot_day = local_dates(b["hot_since"], tz).fillna(today).dt.strftime("%Y-%m-%d").to_numpy()
+    seg_day = local_dates(b["segment_since"], tz).fillna(today).dt.strftime("%Y-%m-%d").to_numpy()
     soon = as_of + pd.Timedelta(minutes=t.burning_due_minutes)
+    # A burning contact is called whatever its temperature; once per hot episode when hot, else
+    # once per burning episode.
     add(
-        hot,
+        turned_hot | burning,
         "call_now",
-        period=hot_day,
+        period=np.where(is_hot, hot_day, seg_day),
         priority="HIGH",
         task_type="CALL",
         variant=np.where(burning, "call_now_burning", "call_now"),
         due_at=pd.Series(same_day, index=b.index).where(~burning, soon).to_numpy(),
     )
 
-    seg_day = local_dates(b["segment_since"], tz).fillna(today).dt.strftime("%Y-%m-%d").to_numpy()
     add(
         b["segment"] == "at_risk",
         "at_risk",

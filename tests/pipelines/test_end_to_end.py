@@ -295,3 +295,29 @@ def test_backtest_check_warns_when_hot_stops_converting_best(env: Env) -> None:
     meta = _metadata(result, "heatsync/backtest")
     assert meta["bands_in_order"] is False
     assert float(meta["auc"]) < 0.5  # type: ignore[arg-type]
+
+
+def test_every_burning_contact_with_an_owner_gets_its_call_and_left_outs_are_listed(
+    env: Env,
+) -> None:
+    result = env.run()
+    store = env.store()
+    scores = store.scores(env.today())
+    assert scores is not None
+    contacts = store.table("contacts").set_index("contact_id")
+    burning = scores.loc[scores["segment"] == "burning", "contact_id"]
+    reachable = [
+        c for c in burning if contacts.loc[c, "owner_id"] and not contacts.loc[c, "do_not_contact"]
+    ]
+    assert reachable, "the sandbox seeds burning contacts"
+    keys = set(_heatsync_tasks(env.server))
+    called = {k.split(":")[1] for k in keys if k.split(":")[2] == "call_now"}
+    assert set(reachable) <= called
+    meta = _metadata(result, "hubspot/tasks")
+    skipped = meta["skipped"]
+    assert isinstance(skipped, dict)
+    assert meta["left_out"] == skipped["over_cap"] > 0
+    listed = meta["left_out_list"]
+    assert isinstance(listed, list) and listed
+    assert not {row["contact_id"] for row in listed} & set(burning)
+    assert "| contact | name | owner | rule | score |" in str(meta["left_out_md"])

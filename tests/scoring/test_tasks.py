@@ -477,3 +477,36 @@ def test_left_out_is_empty_when_everything_fits():
             "display_name",
             "portal",
         ]
+
+
+def test_a_burning_contact_is_called_whatever_its_temperature():
+    earlier = MIDNIGHT - pd.Timedelta(days=1)
+    rows = [
+        row("warm", temperature="warm", score=55.0, segment="burning", segment_since=earlier),
+        row(
+            "still-hot",
+            temperature="hot",
+            score=80.0,
+            segment="burning",
+            previous_temperature="hot",
+            hot_since=earlier,
+        ),
+    ]
+    p = plan(rows)
+    calls = p.tasks.set_index("contact_id")
+    # warm: called once per burning episode (keyed by when it began), within minutes
+    assert calls.loc["warm", "rule"] == "call_now"
+    assert calls.loc["warm", "task_key"].endswith(":warm:call_now:2026-11-22")
+    assert calls.loc["warm", "due_at"] <= AS_OF + pd.Timedelta(minutes=60)
+    # hot all along: its hot episode's key, so the call made when it turned hot covers it
+    assert calls.loc["still-hot", "task_key"].endswith(":still-hot:call_now:2026-11-22")
+    again = plan(
+        rows,
+        history=history(
+            *[
+                (k, c, "call_now", AS_OF - pd.Timedelta(hours=20))
+                for k, c in zip(p.tasks["task_key"], p.tasks["contact_id"], strict=True)
+            ]
+        ),
+    )
+    assert again.tasks.empty
