@@ -1,11 +1,12 @@
 """Thin Dagster assets: extract → scores → field write-back and tasks, per day × portal.
 
-The work happens in pipelines.steps (and below it in connectors/ and scoring/); these wrappers
-resolve the partition, hold the portal lock, and record metadata and checks. Backfilled past days
-extract and score, but only today's partition ever writes to the CRM: on a past day the
-write-back and tasks assets do not materialize (an observation and a log line say why) and their
-checks do not run. A day after the portal's today is refused before anything is extracted, and
-credentials the CRM rejects fail the step without Dagster retrying it.
+The work happens in the run layer (pipelines.run, and below it pipelines.steps, connectors/ and
+scoring/); each asset resolves its partition, calls the run layer with the moment its run
+started (so every step of a run resolves the same as-of), and records metadata and checks.
+Backfilled past days extract and score, but only today's partition ever writes to the CRM: on a
+past day the write-back and tasks assets do not materialize (an observation and a log line say
+why) and their checks do not run. A day after the portal's today is refused before anything is
+extracted, and credentials the CRM rejects fail the step without Dagster retrying it.
 """
 
 from collections.abc import Iterator
@@ -16,9 +17,11 @@ import dagster as dg
 import pandas as pd
 
 from connectors.http import AuthError, UnreachableError
-from pipelines import steps
 from pipelines.partitions import day_by_portal, split_key
 from pipelines.resources import HeatsyncSettings, HubSpotResource
+from pipelines.run import day as run
+from pipelines.run.asof import FutureDayError
+from pipelines.steps import StepResult
 
 RETRY = dg.RetryPolicy(
     max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -48,18 +51,24 @@ def _metadata(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _now() -> pd.Timestamp:
+def _run_started(context: dg.AssetExecutionContext) -> pd.Timestamp:
+    """The moment this run started: every step of the run resolves its as-of from it."""
+    record = context.instance.get_run_record_by_id(context.run.run_id)
+    if record is not None and record.start_time is not None:
+        return pd.Timestamp(record.start_time, unit="s", tz="UTC").floor("us")
+    if record is not None and record.create_timestamp is not None:
+        return pd.Timestamp(record.create_timestamp).tz_convert("UTC")
     return pd.Timestamp.now(tz="UTC")
 
 
 @contextmanager
-def _crm_access() -> Iterator[None]:
-    """Credentials the CRM rejects (401/403) stay rejected, and a server the client could not
-    reach after its own short retries is most likely a wrong base URL: fail now with the
-    one-line reason, never retry the step."""
+def _no_retry() -> Iterator[None]:
+    """Credentials the CRM rejects (401/403) stay rejected, a server the client could not reach
+    after its own short retries is most likely a wrong base URL, and a day after the portal's
+    today stays in the future: fail now with the one-line reason, never retry the step."""
     try:
         yield
-    except (AuthError, UnreachableError) as exc:
+    except (AuthError, UnreachableError, FutureDayError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
 
 
@@ -76,30 +85,12 @@ def hubspot_extract(
     context: dg.AssetExecutionContext, hubspot: HubSpotResource, heatsync: HeatsyncSettings
 ) -> dg.MaterializeResult:
     day, portal = split_key(context)
-    store = heatsync.store(portal)
-    connector = hubspot.connector(portal)
-    now = _now()
-    with _crm_access(), store.lock():
-        meta = store.portal_meta()
-        tz = meta.get("time_zone") or connector.portal_info().time_zone
-        today = steps.local_today(tz, now)
-        if day > today:
-            raise dg.Failure(
-                description=(
-                    f"partition {day} is after the portal's today ({today} in {tz}): "
-                    "there is nothing to score yet"
-                ),
-                allow_retries=False,
-            )
-        last = meta.get("last_extract_at")
-        if last and day < today:
-            as_of, _ = steps.as_of_for(day, tz, now)
-            if pd.Timestamp(last) >= as_of:
-                return dg.MaterializeResult(
-                    metadata={"mode": "skipped", "reason": f"store already covers {day}"}
-                )
-        result = steps.extract(connector, store, now)
-    context.log.info("extract: %s", result.metadata)
+    with _no_retry():
+        _, result = run.extract_day(
+            hubspot.connector(portal), heatsync.store(portal), day, _run_started(context)
+        )
+    if result.metadata.get("mode") != "skipped":
+        context.log.info("extract: %s", result.metadata)
     return dg.MaterializeResult(metadata=_metadata(result.metadata))
 
 
@@ -130,27 +121,27 @@ def contact_scores(
     context: dg.AssetExecutionContext, heatsync: HeatsyncSettings
 ) -> dg.MaterializeResult:
     day, portal = split_key(context)
-    store = heatsync.store(portal)
-    with store.lock():
-        as_of, is_today = steps.as_of_for(day, store.time_zone(), _now())
-        scores, result = steps.score(store, day, as_of, heatsync.config(), heatsync.locale)
-        contacts = store.table("contacts")
-    expected = int((contacts["created_at"].isna() | (contacts["created_at"] <= as_of)).sum())
-    missing = expected - scores["contact_id"].nunique()
-    valid_labels = scores["temperature"].isin(["cold", "warm", "hot"]).all()
-    in_range = bool(scores["score"].between(0, 100).all() and valid_labels)
-    meta = {**result.metadata, "is_today": is_today, "distribution": _distribution_md(scores)}
+    with _no_retry():
+        scored = run.score_day(
+            heatsync.store(portal), day, _run_started(context), heatsync.config(), heatsync.locale
+        )
+    scores = scored.scores
+    meta = {
+        **scored.result.metadata,
+        "is_today": scored.as_of.is_today,
+        "distribution": _distribution_md(scores),
+    }
     return dg.MaterializeResult(
         metadata=_metadata(meta),
         check_results=[
             dg.AssetCheckResult(
                 check_name="every_contact_scored",
-                passed=missing == 0,
-                metadata={"contacts": expected, "scored": int(scores["contact_id"].nunique())},
+                passed=scored.contacts_expected == scored.contacts_scored,
+                metadata={"contacts": scored.contacts_expected, "scored": scored.contacts_scored},
             ),
             dg.AssetCheckResult(
                 check_name="scores_in_range",
-                passed=in_range,
+                passed=scored.in_range,
                 metadata={
                     "min": float(scores["score"].min()) if len(scores) else 0.0,
                     "max": float(scores["score"].max()) if len(scores) else 0.0,
@@ -169,16 +160,6 @@ def _distribution_md(scores: pd.DataFrame) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(lines))
 
 
-def _today_scores(
-    context: dg.AssetExecutionContext, heatsync: HeatsyncSettings
-) -> tuple[str, Any, pd.DataFrame | None, pd.Timestamp]:
-    day, portal = split_key(context)
-    store = heatsync.store(portal)
-    as_of, is_today = steps.as_of_for(day, store.time_zone(), _now())
-    scores = store.scores(day) if is_today else None
-    return portal, store, scores, as_of
-
-
 def _not_written(context: dg.AssetExecutionContext, key: dg.AssetKey) -> None:
     """A past day: no materialization (nothing in the CRM changed), only a note of why."""
     context.log.info(f"{key.to_user_string()}: {PAST_DAY}; nothing written, not materialized")
@@ -190,7 +171,7 @@ def _not_written(context: dg.AssetExecutionContext, key: dg.AssetKey) -> None:
 
 
 def _write_result(
-    result: steps.StepResult,
+    result: StepResult,
     connector: Any,
     completeness_check: str,
     extra_checks: tuple[dg.AssetCheckResult, ...] = (),
@@ -244,17 +225,19 @@ def _write_result(
 def hubspot_field_writeback(
     context: dg.AssetExecutionContext, hubspot: HubSpotResource, heatsync: HeatsyncSettings
 ) -> Iterator[dg.MaterializeResult]:
-    portal, store, scores, _ = _today_scores(context, heatsync)
-    if scores is None:
+    day, portal = split_key(context)
+    store = heatsync.store(portal)
+    with _no_retry():
+        today = run.todays_scores(store, day, _run_started(context))
+    if today is None:
         _not_written(context, FIELDS_KEY)
         return
+    as_of, scores = today
     connector = hubspot.connector(portal)
-    with _crm_access(), store.lock():
-        created = [] if heatsync.dry_run else connector.ensure_schema(heatsync.locale)
-        _, result = steps.write_fields(
-            connector, store, scores, context.run.run_id, _now(), dry_run=heatsync.dry_run
+    with _no_retry():
+        _, result = run.write_back_day(
+            connector, store, as_of, scores, context.run.run_id, heatsync.locale, heatsync.dry_run
         )
-    result.metadata["properties_created"] = created
     yield _write_result(result, connector, "all_fields_written")
 
 
@@ -294,30 +277,32 @@ def hubspot_field_writeback(
 def hubspot_tasks(
     context: dg.AssetExecutionContext, hubspot: HubSpotResource, heatsync: HeatsyncSettings
 ) -> Iterator[dg.MaterializeResult]:
-    portal, store, scores, as_of = _today_scores(context, heatsync)
-    if scores is None:
+    day, portal = split_key(context)
+    store = heatsync.store(portal)
+    with _no_retry():
+        today = run.todays_scores(store, day, _run_started(context))
+    if today is None:
         _not_written(context, TASKS_KEY)
         return
+    as_of, scores = today
     connector = hubspot.connector(portal)
-    with _crm_access(), store.lock():
-        _, result = steps.create_tasks(
+    with _no_retry():
+        done = run.tasks_day(
             connector,
             store,
-            scores,
             as_of,
+            scores,
             heatsync.config(),
             heatsync.locale,
             context.run.run_id,
             dry_run=heatsync.dry_run,
         )
-        ledger = store.ledger()
-    duplicates = int(ledger["task_key"].duplicated().sum())
     no_duplicates = dg.AssetCheckResult(
         check_name="no_duplicate_tasks",
-        passed=duplicates == 0,
-        metadata={"ledger_rows": len(ledger), "duplicate_keys": duplicates},
+        passed=done.duplicate_keys == 0,
+        metadata={"ledger_rows": done.ledger_rows, "duplicate_keys": done.duplicate_keys},
     )
-    yield _write_result(result, connector, "all_tasks_created", (no_duplicates,))
+    yield _write_result(done.result, connector, "all_tasks_created", (no_duplicates,))
 
 
 def _backtest_metadata(meta: dict[str, Any]) -> dict[str, Any]:
@@ -401,9 +386,10 @@ def score_backtest(
     context: dg.AssetExecutionContext, heatsync: HeatsyncSettings
 ) -> dg.MaterializeResult:
     day, portal = split_key(context)
-    store = heatsync.store(portal)
-    with store.lock():
-        result = steps.backtest(store, day, heatsync.backtest_horizon_days, _now())
+    with _no_retry():
+        result = run.backtest_day(
+            heatsync.store(portal), day, _run_started(context), heatsync.backtest_horizon_days
+        )
     meta = {k: v for k, v in result.metadata.items() if v is not None}
     evaluated = bool(meta.get("evaluated"))
     typed = _backtest_metadata(meta)

@@ -206,13 +206,12 @@ def run(portal: str, dry_run: bool, day: str | None = None) -> int:
     _load_env()
     settings = _settings_from_env(portal)
     from connectors.hubspot import HubSpotConnector
-    from pipelines.steps import local_today
+    from pipelines.run.asof import local_today
+    from pipelines.run.day import portal_time_zone
     from pipelines.store import PortalStore, default_home
 
     store = PortalStore(default_home(), portal)
-    tz = store.portal_meta().get("time_zone")
-    if not tz:
-        tz = HubSpotConnector(settings).portal_info().time_zone
+    tz = portal_time_zone(store, HubSpotConnector(settings))
     now = pd.Timestamp.now(tz="UTC")
     today = local_today(tz, now)
     if day is not None:
@@ -232,7 +231,7 @@ def run(portal: str, dry_run: bool, day: str | None = None) -> int:
             return 2
     day = day or today
     if dry_run:
-        return _dry_run(settings, store, now)
+        return _dry_run(settings, store, day, now)
 
     _ensure_dagster_home()
     import dagster as dg
@@ -285,16 +284,18 @@ def _step_failures(result: Any) -> list[tuple[str, str]]:
     return out
 
 
-def _dry_run(settings: Any, store: Any, now: pd.Timestamp) -> int:
-    """Read the CRM as the real run does, score and plan on a throwaway copy of the store, ask
-    the CRM which planned tasks exist, and print every change as before → after. Nothing is
-    written to the CRM and nothing is kept locally."""
+DRY_RUN_ID = "dry-run"
+
+
+def _dry_run(settings: Any, store: Any, day: str, now: pd.Timestamp) -> int:
+    """The real run's steps with dry_run on a throwaway snapshot of the store: read the CRM,
+    score and plan, ask the CRM which planned tasks exist, and print every change as before →
+    after. Nothing is written to the CRM and nothing is kept locally."""
     import tempfile
 
-    from connectors.base import field_changes
     from connectors.hubspot import HubSpotConnector
-    from pipelines import steps
-    from scoring import load_config, plan_tasks
+    from pipelines.run import day as run_day
+    from scoring import load_config
 
     connector = HubSpotConnector(settings)
     locale = os.environ.get("HEATSYNC_LOCALE", "en")
@@ -303,23 +304,23 @@ def _dry_run(settings: Any, store: Any, now: pd.Timestamp) -> int:
         with store.lock():
             copy = store.snapshot(Path(scratch))
         with copy.lock():
-            extracted = steps.extract(connector, copy, now)
-            tz = copy.time_zone()
-            day = steps.local_today(tz, now)
-            scores, _ = steps.score(copy, day, now, config, locale, save=False)
-            contacts = copy.table("contacts")
-            updates = field_changes(scores, contacts)
-            history = copy.ledger()
-            plan = plan_tasks(
-                scores,
-                contacts,
-                as_of=now,
-                config=config,
-                history=history[history["status"] == "created"],
-                locale=locale,
-                tz=tz,
+            _, extracted = run_day.extract_day(connector, copy, day, now)
+            scored = run_day.score_day(copy, day, now, config, locale, save=False)
+            updates, _ = run_day.write_back_day(
+                connector, copy, scored.as_of, scored.scores, DRY_RUN_ID, locale, dry_run=True
             )
-            tasks = plan.tasks
+            contacts = copy.table("contacts")
+            planned = run_day.tasks_day(
+                connector,
+                copy,
+                scored.as_of,
+                scored.scores,
+                config,
+                locale,
+                DRY_RUN_ID,
+                dry_run=True,
+            )
+            tasks = planned.tasks
             existing = connector.find_tasks(
                 dict(zip(tasks["task_key"], tasks["contact_id"], strict=True))
             )
@@ -340,9 +341,10 @@ def _dry_run(settings: Any, store: Any, now: pd.Timestamp) -> int:
         print(f"    … and {len(new_tasks) - 20} more")
     if existing:
         print(f"  {len(existing)} planned tasks already exist in the CRM: not created again")
-    skipped = ", ".join(f"{k} {v}" for k, v in plan.skipped.items() if v)
+    not_created = planned.result.metadata.get("skipped") or {}
+    skipped = ", ".join(f"{k} {v}" for k, v in not_created.items() if v)
     print(f"  not created: {skipped or 'none'}")
-    _print_left_out(steps.left_out_metadata(plan.left_out))
+    _print_left_out(planned.result.metadata)
     return 0
 
 

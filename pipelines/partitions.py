@@ -21,6 +21,7 @@ import dagster as dg
 FIRST_DAY_VARIABLE = "HEATSYNC_FIRST_DAY"
 DEFAULT_WINDOW_DAYS = 90
 DEFAULT_PORTAL = "default"
+PORTALS = "portals"  # the name of the dynamic portal dimension
 
 
 def first_day(today: date | None = None) -> str:
@@ -39,7 +40,7 @@ def first_day(today: date | None = None) -> str:
 
 FIRST_DAY = first_day()
 
-portals = dg.DynamicPartitionsDefinition(name="portals")
+portals = dg.DynamicPartitionsDefinition(name=PORTALS)
 days = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, end_offset=2)
 day_by_portal = dg.MultiPartitionsDefinition({"date": days, "portal": portals})
 

@@ -3,9 +3,9 @@
 import dagster as dg
 import pandas as pd
 
-from pipelines.partitions import DEFAULT_PORTAL, partition_key, portals
-from pipelines.steps import local_today
-from pipelines.store import PortalStore, default_home
+from pipelines.partitions import DEFAULT_PORTAL, PORTALS, partition_key, portals
+from pipelines.resources import HeatsyncSettings
+from pipelines.run.asof import local_today
 
 daily_scoring = dg.define_asset_job(
     "daily_scoring",
@@ -20,13 +20,16 @@ daily_scoring = dg.define_asset_job(
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
-def daily_scoring_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-    """One run per registered portal for *today* in that portal's time zone."""
+def daily_scoring_schedule(
+    context: dg.ScheduleEvaluationContext, heatsync: HeatsyncSettings
+) -> list[dg.RunRequest]:
+    """One run per registered portal for *today* in that portal's time zone (as its store, found
+    through the heatsync resource, last read it from the CRM)."""
     now = pd.Timestamp(context.scheduled_execution_time or pd.Timestamp.now(tz="UTC"))
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     requests = []
-    for portal in context.instance.get_dynamic_partitions(portals.name):
-        tz = PortalStore(default_home(), portal).time_zone()
+    for portal in context.instance.get_dynamic_partitions(PORTALS):
+        tz = heatsync.store(portal).time_zone()
         key = partition_key(local_today(tz, now), portal)
         requests.append(dg.RunRequest(run_key=f"{key}@{now.date()}", partition_key=key))
     return requests
@@ -38,7 +41,7 @@ def daily_scoring_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.Run
     description="Registers the portal configured by environment variables as a partition.",
 )
 def register_portals(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    known = set(context.instance.get_dynamic_partitions(portals.name))
+    known = set(context.instance.get_dynamic_partitions(PORTALS))
     missing = [p for p in (DEFAULT_PORTAL,) if p not in known]
     return dg.SensorResult(
         dynamic_partitions_requests=[portals.build_add_request(missing)] if missing else []

@@ -1,45 +1,27 @@
-"""The four steps of a scoring run, free of Dagster: the assets stay thin and the CLI reuses them.
+"""The steps of a scoring run, free of Dagster: the run layer (pipelines.run) calls them.
 
-extract → score → field write-back → tasks. Each step takes a connector
-(connectors.base.CrmConnector) and the portal's store, and returns metadata for the run record.
+extract → score → field write-back → tasks, and the backtest. Each step takes the portal's store,
+a connector (connectors.base.CrmConnector) where it talks to the CRM, and the run's as-of
+(pipelines.run.asof.AsOf, resolved once per run), and returns metadata for the run record.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from connectors.base import WRITABLE_FIELDS, CrmConnector, field_changes
+from pipelines.run.asof import AsOf, local_today
 from pipelines.store import CHANGE_COLUMNS, LEDGER_COLUMNS, PortalStore
 from scoring import ScoringConfig, plan_tasks, score_contacts
 
+__all__ = ["StepResult", "backtest", "create_tasks", "extract", "local_today", "score"]
+
 log = logging.getLogger("heatsync")
-
-
-def local_today(tz: str, now: pd.Timestamp) -> str:
-    return now.tz_convert(ZoneInfo(tz)).date().isoformat()
-
-
-def as_of_for(day: str, tz: str, now: pd.Timestamp) -> tuple[pd.Timestamp, bool]:
-    """The instant a day partition is scored as of, and whether it is the portal's today.
-
-    Today is scored as of now; a past day as of the last moment of that day in the portal's time
-    zone, so scoring sees exactly the events of that day and before.
-    """
-    today = local_today(tz, now)
-    if day > today:
-        raise ValueError(f"partition {day} is in the future for time zone {tz} (today is {today})")
-    if day == today:
-        return now, True
-    next_midnight = datetime.combine(
-        date.fromisoformat(day) + timedelta(days=1), datetime.min.time(), ZoneInfo(tz)
-    )
-    return pd.Timestamp(next_midnight).tz_convert("UTC") - pd.Timedelta(microseconds=1), False
 
 
 @dataclass
@@ -48,12 +30,14 @@ class StepResult:
     problems: list[str] = field(default_factory=list)
 
 
-def extract(connector: CrmConnector, store: PortalStore, now: pd.Timestamp) -> StepResult:
-    """Pull what changed since the stored cursors (everything on the first run) into the store.
+def extract(connector: CrmConnector, store: PortalStore, as_of: AsOf) -> StepResult:
+    """Pull what changed since the stored cursors (everything on the first run) into the store,
+    up to the moment the run resolved its as-of (whatever the day: the store keeps history).
 
     The store is first bound to the account the credentials reach: a local name that now points
     at another account reads that account's own store (and so extracts it in full).
     """
+    now = as_of.run_at
     info = connector.portal_info()
     binding = store.bind(connector.crm, info.portal_id)
     with store.lock():
@@ -97,27 +81,27 @@ def extract(connector: CrmConnector, store: PortalStore, now: pd.Timestamp) -> S
 
 def score(
     store: PortalStore,
-    day: str,
-    as_of: pd.Timestamp,
+    as_of: AsOf,
     config: ScoringConfig,
     locale: str,
     save: bool = True,
 ) -> tuple[pd.DataFrame, StepResult]:
     """Score every live contact of the store as of `as_of`; save them as the day's scores
-    (unless `save` is False: the dry run looks and keeps nothing)."""
-    tz = store.time_zone()
+    (unless `save` is False: the dry run looks and keeps nothing). The scores carry the instant
+    in their `as_of` column, so the write-back and the tasks use the same one."""
+    day, tz = as_of.day, as_of.tz
     previous_day, previous = store.previous_scores(day)
     contacts = store.table("contacts")
     from_crm = pd.Index([])
     last_extract = store.portal_meta().get("last_extract_at")
-    if last_extract and as_of >= pd.Timestamp(last_extract):
+    if last_extract and as_of.instant >= pd.Timestamp(last_extract):
         # the CRM's values are from the last extract: never let a backfilled day see them
         previous, from_crm = _previous_with_crm_values(previous, contacts, store.ledger(), tz)
     scores = score_contacts(
         contacts,
         store.table("activities"),
         store.table("deals"),
-        as_of=as_of,
+        as_of=as_of.instant,
         config=config,
         previous=previous,
         locale=locale,
@@ -130,7 +114,7 @@ def score(
     if save:
         store.save_scores(day, scores)
     meta: dict[str, Any] = {
-        "as_of": as_of.isoformat(),
+        "as_of": as_of.instant.isoformat(),
         "contacts_scored": len(scores),
         "previous_partition": previous_day or "none",
         **{
@@ -203,11 +187,12 @@ def write_fields(
     connector: CrmConnector,
     store: PortalStore,
     scores: pd.DataFrame,
+    as_of: AsOf,
     run_id: str,
-    now: pd.Timestamp,
     dry_run: bool = False,
 ) -> tuple[pd.DataFrame, StepResult]:
-    """Send the heatsync field values that differ from what the CRM holds; log every change."""
+    """Send the heatsync field values that differ from what the CRM holds; log every change,
+    stamped with the as-of the scores were computed with."""
     contacts = store.table("contacts")
     updates = field_changes(scores, contacts)
     fields_changed = {
@@ -227,7 +212,7 @@ def write_fields(
     failed_ids = {f["contact_id"] for f in report.failed}
     written = updates[~updates["contact_id"].isin(failed_ids)]
     store.update_current_fields(written)
-    store.append_changes(_change_log(written, contacts, run_id, now))
+    store.append_changes(_change_log(written, contacts, run_id, as_of.instant))
     meta.update(
         {
             "contacts_written": report.written,
@@ -269,7 +254,7 @@ def _change_log(
     return pd.concat(parts, ignore_index=True)
 
 
-def reconcile_ledger(connector: CrmConnector, store: PortalStore, now: pd.Timestamp) -> int:
+def reconcile_ledger(connector: CrmConnector, store: PortalStore) -> int:
     """Settle tasks left `pending` by a crashed run: created in the CRM → created; else dropped."""
     ledger = store.ledger()
     pending = ledger[ledger["status"] == "pending"]
@@ -288,7 +273,7 @@ def create_tasks(
     connector: CrmConnector,
     store: PortalStore,
     scores: pd.DataFrame,
-    as_of: pd.Timestamp,
+    as_of: AsOf,
     config: ScoringConfig,
     locale: str,
     run_id: str,
@@ -300,18 +285,19 @@ def create_tasks(
     and marked `created` after. A later run first asks the CRM (consistently, through the
     contact's task associations) which pending keys exist, so a task created just before a crash
     is recognised instead of duplicated; the connector repeats that lookup before every create.
+    Tasks are planned as of the instant the scores were computed with (`as_of`).
     """
-    recovered = 0 if dry_run else reconcile_ledger(connector, store, as_of)
+    recovered = 0 if dry_run else reconcile_ledger(connector, store)
     ledger = store.ledger()
     history = ledger[ledger["status"] == "created"]
     plan = plan_tasks(
         scores,
         store.table("contacts"),
-        as_of=as_of,
+        as_of=as_of.instant,
         config=config,
         history=history,
         locale=locale,
-        tz=store.time_zone(),
+        tz=as_of.tz,
     )
     tasks = plan.tasks
     meta: dict[str, Any] = {
@@ -334,7 +320,7 @@ def create_tasks(
             "period": tasks["period"].astype(str),
             "status": "pending",
             "task_id": None,
-            "created_at": as_of,
+            "created_at": as_of.instant,
             "run_id": run_id,
         }
     ).astype({"created_at": LEDGER_COLUMNS["created_at"]})
@@ -395,14 +381,14 @@ def left_out_metadata(left_out: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def backtest(store: PortalStore, day: str, horizon_days: int, now: pd.Timestamp) -> StepResult:
+def backtest(store: PortalStore, as_of: AsOf, horizon_days: int) -> StepResult:
     """Did the contacts scored `horizon_days` before `day` buy by the end of `day`?
 
     Uses only what the store knew as of `day` (won deals closed in between), so a backfilled
     day gives the figure it would have given then. Metadata is flat numbers, which the Dagster UI
     plots over time.
     """
-    tz = store.time_zone()
+    day = as_of.day
     scored_day = (date.fromisoformat(day) - timedelta(days=horizon_days)).isoformat()
     scores = store.scores(scored_day)
     base: dict[str, Any] = {"scored_day": scored_day, "horizon_days": horizon_days}
@@ -410,8 +396,8 @@ def backtest(store: PortalStore, day: str, horizon_days: int, now: pd.Timestamp)
         return StepResult({**base, "evaluated": False, "reason": f"no scores for {scored_day}"})
     from scoring.backtest import backtest as run_backtest
 
-    scored_as_of, _ = as_of_for(scored_day, tz, now)
-    until, _ = as_of_for(day, tz, now)
+    scored_as_of = as_of.earlier(scored_day).instant
+    until = as_of.instant
     deals = store.table("deals")
     deals = deals[deals["closed_at"].isna() | (deals["closed_at"] <= until)]
     report = run_backtest(scores, deals, scored_as_of, horizon_days)

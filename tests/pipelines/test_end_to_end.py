@@ -321,3 +321,44 @@ def test_every_burning_contact_with_an_owner_gets_its_call_and_left_outs_are_lis
     assert isinstance(listed, list) and listed
     assert not {row["contact_id"] for row in listed} & set(burning)
     assert "| contact | name | owner | rule | score |" in str(meta["left_out_md"])
+
+
+def test_todays_tasks_and_writes_use_the_as_of_the_scores_were_computed_with(env: Env) -> None:
+    from pipelines.assets import (
+        contact_scores,
+        hubspot_extract,
+        hubspot_field_writeback,
+        hubspot_tasks,
+    )
+
+    key = partition_key(env.today(), PORTAL)
+    scored = dg.materialize(
+        [hubspot_extract, contact_scores],
+        instance=env.instance,
+        partition_key=key,
+        resources=env.resources(),
+    )
+    assert scored.success
+    scores = env.store().scores(env.today())
+    assert scores is not None
+    as_of = pd.Timestamp(scores["as_of"].iloc[0])
+    assert (scores["as_of"] == as_of).all()
+    assert _metadata(scored, "heatsync/scores")["as_of"] == as_of.isoformat()
+    # Write-back and tasks run later, in runs of their own: they plan with the scores' instant,
+    # not with a clock of their own.
+    later = dg.materialize(
+        [hubspot_field_writeback, hubspot_tasks],
+        instance=env.instance,
+        partition_key=key,
+        resources=env.resources(),
+    )
+    assert later.success
+    record = env.instance.get_run_record_by_id(later.run_id)
+    assert record is not None and record.start_time is not None
+    assert pd.Timestamp(record.start_time, unit="s", tz="UTC") > as_of
+    ledger = env.store().ledger()
+    ours = ledger[ledger["run_id"] == later.run_id]
+    assert len(ours) == _metadata(later, "hubspot/tasks")["tasks_created"] > 0
+    assert (ours["created_at"] == as_of).all()
+    changes = env.store().changes()
+    assert len(changes) and (pd.to_datetime(changes["changed_at"], utc=True) == as_of).all()

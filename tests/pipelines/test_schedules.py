@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from pipelines.partitions import portals
+from pipelines.resources import HeatsyncSettings
 from pipelines.schedules import daily_scoring_schedule, register_portals
 from pipelines.store import PortalStore
 
@@ -24,7 +25,6 @@ def instance() -> Iterator[dg.DagsterInstance]:
 def test_schedule_requests_today_per_portal_in_its_time_zone(
     instance: dg.DagsterInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HEATSYNC_HOME", str(tmp_path))
     instance.add_dynamic_partitions(portals.name, ["riga", "honolulu"])
     PortalStore(tmp_path, "riga").save_portal_meta({"time_zone": "Europe/Riga"})
     PortalStore(tmp_path, "honolulu").save_portal_meta({"time_zone": "Pacific/Honolulu"})
@@ -32,11 +32,15 @@ def test_schedule_requests_today_per_portal_in_its_time_zone(
     # partitions whatever the configured first day.
     today = datetime.now(UTC).date()
     when = datetime.combine(today, datetime.min.time(), UTC) + timedelta(hours=6)
-    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "placeholder")
-    from pipelines.definitions import defs
+    # The store is found through the heatsync resource, not the environment.
+    monkeypatch.setenv("HEATSYNC_HOME", str(tmp_path / "not-this-home"))
+    from pipelines.definitions import build_defs
 
     context = dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()
+        instance=instance,
+        scheduled_execution_time=when,
+        repository_def=build_defs().get_repository_def(),
+        resources={"heatsync": HeatsyncSettings(home=str(tmp_path))},
     )
     requests = list(daily_scoring_schedule.evaluate_tick(context).run_requests or [])
     keys = sorted(str(r.partition_key) for r in requests)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipelines.steps import as_of_for, local_today
+from pipelines.run.asof import AsOf, FutureDayError, local_today
 from pipelines.store import PortalStore
 from scoring import contract
 
@@ -94,19 +94,38 @@ def test_previous_scores_is_the_latest_day_before(tmp_path):
     assert store.previous_scores("2026-11-01") == (None, None)
 
 
-def test_as_of_for_past_day_is_last_instant_of_that_local_day():
+def test_as_of_of_a_past_day_is_the_last_instant_of_that_local_day():
     now = pd.Timestamp("2026-11-23 10:00", tz="UTC")
-    as_of, is_today = as_of_for("2026-11-20", "Europe/Riga", now)
-    assert not is_today
+    as_of = AsOf.resolve("2026-11-20", "Europe/Riga", now)
+    assert not as_of.is_today and as_of.run_at == now
     # Riga is UTC+2 in November: the day ends at 22:00 UTC.
-    assert as_of == pd.Timestamp("2026-11-20 21:59:59.999999", tz="UTC")
-    assert as_of.tz_convert("Europe/Riga").date().isoformat() == "2026-11-20"
+    assert as_of.instant == pd.Timestamp("2026-11-20 21:59:59.999999", tz="UTC")
+    assert as_of.instant.tz_convert("Europe/Riga").date().isoformat() == "2026-11-20"
 
 
-def test_as_of_for_today_is_now_and_future_is_refused():
+def test_as_of_of_today_is_now_and_a_future_day_is_refused():
     now = pd.Timestamp("2026-11-23 23:30", tz="UTC")
     # Already 24 Nov in Riga.
     assert local_today("Europe/Riga", now) == "2026-11-24"
-    assert as_of_for("2026-11-24", "Europe/Riga", now) == (now, True)
-    with pytest.raises(ValueError, match="future"):
-        as_of_for("2026-11-24", "UTC", now)
+    as_of = AsOf.resolve("2026-11-24", "Europe/Riga", now)
+    assert (as_of.instant, as_of.is_today, as_of.day, as_of.tz) == (
+        now,
+        True,
+        "2026-11-24",
+        "Europe/Riga",
+    )
+    assert AsOf.today("Europe/Riga", now) == as_of
+    with pytest.raises(FutureDayError, match="after the portal's today"):
+        AsOf.resolve("2026-11-24", "UTC", now)
+
+
+def test_the_as_of_of_saved_scores_is_the_one_they_were_computed_with():
+    morning = pd.Timestamp("2026-11-23 07:15", tz="UTC")
+    today = AsOf.resolve("2026-11-23", "Europe/Riga", morning)
+    scores = pd.DataFrame({"contact_id": ["1", "2"], "as_of": [today.instant] * 2})
+    assert AsOf.of_scores("2026-11-23", "Europe/Riga", scores) == today
+    past = AsOf.resolve("2026-11-20", "Europe/Riga", morning)
+    scores["as_of"] = past.instant
+    seen = AsOf.of_scores("2026-11-20", "Europe/Riga", scores)
+    assert seen is not None and seen.instant == past.instant and not seen.is_today
+    assert AsOf.of_scores("2026-11-23", "Europe/Riga", scores.iloc[:0]) is None
