@@ -2,7 +2,7 @@
 
 `generate_portal` draws a deterministic population of contacts, each with an intended archetype
 (cold, warm, hot, burning, key, at_risk, fan, loyal, difficult, new), and the activities and deals
-that make the archetype unmistakable under the methodology of shared/domain.md. The tables conform
+that make the archetype unmistakable under the methodology of docs/domain.md. The tables conform
 to `scoring.contract`; each CRM emulator (e.g. `sandbox.hubspot.state.render_truth`) renders the
 same truth in its own API shapes.
 

@@ -1,4 +1,4 @@
-"""The canonical tables between connectors and scoring (shared/contract.md).
+"""The canonical tables between connectors and scoring (docs/contract.md).
 
 Connectors build these DataFrames from a CRM's payloads; scoring reads only these. Column names
 here are the contract: add columns freely, rename or drop only with a changelog migration note.

@@ -1,9 +1,9 @@
 """HubSpot's static vocabulary as the sandbox emulates it: object types, association type ids,
 default property definitions, the default deal pipeline and call dispositions.
 
-Facts come from shared/reference/hubspot-api.md (§8–§13); property lists are the subset of
-HubSpot's defaults that heatsync reads or writes, plus the custom contact property `heatsync_vip`
-(the team's VIP flag, which heatsync only reads).
+Facts follow HubSpot's public API documentation (properties, tasks, associations, engagements,
+deals); property lists are the subset of HubSpot's defaults that heatsync reads or writes, plus the
+custom contact property `heatsync_vip` (the team's VIP flag, which heatsync only reads).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A local emulator of HubSpot's CRM API over real HTTP (stdlib `ThreadingHTTPServer`, loopback).
 
-Emulates, as shared/reference/hubspot-api.md describes them: CRM objects (list, get, create,
+Emulates, as HubSpot's public API documentation describes them: CRM objects (list, get, create,
 update, archive, batch read/create/update/archive, search with HubSpot's limits and its 10,000
 result cap), properties and property groups, v4 associations, owners, deal pipelines, account
 details, OAuth token refresh, token introspection (private-app token info and OAuth access-token
