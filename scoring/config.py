@@ -38,6 +38,9 @@ class TemperatureConfig(_Model):
     warm: float = Field(ge=0, le=100)
     saturation_points: float = Field(gt=0)
     trend_band: float = Field(ge=0)
+    # points every contact starts from (a calibrated config sets it so that negative evidence
+    # still ranks contacts instead of flooring them all at 0)
+    base_points: float = 0.0
 
     @model_validator(mode="after")
     def _ordered(self) -> TemperatureConfig:
@@ -60,6 +63,10 @@ class SignalRule(_Model):
     points: float
     signal_class: str
     cap: float | None = Field(default=None, gt=0)
+    # engagement depth: points per minute of `duration_s` (time on site, call length), each
+    # activity's minutes bounded by max_minutes, decaying with the activity
+    points_per_minute: float = 0.0
+    max_minutes: float = Field(default=60.0, gt=0)
 
 
 class UnansweredPenalty(_Model):
@@ -96,6 +103,18 @@ class CustomersConfig(_Model):
     value_exponent: float = Field(ge=0)
     value_factor_max: float = Field(ge=1)
     code: str = Field(min_length=1)
+
+
+class ProfileConfig(_Model):
+    """Who the contact is, not what they did: points by source and lifecycle stage, VIP and
+    do-not-contact (no decay), and the recency of their last inbound activity."""
+
+    source: dict[str, float] = Field(default_factory=dict)
+    lifecycle_stage: dict[str, float] = Field(default_factory=dict)
+    vip: float = 0.0
+    do_not_contact: float = 0.0
+    last_inbound_points: float = 0.0
+    last_inbound_class: str = "engagement"
 
 
 class SegmentsConfig(_Model):
@@ -202,6 +221,7 @@ class ScoringConfig(_Model):
     rollup: RollupConfig
     deals: DealsConfig
     customers: CustomersConfig
+    profile: ProfileConfig = Field(default_factory=ProfileConfig)
     segments: SegmentsConfig
     touches: TouchesConfig
     reasons: ReasonsConfig
@@ -221,6 +241,8 @@ class ScoringConfig(_Model):
         for key in ("open_signal_class", "won_signal_class"):
             if getattr(self.deals, key) not in classes:
                 raise ValueError(f"deals.{key}: not in half_life_days")
+        if self.profile.last_inbound_class not in classes:
+            raise ValueError("profile.last_inbound_class: not in half_life_days")
         known = set(contract.ACTIVITY_TYPES)
         lists = [("intent_types", self.intent_types)]
         lists += [(f"signals.{i}.types", r.types) for i, r in enumerate(self.signals)]

@@ -3,9 +3,10 @@
 `prepare(contacts, activities, deals, as_of, config, tz)` conforms the three tables, keeps only
 contacts created on or before `as_of`, activities with occurred_at <= as_of and deals created on or
 before `as_of` (a deal closed after `as_of` is seen as open with unknown probability), and tags each
-activity with its signal rule (reason code, points, decayed contribution), intent flag and whether
-it is a touch. Ages are whole days between local calendar dates in time zone `tz`, so a re-run on
-the same local day gives the same ages whatever the hour.
+activity with its signal rule (rule index, reason code, points including engagement depth, decay
+and decayed contribution), intent flag and whether it is a touch. Ages are whole days between
+local calendar dates in time zone `tz`, so a re-run on the same local day gives the same ages
+whatever the hour.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def _contact_index(frame: pd.DataFrame, contacts: pd.DataFrame) -> np.ndarray:
 
 
 def _match_rules(acts: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
-    """Per activity: rule index (-1 none), code, points, signal_class, cap.
+    """Per activity: rule index (-1 none), code, points, per_minute, max_minutes, signal_class.
 
     Rules are matched once per distinct (type, direction, outcome, intent) combination and the
     result broadcast back, so the cost does not grow with the number of rules times rows.
@@ -98,8 +99,11 @@ def _match_rules(acts: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
         rule_idx[(rule_idx == -1) & m] = i
     table = pd.DataFrame(
         {
+            "rule": [*range(len(config.signals)), -1],
             "code": [r.code for r in config.signals] + [None],
             "points": [r.points for r in config.signals] + [0.0],
+            "per_minute": [r.points_per_minute for r in config.signals] + [0.0],
+            "max_minutes": [r.max_minutes for r in config.signals] + [0.0],
             "signal_class": [r.signal_class for r in config.signals] + [None],
         }
     )
@@ -169,12 +173,19 @@ def prepare(
     pattern = intent_pattern(config)
     a["intent"] = a["text"].where(has_text).str.contains(pattern, na=False).astype(bool)
     matched = _match_rules(a, config)
+    a["rule"] = matched["rule"].to_numpy(dtype="int64")
     a["code"] = matched["code"].to_numpy()
     a["signal_class"] = matched["signal_class"].to_numpy()
-    a["points"] = matched["points"].to_numpy() * _rollup_factor(a, c, config)
+    # engagement depth: minutes of the activity (0 when unknown), bounded per rule
+    duration = np.nan_to_num(a["duration_s"].to_numpy(dtype=float), nan=0.0)
+    a["minutes"] = np.clip(duration / 60.0, 0.0, matched["max_minutes"].to_numpy(dtype=float))
+    rollup = _rollup_factor(a, c, config)
+    per_minute = matched["per_minute"].to_numpy(dtype=float) * a["minutes"].to_numpy()
+    a["points"] = (matched["points"].to_numpy(dtype=float) + per_minute) * rollup
     half_life = a["signal_class"].map(config.half_life_days).to_numpy(dtype=float)
-    a["contrib"] = a["points"].to_numpy() * np.power(0.5, a["age"].to_numpy() / half_life)
-    a["contrib"] = a["contrib"].fillna(0.0)
+    # what one point of the activity's rule is worth today (roll-up and recency)
+    a["decay"] = np.nan_to_num(rollup * np.power(0.5, a["age"].to_numpy() / half_life), nan=0.0)
+    a["contrib"] = a["points"].to_numpy() * a["decay"].to_numpy()
     a["is_touch"] = _touch_mask(a, config).to_numpy()
 
     d = contract.conform(deals, "deals")

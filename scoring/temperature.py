@@ -6,7 +6,10 @@ weak signal can add up to an urgent request. Repeated unanswered calls add a fla
 deals add points by stage probability (late stage strongly) and the latest won deal adds a
 decaying bonus. Customers (contacts with won deals) add a purchase-propensity term from their own
 rhythm: frequency of repeat purchase days, recency and age (config.customers,
-`customer_propensity`). score = 100 * (1 - exp(-max(points, 0) / saturation_points)), rounded
+`customer_propensity`). Who the contact is adds profile points (config.profile: source, lifecycle
+stage, VIP, do-not-contact, recency of the last inbound activity). An activity's points may grow
+with its duration (a rule's points_per_minute: time on site, call length).
+score = 100 * (1 - exp(-max(base_points + points, 0) / saturation_points)), rounded
 to a whole number (halves up) before the thresholds label it, so the label agrees with the number
 a rep sees in the CRM.
 
@@ -45,7 +48,7 @@ def _activity_evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     return g
 
 
-def _unanswered_penalty(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
+def unanswered_penalty(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     p = config.unanswered_penalty
     a = prep.activities
     m = (
@@ -169,15 +172,69 @@ def _customer_evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     )
 
 
+PROFILE_CODES = ("source", "lifecycle_stage", "vip", "do_not_contact", "last_inbound")
+
+
+def profile_terms(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
+    """Per contact (aligned with prep.contacts) the points of each profile term (config.profile):
+    source, lifecycle_stage, vip, do_not_contact, and last_inbound (points decaying by the days
+    since their last inbound activity; `last_inbound_days`, NaN when there was none, and
+    `last_inbound_recency`, the decay factor 0-1)."""
+    pc = config.profile
+    c = prep.contacts
+    n = len(c)
+    a = prep.activities
+    inbound = a[(a["direction"] == "inbound") & a["code"].notna()]
+    last = inbound.groupby("cidx")["age"].min().reindex(pd.RangeIndex(n)).to_numpy(dtype=float)
+    hl = config.half_life_days[pc.last_inbound_class]
+    recent = np.where(np.isnan(last), 0.0, np.power(0.5, np.clip(last, 0, None) / hl))
+    return pd.DataFrame(
+        {
+            "source": c["source"].map(pc.source).fillna(0.0).to_numpy(dtype=float),
+            "lifecycle_stage": c["lifecycle_stage"]
+            .map(pc.lifecycle_stage)
+            .fillna(0.0)
+            .to_numpy(dtype=float),
+            "vip": np.where(c["is_vip"].to_numpy(dtype=bool), pc.vip, 0.0),
+            "do_not_contact": np.where(
+                c["do_not_contact"].to_numpy(dtype=bool), pc.do_not_contact, 0.0
+            ),
+            "last_inbound": pc.last_inbound_points * recent,
+            "last_inbound_days": last,
+            "last_inbound_recency": recent,
+        }
+    )
+
+
+def _profile_evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
+    terms = profile_terms(prep, config)
+    frames = []
+    for code in PROFILE_CODES:
+        strength = terms[code].to_numpy()
+        idx = np.flatnonzero(strength != 0)
+        if not len(idx):
+            continue
+        days = terms["last_inbound_days"].to_numpy()[idx] if code == "last_inbound" else np.nan
+        frames.append(
+            pd.DataFrame(
+                {"cidx": idx, "code": code, "strength": strength[idx], "days": days, "count": 0.0}
+            )
+        )
+    if not frames:
+        return pd.DataFrame(columns=EVIDENCE_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
 def evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     """Long table of signed evidence per (cidx, code): strength in points, days since the most
     recent event of that code, and a count (events in the reasons' count window; for deals the
     probability in percent)."""
     parts = [
         _activity_evidence(prep, config),
-        _unanswered_penalty(prep, config),
+        unanswered_penalty(prep, config),
         _deal_evidence(prep, config),
         _customer_evidence(prep, config),
+        _profile_evidence(prep, config),
     ]
     parts = [p[EVIDENCE_COLUMNS] for p in parts if len(p)]
     if not parts:
@@ -208,8 +265,9 @@ def round_score(raw: np.ndarray) -> np.ndarray:
 
 def score_points(points: np.ndarray, config: ScoringConfig) -> np.ndarray:
     """Map raw points to 0-100 with a saturating curve, rounded to a whole number."""
-    k = config.temperature.saturation_points
-    return round_score(100.0 * (1.0 - np.exp(-np.clip(points, 0, None) / k)))
+    t = config.temperature
+    total = np.clip(np.asarray(points, dtype=float) + t.base_points, 0, None)
+    return round_score(100.0 * (1.0 - np.exp(-total / t.saturation_points)))
 
 
 def label(score: np.ndarray, config: ScoringConfig) -> np.ndarray:

@@ -64,13 +64,14 @@ def test_outcomes_after_the_cut_never_reach_the_features(portal):
     blind = calibration_data(contacts, before_a, before_d, AS_OF, HORIZON, CFG)
     assert full.cut == blind.cut == cut
     assert full.outcome.sum() > 0 and blind.outcome.sum() == 0
+    deal_terms = ["scale.open_deal", "scale.late_stage_deal"]
     pd.testing.assert_frame_equal(
-        full.features.drop(columns=["open_deal", "late_stage_deal"], errors="ignore"),
-        blind.features.drop(columns=["open_deal", "late_stage_deal"], errors="ignore"),
+        full.features.drop(columns=deal_terms, errors="ignore"),
+        blind.features.drop(columns=deal_terms, errors="ignore"),
         check_like=True,
     )
     # an open deal at the cut that is won later is seen as open, with its stage then unknown
-    assert (full.features.get("late_stage_deal", pd.Series(0.0)) >= 0).all()
+    assert (full.features.get("scale.late_stage_deal", pd.Series(0.0)) >= 0).all()
 
 
 def planted(n: int = 4_000, seed: int = 5):
