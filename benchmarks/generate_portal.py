@@ -9,8 +9,10 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -20,8 +22,10 @@ from sandbox.hubspot.server import SandboxOptions, SandboxServer
 from sandbox.hubspot.state import HubSpotState, render_truth
 from sandbox.portal import generate_portal
 
+T = TypeVar("T")
 
-def _timed(label: str, fn):  # type: ignore[no-untyped-def]
+
+def _timed(label: str, fn: Callable[[], T]) -> T:
     start = time.perf_counter()
     out = fn()
     print(f"{label:<52} {time.perf_counter() - start:7.2f}s")

@@ -390,8 +390,8 @@ def _people(rng: np.random.Generator, n: int) -> pd.DataFrame:
     u_dom = rng.random(n)
     for code in texts.LANGS:
         mask = lang == code
-        pool = np.array(texts.EMAIL_DOMAINS[code], dtype=object)
-        domain[mask] = pool[(u_dom[mask] * len(pool)).astype(int)]
+        domains = np.array(texts.EMAIL_DOMAINS[code], dtype=object)
+        domain[mask] = domains[(u_dom[mask] * len(domains)).astype(int)]
     sep = np.array([".", "_", ""], dtype=object)[rng.choice(3, size=n, p=[0.6, 0.2, 0.2])]
     local = pd.Series(first_ascii) + pd.Series(sep) + pd.Series(last_ascii)
     email = local + "@" + pd.Series(domain)
@@ -666,7 +666,7 @@ def generate_portal(
 
     owner_ids = np.array([o["id"] for o in texts.OWNERS], dtype=object)
     owner = owner_ids[rng.integers(0, len(owner_ids), n)]
-    owner = np.where(rng.random(n) < 0.05, None, owner)
+    owner[rng.random(n) < 0.05] = None
 
     vip_p = np.select(
         [arche == "key", arche == "difficult", arche == "at_risk"], [0.35, 0.1, 0.2], 0.035
