@@ -27,11 +27,12 @@ import pandas as pd
 
 from connectors.base import RequestStats, field_changes
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
+from connectors.hubspot.settings import DEFAULT_BURST_LIMIT
 from sandbox.hubspot.server import SandboxOptions, SandboxServer
 from sandbox.hubspot.state import generate_state, now_ms
 from scoring import contract
 
-BURST_LIMIT, BURST_WINDOW_S, SEARCH_PER_S = 190, 10.0, 5
+BURST_LIMIT, BURST_WINDOW_S, SEARCH_PER_S = DEFAULT_BURST_LIMIT, 10.0, 5
 T = TypeVar("T")
 
 

@@ -26,10 +26,15 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from connectors.hubspot import HubSpotSettings
+    from pipelines.config import HeatsyncConfig
+    from pipelines.store import PortalStore
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,27 +57,20 @@ def _ensure_dagster_home() -> Path:
     return home
 
 
-def _settings_from_env(portal: str) -> Any:
-    from connectors.hubspot import HubSpotSettings
+def _settings_from_env(portal: str) -> tuple[HubSpotSettings, HeatsyncConfig]:
+    """The portal's connection settings and heatsync's own, from the environment (after .env),
+    through the same functions the Dagster definitions use."""
+    from pipelines.config import MissingCredentials, heatsync_config, hubspot_settings
 
-    def env(name: str) -> str | None:
-        return os.environ.get(name) or None
-
-    if not env("HUBSPOT_ACCESS_TOKEN") and not env("HUBSPOT_REFRESH_TOKEN"):
+    try:
+        hubspot = hubspot_settings(portal, os.environ)
+    except MissingCredentials:
         raise SystemExit(
             "heatsync: no HubSpot credentials. Set HUBSPOT_ACCESS_TOKEN (private app or service "
             "key) or the OAuth trio HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET and "
             "HUBSPOT_REFRESH_TOKEN, in the environment or in .env (see .env.example)."
-        )
-    return HubSpotSettings(
-        access_token=env("HUBSPOT_ACCESS_TOKEN"),
-        base_url=env("HUBSPOT_BASE_URL") or "https://api.hubapi.com",
-        client_id=env("HUBSPOT_CLIENT_ID"),
-        client_secret=env("HUBSPOT_CLIENT_SECRET"),
-        refresh_token=env("HUBSPOT_REFRESH_TOKEN"),
-        burst_limit=int(os.environ.get("HUBSPOT_BURST_LIMIT", "190")),
-        portal=portal,
-    )
+        ) from None
+    return hubspot, heatsync_config(os.environ)
 
 
 PAST_DAY = "past day: a backfill scores and records, it writes nothing to the CRM"
@@ -204,13 +202,12 @@ def _metadata_by_asset(result: Any) -> dict[str, dict[str, Any]]:
 def run(portal: str, dry_run: bool, day: str | None = None) -> int:
     """Today's partition of `portal` through Dagster, or a past `day` (scores only, no writes)."""
     _load_env()
-    settings = _settings_from_env(portal)
+    settings, config = _settings_from_env(portal)
     from connectors.hubspot import HubSpotConnector
     from pipelines.run.asof import local_today
     from pipelines.run.day import portal_time_zone
-    from pipelines.store import PortalStore, default_home
 
-    store = PortalStore(default_home(), portal)
+    store = config.store(portal)
     tz = portal_time_zone(store, HubSpotConnector(settings))
     now = pd.Timestamp.now(tz="UTC")
     today = local_today(tz, now)
@@ -231,17 +228,17 @@ def run(portal: str, dry_run: bool, day: str | None = None) -> int:
             return 2
     day = day or today
     if dry_run:
-        return _dry_run(settings, store, day, now)
+        return _dry_run(settings, config, store, day, now)
 
     _ensure_dagster_home()
     import dagster as dg
 
     from pipelines.definitions import build_defs
-    from pipelines.partitions import partition_key, portals
+    from pipelines.partitions import PORTALS, partition_key
 
     instance = dg.DagsterInstance.get()
-    if portal not in instance.get_dynamic_partitions(portals.name):
-        instance.add_dynamic_partitions(portals.name, [portal])
+    if portal not in instance.get_dynamic_partitions(PORTALS):
+        instance.add_dynamic_partitions(PORTALS, [portal])
     # Built now, not at import: the environment (portal, credentials, home) is read at call time.
     job = build_defs().resolve_job_def("daily_scoring")
     result = job.execute_in_process(
@@ -287,7 +284,13 @@ def _step_failures(result: Any) -> list[tuple[str, str]]:
 DRY_RUN_ID = "dry-run"
 
 
-def _dry_run(settings: Any, store: Any, day: str, now: pd.Timestamp) -> int:
+def _dry_run(
+    settings: HubSpotSettings,
+    config: HeatsyncConfig,
+    store: PortalStore,
+    day: str,
+    now: pd.Timestamp,
+) -> int:
     """The real run's steps with dry_run on a throwaway snapshot of the store: read the CRM,
     score and plan, ask the CRM which planned tasks exist, and print every change as before →
     after. Nothing is written to the CRM and nothing is kept locally."""
@@ -295,17 +298,15 @@ def _dry_run(settings: Any, store: Any, day: str, now: pd.Timestamp) -> int:
 
     from connectors.hubspot import HubSpotConnector
     from pipelines.run import day as run_day
-    from scoring import load_config
 
     connector = HubSpotConnector(settings)
-    locale = os.environ.get("HEATSYNC_LOCALE", "en")
-    config = load_config(os.environ.get("HEATSYNC_SCORING_CONFIG") or None)
+    locale, scoring = config.locale, config.scoring()
     with tempfile.TemporaryDirectory(prefix="heatsync-dry-run-") as scratch:
         with store.lock():
             copy = store.snapshot(Path(scratch))
         with copy.lock():
             _, extracted = run_day.extract_day(connector, copy, day, now)
-            scored = run_day.score_day(copy, day, now, config, locale, save=False)
+            scored = run_day.score_day(copy, day, now, scoring, locale, save=False)
             updates, _ = run_day.write_back_day(
                 connector, copy, scored.as_of, scored.scores, DRY_RUN_ID, locale, dry_run=True
             )
@@ -315,7 +316,7 @@ def _dry_run(settings: Any, store: Any, day: str, now: pd.Timestamp) -> int:
                 copy,
                 scored.as_of,
                 scored.scores,
-                config,
+                scoring,
                 locale,
                 DRY_RUN_ID,
                 dry_run=True,
@@ -375,17 +376,16 @@ def _blank(value: Any) -> bool:
 def check(portal: str) -> int:
     """`heatsync check`: what the configured credentials reach, and whether a run would work."""
     _load_env()
-    settings = _settings_from_env(portal)
+    settings, config = _settings_from_env(portal)
     from connectors.hubspot import HubSpotConnector
-    from pipelines.store import PortalStore, account_key, default_home
+    from pipelines.store import account_key
 
-    locale = os.environ.get("HEATSYNC_LOCALE", "en")
-    report = HubSpotConnector(settings).check(locale)
+    report = HubSpotConnector(settings).check(config.locale)
     print(f"heatsync check · portal {portal} · {settings.base_url}")
     for item in report.items:
         mark = "ok  " if item.ok and not item.warning else ("warn" if item.ok else "FAIL")
         print(f"  {mark} {item.name}: {item.detail}")
-    store = PortalStore(default_home(), portal)
+    store = config.store(portal)
     bound = store.account
     if report.account_id is not None:
         reached = account_key(report.crm, report.account_id)

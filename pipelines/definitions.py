@@ -1,60 +1,58 @@
-"""The heatsync code location: assets, checks, job, schedule, sensor and resources."""
+"""The heatsync code location: assets, checks, job, schedule, sensor and resources.
+
+Nothing is read at import time: `defs` is built when Dagster loads the code location (and
+`build_defs` whenever it is called), from the environment of that moment.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import dagster as dg
 
 from pipelines.assets import ALL_ASSETS
-from pipelines.resources import HUBSPOT_DEFAULT_BASE_URL, HeatsyncSettings, HubSpotResource
+from pipelines.config import HUBSPOT_SECRET_VARIABLES, HUBSPOT_VARIABLES, heatsync_config
+from pipelines.resources import HeatsyncSettings, HubSpotResource
 from pipelines.schedules import daily_scoring, daily_scoring_schedule, register_portals
 
-SECRET_VARIABLES = {
-    "access_token": "HUBSPOT_ACCESS_TOKEN",
-    "client_id": "HUBSPOT_CLIENT_ID",
-    "client_secret": "HUBSPOT_CLIENT_SECRET",
-    "refresh_token": "HUBSPOT_REFRESH_TOKEN",
-}
 
-
-def hubspot_resource() -> HubSpotResource:
+def hubspot_resource(env: Mapping[str, str]) -> HubSpotResource:
     """Credentials reach the resource only as EnvVar (resolved at launch, never shown in the UI).
 
     Only variables that are set are referenced, so a portal on a private-app token does not need
     the OAuth variables and vice versa.
     """
     secrets = {
-        field: dg.EnvVar(name) for field, name in SECRET_VARIABLES.items() if os.environ.get(name)
+        field: dg.EnvVar(name) for field, name in HUBSPOT_SECRET_VARIABLES.items() if env.get(name)
     }
     if not secrets:
-        secrets["access_token"] = dg.EnvVar("HUBSPOT_ACCESS_TOKEN")
+        secrets["access_token"] = dg.EnvVar(HUBSPOT_SECRET_VARIABLES["access_token"])
+    burst = (env.get(HUBSPOT_VARIABLES["burst_limit"]) or "").strip()
     return HubSpotResource(
-        base_url=os.environ.get("HUBSPOT_BASE_URL") or HUBSPOT_DEFAULT_BASE_URL,
-        burst_limit=int(os.environ.get("HUBSPOT_BURST_LIMIT", "190")),
+        base_url=(env.get(HUBSPOT_VARIABLES["base_url"]) or "").strip(),
+        burst_limit=int(burst) if burst else None,
         **secrets,
     )
 
 
-def heatsync_settings() -> HeatsyncSettings:
-    return HeatsyncSettings(
-        home=os.environ.get("HEATSYNC_HOME", ""),
-        locale=os.environ.get("HEATSYNC_LOCALE", "en"),
-        scoring_config=os.environ.get("HEATSYNC_SCORING_CONFIG", ""),
-        dry_run=os.environ.get("HEATSYNC_DRY_RUN", "").lower() in ("1", "true", "yes"),
-        backtest_horizon_days=int(os.environ.get("HEATSYNC_BACKTEST_HORIZON_DAYS") or 30),
-    )
+def heatsync_settings(env: Mapping[str, str]) -> HeatsyncSettings:
+    return HeatsyncSettings.of(heatsync_config(env))
 
 
-def build_defs() -> dg.Definitions:
-    """The code location as the environment configures it now."""
+def build_defs(env: Mapping[str, str] | None = None) -> dg.Definitions:
+    """The code location as the environment (by default the process's, now) configures it."""
+    env = os.environ if env is None else env
     return dg.Definitions(
         assets=ALL_ASSETS,
         jobs=[daily_scoring],
         schedules=[daily_scoring_schedule],
         sensors=[register_portals],
-        resources={"hubspot": hubspot_resource(), "heatsync": heatsync_settings()},
+        resources={"hubspot": hubspot_resource(env), "heatsync": heatsync_settings(env)},
     )
 
 
-defs = build_defs()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """What `dagster dev` and the daemon load (workspace.yaml, [tool.dagster])."""
+    return build_defs()

@@ -1,44 +1,52 @@
-"""Dagster resources: the CRM connection (secrets only through EnvVar) and heatsync's settings."""
+"""Dagster resources: the CRM connection (secrets only through EnvVar) and heatsync's settings.
+
+Both hand their values to pipelines.config, the one path to typed settings that the `heatsync`
+command line uses too; an empty field means "not set" and takes the default written there.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
-from connectors.hubspot import HubSpotConnector, HubSpotSettings
-from pipelines.store import PortalStore, default_home
-from scoring import ScoringConfig, load_config
-
-HUBSPOT_DEFAULT_BASE_URL = "https://api.hubapi.com"
+from connectors.hubspot import HubSpotConnector
+from pipelines.config import (
+    DEFAULT_BACKTEST_HORIZON_DAYS,
+    DEFAULT_LOCALE,
+    HUBSPOT_VARIABLES,
+    HeatsyncConfig,
+    MissingCredentials,
+    hubspot_settings,
+)
+from pipelines.store import PortalStore
+from scoring import ScoringConfig
 
 
 class HubSpotResource(dg.ConfigurableResource):
     """One HubSpot portal: a private-app / service-key token, or an OAuth refresh token."""
 
     access_token: str = ""
-    base_url: str = HUBSPOT_DEFAULT_BASE_URL
+    base_url: str = Field(default="", description="HubSpot's API (empty: the public API)")
     client_id: str = ""
     client_secret: str = ""
     refresh_token: str = ""
-    burst_limit: int = Field(default=190, description="requests per 10 s this app may use")
+    burst_limit: int | None = Field(
+        default=None, description="requests per 10 s this app may use (empty: HubSpot's default)"
+    )
+
+    def environment(self) -> dict[str, str]:
+        """The resource's values under the environment variables they stand for."""
+        values = {field: getattr(self, field) for field in HUBSPOT_VARIABLES}
+        return {
+            name: "" if values[field] is None else str(values[field])
+            for field, name in HUBSPOT_VARIABLES.items()
+        }
 
     def connector(self, portal: str) -> HubSpotConnector:
-        if not self.access_token and not self.refresh_token:
-            raise dg.Failure(
-                "No HubSpot credentials: set HUBSPOT_ACCESS_TOKEN (private app or service key) "
-                "or HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET and HUBSPOT_REFRESH_TOKEN (OAuth)."
-            )
-        settings = HubSpotSettings(
-            access_token=self.access_token or None,
-            base_url=self.base_url or HUBSPOT_DEFAULT_BASE_URL,
-            client_id=self.client_id or None,
-            client_secret=self.client_secret or None,
-            refresh_token=self.refresh_token or None,
-            burst_limit=self.burst_limit,
-            portal=portal,
-        )
+        try:
+            settings = hubspot_settings(portal, self.environment())
+        except MissingCredentials as exc:
+            raise dg.Failure(str(exc)) from None
         return HubSpotConnector(settings)
 
 
@@ -46,15 +54,36 @@ class HeatsyncSettings(dg.ConfigurableResource):
     """Where the local store lives, the reps' language, the scoring config, and dry-run mode."""
 
     home: str = ""
-    locale: str = "en"
+    locale: str = DEFAULT_LOCALE
     scoring_config: str = ""
     dry_run: bool = False
     backtest_horizon_days: int = Field(
-        default=30, ge=1, description="how long after a scored day its outcomes are counted"
+        default=DEFAULT_BACKTEST_HORIZON_DAYS,
+        ge=1,
+        description="how long after a scored day its outcomes are counted",
     )
 
+    @classmethod
+    def of(cls, config: HeatsyncConfig) -> HeatsyncSettings:
+        return cls(
+            home=config.home,
+            locale=config.locale,
+            scoring_config=config.scoring_config,
+            dry_run=config.dry_run,
+            backtest_horizon_days=config.backtest_horizon_days,
+        )
+
+    def values(self) -> HeatsyncConfig:
+        return HeatsyncConfig(
+            home=self.home,
+            locale=self.locale,
+            scoring_config=self.scoring_config,
+            dry_run=self.dry_run,
+            backtest_horizon_days=self.backtest_horizon_days,
+        )
+
     def store(self, portal: str) -> PortalStore:
-        return PortalStore(Path(self.home) if self.home else default_home(), portal)
+        return self.values().store(portal)
 
     def config(self) -> ScoringConfig:
-        return load_config(self.scoring_config or None)
+        return self.values().scoring()

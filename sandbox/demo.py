@@ -51,10 +51,11 @@ def _backtest_day(state: HubSpotState) -> str | None:
     """The day today's backtest looks back to, when the demo store has no scores for it yet."""
     import pandas as pd
 
+    from pipelines.config import heatsync_config
     from pipelines.steps import local_today
     from pipelines.store import PortalStore
 
-    horizon = int(os.environ.get("HEATSYNC_BACKTEST_HORIZON_DAYS") or 30)
+    horizon = heatsync_config(os.environ).backtest_horizon_days
     today = local_today(state.account.get("timeZone", "UTC"), pd.Timestamp.now(tz="UTC"))
     day = (pd.Timestamp(today) - pd.Timedelta(days=horizon)).date().isoformat()
     return None if PortalStore(DEMO_HOME, "default").scores(day) is not None else day

@@ -1,14 +1,13 @@
 """HubSpot connection settings and the constants of heatsync's HubSpot mapping.
 
 Auth: a bearer token (legacy private app or service key) or OAuth (client id/secret + refresh
-token, refreshed via `POST /oauth/v1/token`). Paths default to HubSpot's date-versioned API
-(`/crm/objects/2026-03/{type}`); `api_version="v3"` switches to the numbered `/crm/v3/...` paths.
-Secrets are `SecretStr`: they never appear in a repr, str or dump.
+token, refreshed via `POST /oauth/v1/token`), given as flat fields: `access_token`, or all three
+of `client_id`, `client_secret` and `refresh_token` (`oauth` groups them). Paths default to
+HubSpot's date-versioned API (`/crm/objects/2026-03/{type}`); `api_version="v3"` switches to
+the numbered `/crm/v3/...` paths. Secrets are `SecretStr`: they never appear in a repr, str or dump.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -43,6 +42,11 @@ REQUIRED_SCOPES: dict[str, str] = {
 OPTIONAL_SCOPES: dict[str, str] = {
     "sales-email-read": "e-mail subjects and bodies (HubSpot redacts them without it)",
 }
+
+# HubSpot's public API and the requests per burst window a private app may use: the defaults of
+# HubSpotSettings, written here only.
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+DEFAULT_BURST_LIMIT = 190
 
 SEARCH_PAGE_SIZE = 200
 SEARCH_RESULT_CAP = 10_000
@@ -231,10 +235,12 @@ class HubSpotSettings(BaseModel):
 
     portal: str = "hubspot"
     access_token: SecretStr | None = None
-    oauth: OAuthSettings | None = None
-    base_url: str = "https://api.hubapi.com"
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    base_url: str = DEFAULT_BASE_URL
     api_version: str = "2026-03"  # or "v3"
-    burst_limit: int = Field(190, ge=1)
+    burst_limit: int = Field(DEFAULT_BURST_LIMIT, ge=1)
     burst_window_s: float = Field(10.0, gt=0)
     burst_margin: int = Field(5, ge=0)
     search_per_second: int = Field(5, ge=1)
@@ -253,30 +259,36 @@ class HubSpotSettings(BaseModel):
     pipelines_path: str = "/crm/v3/pipelines/deals"
     account_path: str = "/account-info/v3/details"
 
-    @model_validator(mode="before")
-    @classmethod
-    def _flat_oauth(cls, data: Any) -> Any:
-        """Accept flat client_id / client_secret / refresh_token keywords (None = not given)."""
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        flat = {k: data.pop(k, None) for k in ("client_id", "client_secret", "refresh_token")}
-        if data.get("access_token") in ("", None):
-            data["access_token"] = None
-        if any(flat.values()) and data.get("oauth") is None:
-            data["oauth"] = {k: v for k, v in flat.items() if v}
-        return data
-
     @model_validator(mode="after")
     def _one_auth(self) -> HubSpotSettings:
-        if (self.access_token is None) == (self.oauth is None):
+        oauth = {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "refresh_token": self.refresh_token,
+        }
+        given = [name for name, value in oauth.items() if value is not None]
+        if given and len(given) < len(oauth):
+            missing = ", ".join(name for name in oauth if name not in given)
+            raise ValueError(
+                f"OAuth needs client_id, client_secret and refresh_token: no {missing}"
+            )
+        if (self.access_token is None) == (not given):
             raise ValueError("give exactly one of access_token or oauth")
-        if self.access_token is not None:
-            register_secret(self.access_token.get_secret_value())
-        if self.oauth is not None:
-            register_secret(self.oauth.client_secret.get_secret_value())
-            register_secret(self.oauth.refresh_token.get_secret_value())
+        for secret in (self.access_token, self.client_secret, self.refresh_token):
+            if secret is not None:
+                register_secret(secret.get_secret_value())
         return self
+
+    @property
+    def oauth(self) -> OAuthSettings | None:
+        """The OAuth app credentials, when the portal is reached through OAuth."""
+        if self.client_id is None or self.client_secret is None or self.refresh_token is None:
+            return None
+        return OAuthSettings(
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            refresh_token=self.refresh_token,
+        )
 
     # -- paths ---------------------------------------------------------------------------
     def _numbered(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -15,11 +16,9 @@ SHIPPED_YAML = ROOT / "pipelines" / "dagster.yaml"
 @pytest.fixture
 def defs(monkeypatch: pytest.MonkeyPatch) -> dg.Definitions:
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "placeholder-token")
-    import importlib
+    from pipelines.definitions import build_defs
 
-    import pipelines.definitions as module
-
-    return importlib.reload(module).defs
+    return build_defs()
 
 
 def test_definitions_load_with_assets_checks_job_schedule(defs: dg.Definitions) -> None:
@@ -56,10 +55,60 @@ def test_secrets_reach_the_resource_only_as_env_vars(defs: dg.Definitions) -> No
 def test_every_env_var_in_code_is_documented_in_env_example() -> None:
     example = (ROOT / ".env.example").read_text()
     names = set()
-    for path in [*ROOT.glob("pipelines/*.py")]:
+    for path in ROOT.glob("pipelines/**/*.py"):
         names |= set(re.findall(r'"((?:HUBSPOT|HEATSYNC|DAGSTER)_[A-Z_]+)"', path.read_text()))
     missing = sorted(n for n in names if f"{n}=" not in example)
     assert not missing, f"not in .env.example: {missing}"
+
+
+def test_the_dagster_loader_and_the_cli_read_one_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Environment → settings happens at load time through pipelines.config, for both."""
+    from connectors.hubspot.settings import DEFAULT_BASE_URL, DEFAULT_BURST_LIMIT
+    from pipelines.config import hubspot_settings
+    from pipelines.definitions import build_defs
+
+    env = {"HUBSPOT_ACCESS_TOKEN": "placeholder-token", "HEATSYNC_LOCALE": "lv"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("HUBSPOT_BASE_URL", raising=False)
+    monkeypatch.delenv("HUBSPOT_BURST_LIMIT", raising=False)
+
+    def launched(defs: dg.Definitions) -> Any:
+        """The resources as a run sees them (EnvVar resolved)."""
+        with dg.build_resources(dict(defs.resources or {})) as resources:
+            return resources
+
+    resources = launched(build_defs(env))
+    assert resources.heatsync.locale == "lv"
+    settings = resources.hubspot.connector("default").settings
+    assert settings == hubspot_settings("default", env)
+    assert (settings.base_url, settings.burst_limit) == (DEFAULT_BASE_URL, DEFAULT_BURST_LIMIT)
+    # the same variables, changed after import, are seen by the next build: nothing is cached
+    monkeypatch.setenv("HEATSYNC_LOCALE", "ru")
+    monkeypatch.setenv("HUBSPOT_BURST_LIMIT", "90")
+    resources = launched(build_defs())
+    assert resources.heatsync.locale == "ru"
+    assert resources.hubspot.connector("default").settings.burst_limit == 90
+
+
+def test_oauth_settings_are_flat_fields_and_all_three_are_needed() -> None:
+    from pipelines.config import MissingCredentials, hubspot_settings
+
+    oauth = {
+        "HUBSPOT_CLIENT_ID": "app",
+        "HUBSPOT_CLIENT_SECRET": "placeholder-secret",
+        "HUBSPOT_REFRESH_TOKEN": "placeholder-refresh",
+        "HUBSPOT_ACCESS_TOKEN": "",  # empty counts as unset
+    }
+    settings = hubspot_settings("p", oauth)
+    assert settings.access_token is None and settings.oauth is not None
+    assert settings.oauth.client_id == "app"
+    with pytest.raises(MissingCredentials):
+        hubspot_settings("p", {"HUBSPOT_BASE_URL": "http://localhost"})
+    with pytest.raises(ValueError, match="client_secret"):
+        hubspot_settings("p", {**oauth, "HUBSPOT_CLIENT_SECRET": ""})
 
 
 def test_no_dagster_import_in_connectors_or_scoring() -> None:
