@@ -1,5 +1,5 @@
-"""Custom field creation of the amoCRM sandbox: POST /api/v4/{contacts|leads}/custom_fields with
-`code`, select `enums` and `is_api_only`."""
+"""Custom fields of the amoCRM sandbox: POST /api/v4/{contacts|leads}/custom_fields with `code`,
+select `enums` and `is_api_only`, and PATCH (names, flags, the enum list)."""
 
 from __future__ import annotations
 
@@ -26,11 +26,12 @@ FIELD_TYPES = {
 _CODE_RE = re.compile(r"^[A-Za-z0-9_]{1,255}$")
 
 
-def _check_field(state: AmoState, entity: str, item: Any, codes: set[str]) -> None:
+_REMIND = (None, "never", "day", "week", "month")
+
+
+def _check_field(entity: str, item: Any, codes: set[str]) -> None:
     if not isinstance(item, dict):
         raise Invalid("InvalidType", "", "This value should be of type object.")
-    if not isinstance(item.get("name"), str) or not item["name"].strip():
-        raise Invalid("NotBlank", "name", "This value should not be blank.")
     if item.get("type") not in FIELD_TYPES[entity]:
         raise Invalid("NotSupportedChoice", "type", "The value you selected is not a valid choice.")
     code = item.get("code")
@@ -40,40 +41,9 @@ def _check_field(state: AmoState, entity: str, item: Any, codes: set[str]) -> No
         if code.upper() in codes:
             raise Invalid("NotUnique", "code", "A field with this code already exists.")
         codes.add(code.upper())
-    if "is_api_only" in item and not isinstance(item["is_api_only"], bool):
-        raise Invalid("InvalidType", "is_api_only", "This value should be of type bool.")
-    if "sort" in item and (isinstance(item["sort"], bool) or not isinstance(item["sort"], int)):
-        raise Invalid("InvalidType", "sort", "This value should be of type int.")
-    if item.get("type") == "birthday" and item.get("remind") not in (
-        None,
-        "never",
-        "day",
-        "week",
-        "month",
-    ):
-        raise Invalid(
-            "NotSupportedChoice", "remind", "The value you selected is not a valid choice."
-        )
-    enums = item.get("enums")
-    if item["type"] in ENUM_TYPES or item["type"] == "multitext":
-        if item["type"] != "multitext" and (not isinstance(enums, list) or not enums):
-            raise Invalid("NotBlank", "enums", "This field needs enums.")
-    if enums is not None:
-        if not isinstance(enums, list):
-            raise Invalid("InvalidType", "enums", "This value should be of type array.")
-        for k, enum in enumerate(enums):
-            if (
-                not isinstance(enum, dict)
-                or not isinstance(enum.get("value"), str)
-                or not enum["value"]
-            ):
-                raise Invalid("NotBlank", f"enums.{k}.value", "This value should not be blank.")
-            if isinstance(enum.get("sort"), bool) or not isinstance(enum.get("sort"), int):
-                raise Invalid("NotBlank", f"enums.{k}.sort", "This value should be of type int.")
-            if enum.get("code") is not None and not isinstance(enum["code"], str):
-                raise Invalid(
-                    "InvalidType", f"enums.{k}.code", "This value should be of type string."
-                )
+    if item["type"] in ENUM_TYPES and not item.get("enums"):
+        raise Invalid("NotBlank", "enums", "This field needs enums.")
+    _check_field_shape(item)
 
 
 def create_custom_fields(ctx: Context, req: Request, entity: str) -> Response:
@@ -83,7 +53,7 @@ def create_custom_fields(ctx: Context, req: Request, entity: str) -> Response:
     errors: Errors = []
     for i, item in enumerate(items):
         try:
-            _check_field(state, entity, item, codes)
+            _check_field(entity, item, codes)
         except Invalid as bad:
             errors.append((request_id(item, i), bad.code, bad.path, bad.detail))
     if errors:
@@ -129,3 +99,130 @@ def create_custom_fields(ctx: Context, req: Request, entity: str) -> Response:
             "_embedded": {"custom_fields": created},
         },
     )
+
+
+_PATCHABLE = {"id", "name", "sort", "is_api_only", "enums", "remind", "request_id", "group_id"}
+
+
+def _check_patch(entity: str, item: Any, fields: dict[int, dict[str, Any]]) -> None:
+    if not isinstance(item, dict) or item.get("id") not in fields:
+        raise Invalid("NotFound", "id", "Field not found.")
+    unknown = sorted(set(item) - _PATCHABLE)
+    if unknown:
+        raise Invalid("FieldNotExpected", unknown[0], "This field was not expected.")
+    current = fields[item["id"]]
+    probe = {"name": current["name"], "type": current["type"], **item}
+    probe.pop("code", None)
+    if "enums" in item and current["type"] not in (*ENUM_TYPES, "multitext"):
+        raise Invalid("FieldNotExpected", "enums", "This field takes no enums.")
+    _check_field_shape(probe)
+    known = {e["id"] for e in current.get("enums") or []}
+    for k, enum in enumerate(item.get("enums") or []):
+        if "id" in enum and enum["id"] not in known:
+            raise Invalid("NotFound", f"enums.{k}.id", "Enum not found.")
+
+
+def _check_field_shape(item: dict[str, Any]) -> None:
+    if not isinstance(item.get("name"), str) or not item["name"].strip():
+        raise Invalid("NotBlank", "name", "This value should not be blank.")
+    if item["type"] == "birthday" and item.get("remind") not in _REMIND:
+        raise Invalid(
+            "NotSupportedChoice", "remind", "The value you selected is not a valid choice."
+        )
+    if "is_api_only" in item and not isinstance(item["is_api_only"], bool):
+        raise Invalid("InvalidType", "is_api_only", "This value should be of type bool.")
+    if "sort" in item and (isinstance(item["sort"], bool) or not isinstance(item["sort"], int)):
+        raise Invalid("InvalidType", "sort", "This value should be of type int.")
+    enums = item.get("enums")
+    if (
+        item["type"] in ENUM_TYPES
+        and "enums" in item
+        and (not isinstance(enums, list) or not enums)
+    ):
+        raise Invalid("NotBlank", "enums", "This field needs enums.")
+    if enums is not None:
+        if not isinstance(enums, list):
+            raise Invalid("InvalidType", "enums", "This value should be of type array.")
+        for k, enum in enumerate(enums):
+            if (
+                not isinstance(enum, dict)
+                or not isinstance(enum.get("value"), str)
+                or not enum["value"]
+            ):
+                raise Invalid("NotBlank", f"enums.{k}.value", "This value should not be blank.")
+            if isinstance(enum.get("sort"), bool) or not isinstance(enum.get("sort"), int):
+                raise Invalid("NotBlank", f"enums.{k}.sort", "This value should be of type int.")
+            if enum.get("code") is not None and not isinstance(enum["code"], str):
+                raise Invalid(
+                    "InvalidType", f"enums.{k}.code", "This value should be of type string."
+                )
+
+
+def patch_custom_fields(
+    ctx: Context, req: Request, entity: str, field_id: str | None = None
+) -> Response:
+    """PATCH fields: name, sort, is_api_only, remind, and `enums` as the complete new list (an
+    enum sent with its id keeps it, one without gets a new id, one left out is deleted along
+    with the values that chose it)."""
+    state = ctx.state
+    items = batch(req, ctx.options.batch_max, single_id=field_id)
+    fields = {f["id"]: f for f in state.custom_fields[entity]}
+    errors: Errors = []
+    for i, item in enumerate(items):
+        try:
+            _check_patch(entity, item, fields)
+        except Invalid as bad:
+            errors.append((request_id(item, i), bad.code, bad.path, bad.detail))
+    if errors:
+        raise validation_error(errors)
+    out = []
+    for item in items:
+        definition = fields[item["id"]]
+        for key in ("name", "sort", "is_api_only", "group_id"):
+            if key in item:
+                definition[key] = item[key]
+        if "remind" in item and definition["type"] == "birthday":
+            definition["remind"] = item["remind"]
+        if "enums" in item:
+            old = {e["id"]: e for e in definition.get("enums") or []}
+            new = []
+            for enum in item["enums"]:
+                entry = dict(old[enum["id"]]) if "id" in enum else {"id": state.new_id("enum")}
+                entry.update({"value": enum["value"], "sort": enum["sort"]})
+                if enum.get("code"):
+                    entry["code"] = enum["code"]
+                new.append(entry)
+            definition["enums"] = new
+            _drop_values(state, entity, definition)
+        state.version += 1
+        out.append(render_field(req, entity, definition))
+    if field_id is not None:
+        return Response(200, out[0])
+    return Response(
+        200,
+        {
+            "_total_items": len(out),
+            "_links": self_link(req, f"/api/v4/{entity}/custom_fields"),
+            "_embedded": {"custom_fields": out},
+        },
+    )
+
+
+def _drop_values(state: AmoState, entity: str, definition: dict[str, Any]) -> None:
+    """Remove values that chose a deleted enum; refresh the text of renamed ones."""
+    if definition["type"] not in ENUM_TYPES:
+        return
+    enums = {e["id"]: e for e in definition["enums"] or []}
+    pool = state.contacts if entity == "contacts" else state.leads
+    for record in pool.values():
+        cfv = record.get("custom_fields_values") or []
+        for field in cfv:
+            if field["field_id"] != definition["id"]:
+                continue
+            kept = []
+            for value in field["values"]:
+                enum = enums.get(value.get("enum_id"))
+                if enum is not None:
+                    kept.append({**value, "value": enum["value"]})
+            field["values"] = kept
+        record["custom_fields_values"] = [f for f in cfv if f["values"]] or None

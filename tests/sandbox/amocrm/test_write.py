@@ -234,3 +234,44 @@ def test_drop_after_apply_changes_state_but_loses_the_answer(amo_state: AmoState
         assert api.post(f"{srv.base_url}/api/v4/tasks", json=[{}], timeout=5).status_code == 400
         stats = srv.stats()
     assert stats["dropped_after_apply"] == 2 and stats["writes"] == 3 and stats["dropped"] == 0
+
+
+def test_patch_custom_field_enums(amo_server, amo_api) -> None:
+    created = _create_fields(amo_server, amo_api)
+    temp = created["HEATSYNC_TEMPERATURE"]
+    contact = _with_phones(amo_server.state)
+    url = f"{amo_server.base_url}/api/v4/contacts"
+    body = [
+        {
+            "id": contact["id"],
+            "custom_fields_values": [
+                {"field_code": "HEATSYNC_TEMPERATURE", "values": [{"enum_code": "cold"}]}
+            ],
+        }
+    ]
+    assert amo_api.patch(url, json=body, timeout=5).status_code == 200
+    _cold, warm, hot = temp["enums"]
+    enums = [
+        {"id": warm["id"], "value": "тёплый", "sort": 2, "code": "warm"},
+        {"id": hot["id"], "value": "hot", "sort": 3, "code": "hot"},
+        {"value": "burning", "sort": 4, "code": "burning"},
+    ]
+    answer = amo_api.patch(
+        f"{url}/custom_fields/{temp['id']}", json={"enums": enums, "name": "Temp"}, timeout=5
+    )
+    assert answer.status_code == 200, answer.text
+    field = answer.json()
+    assert field["name"] == "Temp" and field["code"] == "HEATSYNC_TEMPERATURE"
+    assert [e["value"] for e in field["enums"]] == ["тёплый", "hot", "burning"]
+    assert field["enums"][0]["id"] == warm["id"] and field["enums"][2]["id"] > hot["id"]
+    # the deleted enum's value is gone from the contact
+    codes = {
+        f["field_code"] for f in amo_server.state.contacts[contact["id"]]["custom_fields_values"]
+    }
+    assert "HEATSYNC_TEMPERATURE" not in codes
+    bad = amo_api.patch(
+        f"{url}/custom_fields", json=[{"id": temp["id"], "type": "text"}], timeout=5
+    )
+    assert bad.status_code == 400
+    missing = amo_api.patch(f"{url}/custom_fields", json=[{"id": 1, "name": "x"}], timeout=5)
+    assert missing.status_code == 400
