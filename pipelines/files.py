@@ -1,7 +1,7 @@
 """Canonical tables from CSV or Parquet files, validated before anything is scored.
 
-The file commands of `heatsync` (score, backtest, calibrate) read the tables of
-shared/contract.md from files: CSV (UTF-8, a header row) or Parquet, chosen by extension.
+The file commands of `heatsync` (score, backtest, calibrate) read the canonical tables
+(scoring/contract.py) from files: CSV (UTF-8, a header row) or Parquet, chosen by extension.
 Required columns: contacts `contact_id`; activities `contact_id`, `occurred_at`, `type`; deals
 `contact_id`, `status` and `closed_at` or `created_at`. Everything else is optional: `portal`
 defaults to `default`, a missing `activity_id`/`deal_id` is generated from the row number, and a

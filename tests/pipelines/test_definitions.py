@@ -124,10 +124,10 @@ def test_no_dagster_import_in_connectors_or_scoring() -> None:
 def test_shipped_dagster_yaml_keeps_one_run_per_portal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipelines.cli import _ensure_dagster_home
+    from pipelines.cli import ensure_dagster_home
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
-    assert _ensure_dagster_home() == tmp_path.resolve()
+    assert ensure_dagster_home() == tmp_path.resolve()
     assert (tmp_path / "dagster.yaml").read_text() == SHIPPED_YAML.read_text()
     instance = dg.DagsterInstance.from_config(str(tmp_path))
     queue = instance.get_concurrency_config().run_queue_config

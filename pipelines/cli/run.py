@@ -1,0 +1,185 @@
+"""`heatsync run`: today's partition (or a past `--day`) of one portal through Dagster, in
+process and recorded in the run history; `--dry-run` runs the same steps of the run layer on a
+throwaway snapshot of the store and prints what would change."""
+
+# ruff: noqa: T201  (a command line prints; pyproject's T20 ignore names pipelines/cli.py)
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from pipelines.cli.common import ensure_dagster_home, load_env, settings_from_env
+from pipelines.cli.summary import print_changes, print_left_out, print_summary
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+    from connectors.hubspot import HubSpotSettings
+    from pipelines.config import HeatsyncConfig
+    from pipelines.store import PortalStore
+
+
+def _metadata_by_asset(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.step_materialization_data.materialization
+        values: dict[str, Any] = {}
+        for key, entry in mat.metadata.items():
+            values[key] = getattr(entry, "value", entry)
+        out["/".join(mat.asset_key.path)] = values
+    return out
+
+
+def run(portal: str, dry_run: bool, day: str | None = None) -> int:
+    """Today's partition of `portal` through Dagster, or a past `day` (scores only, no writes)."""
+    load_env()
+    settings, config = settings_from_env(portal)
+    from connectors.hubspot import HubSpotConnector
+    from pipelines.run.asof import local_today
+    from pipelines.run.day import portal_time_zone
+
+    store = config.store(portal)
+    tz = portal_time_zone(store, HubSpotConnector(settings))
+    now = pd.Timestamp.now(tz="UTC")
+    today = local_today(tz, now)
+    if day is not None:
+        if dry_run and day != today:
+            print(
+                "heatsync run: a past day writes nothing; --dry-run is for today", file=sys.stderr
+            )
+            return 2
+        from pipelines.partitions import FIRST_DAY, FIRST_DAY_VARIABLE
+
+        if not FIRST_DAY <= day <= today:
+            print(
+                f"heatsync run: --day must be from {FIRST_DAY} (the first day partition; "
+                f"{FIRST_DAY_VARIABLE} moves it) to {today}",
+                file=sys.stderr,
+            )
+            return 2
+    day = day or today
+    if dry_run:
+        return _dry_run(settings, config, store, day, now)
+
+    ensure_dagster_home()
+    import dagster as dg
+
+    from pipelines.definitions import build_defs
+    from pipelines.partitions import PORTALS, partition_key
+
+    instance = dg.DagsterInstance.get()
+    if portal not in instance.get_dynamic_partitions(PORTALS):
+        instance.add_dynamic_partitions(PORTALS, [portal])
+    # Built now, not at import: the environment (portal, credentials, home) is read at call time.
+    job = build_defs().resolve_job_def("daily_scoring")
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=partition_key(day, portal),
+        raise_on_error=False,
+        tags={"heatsync/launched_by": "cli"},
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+    )
+    failures = _step_failures(result)
+    meta = _metadata_by_asset(result)
+    if "hubspot/extract" not in meta and failures:
+        # nothing was read, so there is nothing to summarise: say what failed and stop
+        for _step, message in failures:
+            print(f"heatsync run: {message}", file=sys.stderr)
+        print(f"  (run {result.run_id} FAILED; history in DAGSTER_HOME)", file=sys.stderr)
+        return 1
+    print_summary(store.portal, day, meta, past=day < today)
+    print(f"  run          {result.run_id} ({'success' if result.success else 'FAILED'})")
+    print(f"  history      DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
+    for step, message in failures:
+        print(f"  ! {step}: {message}", file=sys.stderr)
+    return 0 if result.success else 1
+
+
+def _step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
+    """(step, one-line reason) of each failed step: a Failure's description, else the last
+    line of the error message."""
+    out: list[tuple[str, str]] = []
+    for event in result.all_events:
+        if not (event.is_step_failure and event.step_key):
+            continue
+        data = event.step_failure_data
+        reason = ""
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            reason = data.user_failure_data.description
+        elif data.error is not None:
+            reason = data.error.message.strip().splitlines()[-1]
+        out.append((event.step_key, reason or str(event.message)))
+    return out
+
+
+DRY_RUN_ID = "dry-run"
+
+
+def _dry_run(
+    settings: HubSpotSettings,
+    config: HeatsyncConfig,
+    store: PortalStore,
+    day: str,
+    now: pd.Timestamp,
+) -> int:
+    """The real run's steps with dry_run on a throwaway snapshot of the store: read the CRM,
+    score and plan, ask the CRM which planned tasks exist, and print every change as before →
+    after. Nothing is written to the CRM and nothing is kept locally."""
+    import tempfile
+
+    from connectors.hubspot import HubSpotConnector
+    from pipelines.run import day as run_day
+
+    connector = HubSpotConnector(settings)
+    locale, scoring = config.locale, config.scoring()
+    with tempfile.TemporaryDirectory(prefix="heatsync-dry-run-") as scratch:
+        with store.lock():
+            copy = store.snapshot(Path(scratch))
+        with copy.lock():
+            _, extracted = run_day.extract_day(connector, copy, day, now)
+            scored = run_day.score_day(copy, day, now, scoring, locale, save=False)
+            updates, _ = run_day.write_back_day(
+                connector, copy, scored.as_of, scored.scores, DRY_RUN_ID, locale, dry_run=True
+            )
+            contacts = copy.table("contacts")
+            planned = run_day.tasks_day(
+                connector,
+                copy,
+                scored.as_of,
+                scored.scores,
+                scoring,
+                locale,
+                DRY_RUN_ID,
+                dry_run=True,
+            )
+            tasks = planned.tasks
+            existing = connector.find_tasks(
+                dict(zip(tasks["task_key"], tasks["contact_id"], strict=True))
+            )
+    meta = extracted.metadata
+    print(f"heatsync run --dry-run · portal {store.portal} · {day} · nothing is written")
+    if meta.get("binding"):
+        print(f"  account: {meta['binding']}")
+    print(
+        f"  extract: {meta.get('mode')}, {meta.get('contacts_pulled', 0)} contacts pulled "
+        "(read only: nothing is saved)"
+    )
+    print_changes(updates, contacts)
+    new_tasks = tasks[~tasks["task_key"].isin(list(existing))]
+    print(f"  would create {len(new_tasks)} tasks:")
+    for task in new_tasks.head(20).itertuples(index=False):
+        print(f"    [{task.rule}] owner {task.owner_id} · {task.subject}")
+    if len(new_tasks) > 20:
+        print(f"    … and {len(new_tasks) - 20} more")
+    if existing:
+        print(f"  {len(existing)} planned tasks already exist in the CRM: not created again")
+    not_created = planned.result.metadata.get("skipped") or {}
+    skipped = ", ".join(f"{k} {v}" for k, v in not_created.items() if v)
+    print(f"  not created: {skipped or 'none'}")
+    print_left_out(planned.result.metadata)
+    return 0
