@@ -1,13 +1,17 @@
 """Shared HTTP plumbing for CRM connectors: sessions, rate limiting, retries, errors, redaction.
 
+Only what every CRM needs lives here; a CRM's own vocabulary (how its error answers read, what its
+rate-limit policies mean, which URL shapes carry secrets) is its connector's `ServerRules`
+subclass, passed to `JsonHttp`, plus the patterns it gives `register_redaction`.
+
 - `RateLimiter`: client-side sliding-window budgets (a burst budget per rolling window and a
   separate per-second search budget), shared by the clients of one account (`shared_limiter`).
   It sleeps before a request instead of letting the server answer 429.
 - `JsonHttp`: one `requests.Session` plus the limiter, a tenacity retry policy (429, 423, 5xx,
-  dropped connections and timeouts; honours `Retry-After` and rolling-window policies; exponential
-  backoff with jitter; bounded attempts and total wait) and `RequestStats` counters.
-- `ConnectorError` and subclasses carry status, category, message and correlation id, never a
-  secret. `redact()` scrubs every log line and exception text. Errors a person must act on
+  dropped connections and timeouts; honours `Retry-After` and the CRM's rate-limit rules;
+  exponential backoff with jitter; bounded attempts and total wait) and `RequestStats` counters.
+- `ConnectorError` and subclasses carry status, category, message and the server's request id,
+  never a secret. `redact()` scrubs every log line and exception text. Errors a person must act on
   (`AuthError`, `PermissionDeniedError`, `UnreachableError`) read as one line saying what failed
   and what to check (`hint`), and are never retried (an unreachable host only briefly).
 
@@ -25,7 +29,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -44,17 +48,21 @@ log = logging.getLogger("heatsync.connectors.http")
 _SECRETS: set[str] = set()
 _SECRETS_LOCK = threading.Lock()
 
-_PATTERNS = (
+
+def secret_field_pattern(*names: str) -> re.Pattern[str]:
+    """A redaction pattern for `name=value` / `"name": "value"` forms of the given field names."""
+    alternatives = "|".join(re.escape(name) for name in names)
+    return re.compile(rf"(?i)((?:{alternatives})[\"']?\s*[=:]\s*[\"']?)[^\s&\"',}}]+")
+
+
+_PATTERNS: list[re.Pattern[str]] = [
     # Authorization: Bearer xxx / "Authorization": "Bearer xxx"
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/=:]+"),
-    # key=value forms in URLs, form bodies and reprs
-    re.compile(
-        r"(?i)((?:access_token|refresh_token|client_secret|hapikey|token|api_key|apikey)"
-        r"[\"']?\s*[=:]\s*[\"']?)[^\s&\"',}]+"
+    # key=value forms in URLs, form bodies and reprs (OAuth 2 and the usual API key names)
+    secret_field_pattern(
+        "access_token", "refresh_token", "client_secret", "token", "api_key", "apikey"
     ),
-    # /oauth/v1/access-tokens/{token} and /refresh-tokens/{token}
-    re.compile(r"(?i)(/(?:access|refresh)-tokens/)[^/\s?\"']+"),
-)
+]
 
 
 def register_secret(value: str | None) -> None:
@@ -64,15 +72,26 @@ def register_secret(value: str | None) -> None:
             _SECRETS.add(value)
 
 
+def register_redaction(pattern: re.Pattern[str]) -> None:
+    """Mask what `pattern` matches, keeping its group 1 (e.g. a CRM's URL that holds a token).
+
+    Connectors register their CRM's secret-bearing shapes when they are imported.
+    """
+    with _SECRETS_LOCK:
+        if pattern not in _PATTERNS:
+            _PATTERNS.append(pattern)
+
+
 def redact(text: object) -> str:
     """Return `text` as a string with registered secrets and token-like fields masked."""
     out = str(text)
     with _SECRETS_LOCK:
         secrets = sorted(_SECRETS, key=len, reverse=True)
+        patterns = list(_PATTERNS)
     for secret in secrets:
         if secret in out:
             out = out.replace(secret, "***")
-    for pattern in _PATTERNS:
+    for pattern in patterns:
         out = pattern.sub(lambda m: m.group(1) + "***", out)
     return out
 
@@ -99,10 +118,12 @@ TRANSIENT_STATUSES = frozenset({423, 429, 500, 502, 503, 504, 521, 522, 523, 524
 
 
 class ConnectorError(Exception):
-    """A CRM request failed. The message names status, category, message and correlation id.
+    """A CRM request failed. The message names status, category, message and request id.
 
     `summary`, when given, replaces that technical line with a sentence for people; `hint` (what
     to check or do) is appended after " — ". `technical` always keeps the technical line.
+    `correlation_label` is what the CRM calls its request id in that line; `missing_scopes` lists
+    the permissions a refusal named (any one of them would do), if any.
     """
 
     def __init__(
@@ -112,17 +133,21 @@ class ConnectorError(Exception):
         status: int | None = None,
         category: str | None = None,
         correlation_id: str | None = None,
+        correlation_label: str = "request id",
         method: str | None = None,
         path: str | None = None,
         retry_after: float | None = None,
         policy: str | None = None,
         body: Any = None,
+        missing_scopes: Sequence[str] = (),
         summary: str | None = None,
         hint: str | None = None,
     ) -> None:
         self.status = status
         self.category = category
         self.correlation_id = correlation_id
+        self.correlation_label = correlation_label
+        self.missing_scopes = list(missing_scopes)
         self.method = method
         self.path = redact(path) if path else path
         self.retry_after = retry_after
@@ -140,7 +165,7 @@ class ConnectorError(Exception):
         text = " ".join(parts)
         text = f"{text}: {self.detail}" if text else self.detail
         if correlation_id:
-            text += f" (correlationId {correlation_id})"
+            text += f" ({correlation_label} {correlation_id})"
         self.technical = redact(text)
         self.summary = redact(summary) if summary else None
         shown = self.summary or self.technical
@@ -152,14 +177,10 @@ class AuthError(ConnectorError):
 
 
 class PermissionDeniedError(AuthError):
-    """403: the credentials were accepted but may not do this (e.g. MISSING_SCOPES).
+    """403: the credentials were accepted but may not do this (e.g. a missing scope).
 
     `missing_scopes` lists the scopes the server named (any one of them would do), if any.
     """
-
-    @property
-    def missing_scopes(self) -> list[str]:
-        return missing_scopes(self.body)
 
 
 class UnreachableError(ConnectorError):
@@ -201,35 +222,56 @@ class TransportError(TransientError):
     """Dropped connection or timeout: the request may or may not have been applied."""
 
 
-def missing_scopes(body: Any) -> list[str]:
-    """Scopes a 403 body names (HubSpot: errors[].context.requiredScopes/requiredGranularScopes)."""
-    found: list[str] = []
-    errors = body.get("errors") if isinstance(body, Mapping) else None
-    for item in errors if isinstance(errors, list) else []:
-        context = item.get("context") if isinstance(item, Mapping) else None
-        if not isinstance(context, Mapping):
-            continue
-        for key in ("requiredGranularScopes", "requiredScopes"):
-            values = context.get(key)
-            for value in values if isinstance(values, list) else []:
-                if str(value) not in found:
-                    found.append(str(value))
-    return found
+@dataclass(frozen=True)
+class ErrorBody:
+    """What a CRM's error answer says, read by its `ServerRules`."""
+
+    category: Any = None  # the CRM's error code or category
+    message: Any = None
+    correlation_id: Any = None  # the server's id of the request, for its support
+    policy: Any = None  # the rate-limit policy the server says was exceeded
+    missing_scopes: tuple[str, ...] = ()  # permissions a refusal names
 
 
-def error_from_response(resp: requests.Response, method: str, path: str) -> ConnectorError:
-    """Build the right ConnectorError for a non-2xx response."""
+class ServerRules:
+    """A CRM's dialect as the shared layer needs it: error answers and rate-limit policies.
+
+    The base class knows only HTTP (a 429 is a rate limit, the message is the answer's text); a
+    connector subclasses it and passes an instance to `JsonHttp`.
+    """
+
+    correlation_label = "request id"  # what the CRM calls the request id in error messages
+
+    def read_error(self, body: Any) -> ErrorBody:
+        """The fields of a parsed error answer (`body` is None when it was not JSON)."""
+        return ErrorBody()
+
+    def is_rate_limited(self, status: int, error: ErrorBody) -> bool:
+        """Whether an error answer means the request was refused unprocessed for a rate limit."""
+        return status == 429
+
+    def exhausts_window(self, error: ConnectorError) -> bool:
+        """Whether a 429 says the rolling burst window is spent (the limiter then blocks it)."""
+        return False
+
+    def rate_limit_wait(self, error: ConnectorError) -> float | None:
+        """Seconds before retrying a 429 that has no Retry-After; None = exponential backoff."""
+        return None
+
+
+def error_from_response(
+    resp: requests.Response, method: str, path: str, rules: ServerRules | None = None
+) -> ConnectorError:
+    """Build the right ConnectorError for a non-2xx response, read by the CRM's `rules`."""
+    rules = rules or ServerRules()
     body: Any
     try:
         body = resp.json()
     except ValueError:
         body = None
-    category = message = correlation = policy = None
-    if isinstance(body, Mapping):
-        category = body.get("category") or body.get("errorType")
-        message = body.get("message")
-        correlation = body.get("correlationId")
-        policy = body.get("policyName")
+    fields = rules.read_error(body)
+    category, message = fields.category, fields.message
+    correlation, policy = fields.correlation_id, fields.policy
     if not message:
         text = (resp.text or "").strip()
         if "html" in resp.headers.get("Content-Type", "").lower() or text.startswith("<"):
@@ -238,8 +280,7 @@ def error_from_response(resp: requests.Response, method: str, path: str) -> Conn
     retry_after = _retry_after(resp.headers.get("Retry-After"))
     status = resp.status_code
     cls: type[ConnectorError]
-    rate_limit = bool(policy) or "RATE_LIMIT" in str(category or "").upper()
-    if status == 429 or (status == 403 and rate_limit):
+    if rules.is_rate_limited(status, fields):
         cls = RateLimitedError
     elif status == 423:
         cls = LockedError
@@ -260,11 +301,13 @@ def error_from_response(resp: requests.Response, method: str, path: str) -> Conn
         status=status,
         category=str(category) if category else None,
         correlation_id=str(correlation) if correlation else None,
+        correlation_label=rules.correlation_label,
         method=method,
         path=path,
         retry_after=retry_after,
         policy=str(policy) if policy else None,
         body=body,
+        missing_scopes=fields.missing_scopes,
     )
 
 
@@ -415,7 +458,7 @@ class RetryPolicy:
     max_total_wait_s: float = 120.0
     base_s: float = 0.5
     cap_s: float = 30.0
-    window_s: float = 10.0  # wait this long after a TEN_SECONDLY_ROLLING 429 without Retry-After
+    window_s: float = 10.0  # limiter blocked this long after a window-spending 429, no Retry-After
     connect_attempts: int = 3  # attempts when no connection can be made at all (a blip)
     connect_wait_s: float = 0.5  # first pause before such a retry (doubles)
 
@@ -459,8 +502,9 @@ class JsonHttp:
 
     `auth` returns the headers to send (called before every attempt, so a refreshed token is
     picked up); `on_unauthorized` is called once on a 401 and returns True if retrying makes sense
-    (e.g. after refreshing an expired OAuth token). `service` names the server in messages and
-    `hints` say what to check when it is unreachable or refuses the credentials.
+    (e.g. after refreshing an expired OAuth token). `service` names the server in messages,
+    `hints` say what to check when it is unreachable or refuses the credentials, and `rules` read
+    its error answers and rate-limit policies.
     """
 
     def __init__(
@@ -477,6 +521,7 @@ class JsonHttp:
         sleep: Callable[[float], None] = time.sleep,
         service: str = "the server",
         hints: Hints | None = None,
+        rules: ServerRules | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter
@@ -488,6 +533,7 @@ class JsonHttp:
         self.stats = stats or RequestStats()
         self.service = service
         self.hints = hints or Hints()
+        self.rules = rules or ServerRules()
         self._stats_lock = threading.Lock()
         self._sleep = sleep
 
@@ -597,10 +643,10 @@ class JsonHttp:
                     f"{type(exc).__name__}: {exc}", method=method, path=path
                 ) from None
         if resp.status_code >= 400:
-            err = error_from_response(resp, method, path)
+            err = error_from_response(resp, method, path, self.rules)
             if resp.status_code == 429:
                 self._count(rate_limited=1)
-                if err.policy and "TEN_SECONDLY" in err.policy.upper():
+                if self.rules.exhausts_window(err):
                     self.limiter.burst.penalize(err.retry_after or self.policy.window_s)
             elif resp.status_code >= 500:
                 self._count(server_errors=1)
@@ -639,11 +685,13 @@ class JsonHttp:
             status=err.status,
             category=err.category,
             correlation_id=err.correlation_id,
+            correlation_label=err.correlation_label,
             method=err.method,
             path=err.path,
             retry_after=err.retry_after,
             policy=err.policy,
             body=err.body,
+            missing_scopes=err.missing_scopes,
             summary=summary,
             hint=hint,
         )
@@ -655,13 +703,9 @@ class JsonHttp:
             if exc.retry_after is not None:
                 return min(exc.retry_after, self.policy.max_total_wait_s)
             if isinstance(exc, RateLimitedError):
-                policy = (exc.policy or "").upper()
-                message = (exc.detail or "").lower()
-                if "TEN_SECONDLY" in policy or "ten_secondly" in message:
-                    # the limiter already blocks the window; a short extra pause suffices here
-                    return 0.05
-                if policy == "SECONDLY" or "secondly limit" in message:
-                    return 1.0 + random.uniform(0, 0.25)
+                wait = self.rules.rate_limit_wait(exc)
+                if wait is not None:
+                    return wait
             if isinstance(exc, LockedError):
                 return 2.0 + random.uniform(0, 0.5)
             if isinstance(exc, UnreachableError):

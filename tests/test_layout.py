@@ -177,3 +177,14 @@ def test_the_contract_document_names_every_column_and_value() -> None:
     missing = sorted(name for name in names if not re.search(rf"\b{re.escape(name)}\b", text))
     assert missing == [], f"docs/contract.md does not mention {missing}"
     assert (ROOT / "docs" / "domain.md").is_file()
+
+
+# HubSpot's words that belong in connectors/hubspot/, not in the layer every CRM shares.
+HUBSPOT_VOCABULARY = ("HubSpot", "TEN_SECONDLY", "SECONDLY", "correlationId", "policyName")
+HUBSPOT_VOCABULARY += ("/oauth/v1", "access-tokens", "hapikey", "requiredScopes")
+
+
+@pytest.mark.parametrize("name", ["http.py", "__init__.py"])
+def test_the_shared_connector_layer_speaks_no_crm(name: str) -> None:
+    text = (ROOT / "connectors" / name).read_text()
+    assert [word for word in HUBSPOT_VOCABULARY if word in text] == []

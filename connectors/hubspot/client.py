@@ -9,6 +9,9 @@ Incremental search never loses records to the 10,000-result cap: windows on the 
 property are bisected in time while `total` reaches the cap, and each window is walked by
 `hs_object_id GT last_seen` (sorted ascending, 200 per page) instead of the `after` cursor, so
 no single query ever pages past the cap - even when >10,000 records share one timestamp.
+
+Requests go through the shared `connectors.http.JsonHttp`, told HubSpot's error and rate-limit
+vocabulary by `connectors.hubspot.server_rules.HUBSPOT_RULES`.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from connectors.hubspot.models import (
     StandardError,
     TokenResponse,
 )
+from connectors.hubspot.server_rules import HUBSPOT_RULES
 from connectors.hubspot.settings import (
     ASSOC_BATCH_SIZE,
     BATCH_SIZE,
@@ -156,6 +160,7 @@ class HubSpotClient:
             sleep=sleep,
             service="HubSpot",
             hints=hints_for(settings),
+            rules=HUBSPOT_RULES,
         )
 
     def close(self) -> None:
@@ -208,6 +213,7 @@ class HubSpotClient:
                 status=exc.status,
                 category=exc.category,
                 correlation_id=exc.correlation_id,
+                correlation_label=exc.correlation_label,
                 method=exc.method,
                 path=exc.path,
                 body=exc.body,
