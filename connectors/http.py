@@ -709,7 +709,7 @@ class JsonHttp:
             if isinstance(exc, LockedError):
                 return 2.0 + random.uniform(0, 0.5)
             if isinstance(exc, UnreachableError):
-                return self.policy.connect_wait_s * (2 ** (attempt - 1))
+                return self.policy.connect_wait_s * 2.0 ** (attempt - 1)
         backoff = min(self.policy.cap_s, self.policy.base_s * (2 ** (attempt - 1)))
         return random.uniform(backoff / 2, backoff)
 
