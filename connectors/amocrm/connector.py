@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.amocrm.client import AmoClient
 from connectors.amocrm.models import Account
 from connectors.amocrm.settings import AmoCrmSettings
-from connectors.base import PortalInfo, RequestStats
+from connectors.base import ExtractResult, PortalInfo, RequestStats
 
 
 class AmoCrmConnector:
@@ -43,6 +44,14 @@ class AmoCrmConnector:
                 currency=account.currency,
             )
         return self._portal
+
+    # -- extract -----------------------------------------------------------------------------
+    def extract(self, cursors: dict[str, str] | None, until: datetime) -> ExtractResult:
+        """Read what changed since `cursors` (None: everything) up to `until`
+        (connectors.amocrm.extract)."""
+        from connectors.amocrm import extract
+
+        return extract.extract(self, cursors, until)
 
 
 def _zone(name: str | None) -> str:
