@@ -57,13 +57,13 @@ TRUE_COEFFICIENTS: dict[str, float] = {
     "unanswered_call": -0.3,
     "email_sent": 0.0,  # our own outreach: useless
     "unsubscribe": -1.5,
-    "source_paid_search": 0.3,  # sources, against organic search
+    "source_paid_search": 0.5,  # sources, against organic search
     "source_referral": 1.0,
     "source_social": -0.5,
-    "source_direct": 0.2,
+    "source_direct": 0.4,
     "source_other": -1.0,  # bot-like traffic
     "do_not_contact": -0.8,
-    "lifecycle_subscriber": -0.3,  # against "lead"
+    "lifecycle_subscriber": -0.4,  # against "lead"
 }
 TRUE_INTERCEPT = -3.0
 # half-life in days of each decayed feature: heatsync's signal classes (defaults.yaml)

@@ -5,8 +5,10 @@ least portal, contact_id, score, temperature, segment) and the deals table, and 
 converted when it has a won deal with closed_at in (as_of, as_of + horizon_days] (a won deal
 without closed_at counts at its created_at, as in scoring). It reports conversion by temperature
 band and by segment, the ROC AUC of `score` (Mann-Whitney on average ranks, so ties count a half),
-the ROC curve, a calibration table over 10-point score bins, the lift of hot over cold and whether
-the bands convert in order (hot > warm > cold). Pure pandas/numpy; no I/O.
+the ROC curve, a calibration table over 10-point score bins, the lift of hot over cold, whether
+the bands convert in order (hot > warm > cold), and per-signal lift (`by_signal`: the conversion
+of contacts with and without each reason code, so that a signal that predicts not buying shows).
+Pure pandas/numpy; no I/O.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ class BacktestReport:
     band_order_ok: bool
     min_band_n: int = MIN_BAND_N
     outcomes: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    # per reason code: signal, n_with, converted_with, rate_with, rate_without, lift
+    by_signal: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe figures (NaN and inf become None), e.g. for Dagster metadata."""
@@ -70,6 +74,7 @@ class BacktestReport:
             "by_segment": _records(self.by_segment),
             "calibration": _records(self.calibration),
             "roc": _records(self.roc[["fpr", "tpr"]]),
+            "by_signal": _records(self.by_signal),
         }
 
 
@@ -175,6 +180,38 @@ def _calibration(score: np.ndarray, y: np.ndarray) -> pd.DataFrame:
     return g[["bin", "n", "mean_score", "rate"]]
 
 
+SIGNAL_COLUMNS = ["signal", "n_with", "converted_with", "rate_with", "rate_without", "lift"]
+
+
+def signal_lift(reason_codes: pd.Series, y: np.ndarray) -> pd.DataFrame:
+    """Per reason code (a signal the contact showed at the as-of day, as listed in
+    `reason_codes`): how many contacts had it, how many of them converted, their conversion rate,
+    the rate of the contacts without it, and the lift (with / without; inf when none without it
+    converted, NaN when everyone has it). A lift below 1 for evidence that earns points is a
+    signal that predicts NOT buying on this portal. Highest lift first."""
+    y = np.asarray(y, dtype=bool)
+    n, pos = len(y), int(y.sum())
+    codes = reason_codes.reset_index(drop=True).fillna("").astype(str).str.split(",").explode()
+    codes = codes[codes != ""]
+    if not len(codes):
+        return pd.DataFrame({c: [] for c in SIGNAL_COLUMNS})
+    pairs = pd.DataFrame({"signal": codes.to_numpy(), "row": codes.index.to_numpy()})
+    pairs = pairs.drop_duplicates()
+    pairs["y"] = y[pairs["row"].to_numpy(dtype="int64")].astype("int64")
+    g = pairs.groupby("signal", sort=True)["y"].agg(n_with="size", converted_with="sum")
+    g = g.reset_index()
+    n_without = n - g["n_with"]
+    g["rate_with"] = g["converted_with"] / g["n_with"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        without = np.where(n_without > 0, (pos - g["converted_with"]) / n_without, np.nan)
+        g["rate_without"] = without
+        lift = np.where(without > 0, g["rate_with"] / without, np.nan)
+        lift = np.where((without == 0) & (g["rate_with"] > 0), np.inf, lift)
+    g["lift"] = lift
+    g = g.sort_values(["lift", "n_with"], ascending=[False, False], na_position="last")
+    return g[SIGNAL_COLUMNS].reset_index(drop=True)
+
+
 def band_order(by_band: pd.DataFrame, min_band_n: int = MIN_BAND_N) -> bool:
     """True unless a hotter band converts no better than a colder one, among the bands with at
     least `min_band_n` contacts (fewer than two such bands, or no conversions at all: True)."""
@@ -242,5 +279,10 @@ def backtest(
         min_band_n=min_band_n,
         outcomes=pd.DataFrame(
             {"portal": s["portal"], "contact_id": s["contact_id"], "score": score, "converted": y}
+        ),
+        by_signal=(
+            signal_lift(s["reason_codes"], y)
+            if "reason_codes" in s.columns
+            else pd.DataFrame({c: [] for c in SIGNAL_COLUMNS})
         ),
     )

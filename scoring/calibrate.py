@@ -56,10 +56,12 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from scoring.backtest import outcomes, roc_auc
+from scoring.backtest import BANDS, band_order, outcomes, roc_auc
 from scoring.config import ScoringConfig, load_config
 from scoring.features import Prepared, prepare, to_utc
 from scoring.temperature import (
+    _customer_evidence,
+    _deal_evidence,
     customer_propensity,
     evidence,
     profile_terms,
@@ -80,6 +82,7 @@ ODDS_POINTS = 20.0  # learned points: 20 points double the odds of converting
 # the spreads tried (x the 99.5th percentile of the log-odds above score 0)
 FLOOR, MARGIN = 0.01, 0.05
 MAP_SPREADS = (0.05, 0.08, 0.12, 0.18, 0.25, 0.33, 0.5, 0.75, 1.0, 1.5, 2.0)
+BAND_CUTS = 1
 HOT_LIFT = 2.0  # the hot band must convert at least this many times the base rate
 MIN_BAND_SHARE = 0.02  # each band holds at least this share of the contacts
 
@@ -110,7 +113,8 @@ class CalibrationReport:
     `calibrated` is False when the given config was kept (too little history); `notes` say why and
     what else to know, in words. `validation` holds the time-based check: the cut it was judged
     at, the given config's ROC AUC there (`auc_current`), the learned one's fitted on the earlier
-    cuts only (`auc_calibrated`), `beats` (learned > given), the chosen C. `weights` has one row
+    cuts only (`auc_calibrated`), `beats` (learned > given, and the learned bands convert in order
+    at that cut: `bands_in_order`), the chosen C. `weights` has one row
     per learned term: term, code, coefficient (log-odds per unit) and points.
     """
 
@@ -155,7 +159,7 @@ def _until(
     return c, a, d
 
 
-def design(prep: Prepared, config: ScoringConfig, ev: pd.DataFrame | None = None) -> pd.DataFrame:
+def design(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     """One column per term of the points config (rows aligned with prep.contacts), valued so that
     a contact's uncapped points are sum(term value * column); see the module docstring."""
     n = len(prep.contacts)
@@ -190,7 +194,8 @@ def design(prep: Prepared, config: ScoringConfig, ev: pd.DataFrame | None = None
         col = np.zeros(n)
         col[pen["cidx"].to_numpy(dtype="int64")] = 1.0
         cols["unanswered_penalty.points"] = col
-    ev = ev if ev is not None else evidence(prep, config)
+    # the deal and customer terms alone (the profile's customer points share a reason code)
+    ev = pd.concat([_deal_evidence(prep, config), _customer_evidence(prep, config)])
     for code in (*SCALED, config.customers.code):
         rows = ev[ev["code"] == code]
         if len(rows):
@@ -204,9 +209,9 @@ def design(prep: Prepared, config: ScoringConfig, ev: pd.DataFrame | None = None
             cols[f"profile.{key}.{value}"] = (values == value).to_numpy(dtype=float)
     cols["profile.vip"] = c["is_vip"].to_numpy(dtype=float)
     cols["profile.do_not_contact"] = c["do_not_contact"].to_numpy(dtype=float)
-    cols["profile.last_inbound_points"] = profile_terms(prep, config)[
-        "last_inbound_recency"
-    ].to_numpy(dtype=float)
+    terms = profile_terms(prep, config)
+    cols["profile.customer"] = terms["customer_days"].notna().to_numpy(dtype=float)
+    cols["profile.last_inbound_points"] = terms["last_inbound_recency"].to_numpy(dtype=float)
     return pd.DataFrame(cols, index=pd.RangeIndex(n))
 
 
@@ -330,7 +335,9 @@ def _apply(
     learned_codes: set[str] = set()
     for key in ("source", "lifecycle_stage"):
         if any(t.startswith(f"profile.{key}.") for t in points):
-            data["profile"][key] = {}  # the learned levels replace the given ones
+            # the learned levels replace the given ones (0 for a level not learned, written out
+            # so that the YAML merged over the defaults reads back the same)
+            data["profile"][key] = {k: 0.0 for k in data["profile"][key]}
     for term, value in points.items():
         parts = term.split(".")
         if parts[0] == "signals":
@@ -511,19 +518,35 @@ def calibrate_report(
     notes.extend(more)
     fitted = ScoringConfig.model_validate(data)
 
-    score = _scores(
-        prepare(*_until(contacts, activities, deals, end), latest.cut, fitted, tz), fitted
-    )
-    warm, hot, why = choose_thresholds(score, y_latest, fitted)
+    # the bands: chosen on the learned config's scores at the latest BAND_CUTS cuts, pooled
+    tables = _until(contacts, activities, deals, end)
+    scored = [_scores(prepare(*tables, c.cut, fitted, tz), fitted) for c in cuts[:BAND_CUTS]]
+    score = scored[0]
+    y_bands = np.concatenate([c.outcome for c in cuts[:BAND_CUTS]])
+    warm, hot, why = choose_thresholds(np.concatenate(scored), y_bands, fitted)
     temp = {**fitted.temperature.model_dump(), "warm": warm, "hot": hot}
     fitted = ScoringConfig.model_validate({**fitted.model_dump(), "temperature": temp})
+    label = np.select([score >= hot, score >= warm], ["hot", "warm"], default="cold")
+    by_band = (
+        pd.DataFrame({"band": label, "y": y_latest.astype("int64")})
+        .groupby("band")["y"]
+        .agg(n="size", converted="sum", rate="mean")
+        .reindex(list(BANDS))
+        .fillna(0)
+        .reset_index()
+    )
+    in_order = band_order(by_band)
     bands = {
         "warm": warm,
         "hot": hot,
         **why,
         "auc": roc_auc(score, y_latest),
         "base_rate": float(np.mean(y_latest)),
+        "in_order": in_order,
     }
+    if validation:
+        validation["bands_in_order"] = in_order
+        validation["beats"] = bool(validation["beats"] and in_order)
     if why["rule"] == "kept":
         notes.append(
             "no three bands convert in order with a hot band at 2x the base rate: "
@@ -558,6 +581,8 @@ def _term_code(term: str, config: ScoringConfig) -> str:
         return config.unanswered_penalty.code
     if parts[0] == "scale":
         return parts[1]
+    if parts[1] == "customer":
+        return "purchased_recently"
     return parts[1] if parts[1] != "last_inbound_points" else "last_inbound"
 
 

@@ -113,6 +113,7 @@ class ProfileConfig(_Model):
     lifecycle_stage: dict[str, float] = Field(default_factory=dict)
     vip: float = 0.0
     do_not_contact: float = 0.0
+    customer: float = 0.0  # a contact with a won deal (shown as purchased_recently)
     last_inbound_points: float = 0.0
     last_inbound_class: str = "engagement"
 

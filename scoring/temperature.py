@@ -7,7 +7,9 @@ deals add points by stage probability (late stage strongly) and the latest won d
 decaying bonus. Customers (contacts with won deals) add a purchase-propensity term from their own
 rhythm: frequency of repeat purchase days, recency and age (config.customers,
 `customer_propensity`). Who the contact is adds profile points (config.profile: source, lifecycle
-stage, VIP, do-not-contact, recency of the last inbound activity). An activity's points may grow
+stage, VIP, do-not-contact, recency of the last inbound activity; these count in the points but
+are not listed as reasons until the locales have texts for them; being a customer is shown as
+purchased_recently). An activity's points may grow
 with its duration (a rule's points_per_minute: time on site, call length).
 score = 100 * (1 - exp(-max(base_points + points, 0) / saturation_points)), rounded
 to a whole number (halves up) before the thresholds label it, so the label agrees with the number
@@ -172,14 +174,18 @@ def _customer_evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     )
 
 
-PROFILE_CODES = ("source", "lifecycle_stage", "vip", "do_not_contact", "last_inbound")
+# profile terms shown as reasons, under an existing reason code
+PROFILE_REASON = {"customer": "purchased_recently"}
+# profile terms that count in the points but are not listed as reasons (no reason texts yet)
+PROFILE_UNSHOWN = ("source", "lifecycle_stage", "vip", "do_not_contact", "last_inbound")
 
 
 def profile_terms(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     """Per contact (aligned with prep.contacts) the points of each profile term (config.profile):
-    source, lifecycle_stage, vip, do_not_contact, and last_inbound (points decaying by the days
-    since their last inbound activity; `last_inbound_days`, NaN when there was none, and
-    `last_inbound_recency`, the decay factor 0-1)."""
+    source, lifecycle_stage, vip, do_not_contact, customer (a won deal by then; `customer_days`
+    since the last) and last_inbound (points decaying by the days since their last inbound
+    activity; `last_inbound_days`, NaN when there was none, and `last_inbound_recency`, the decay
+    factor 0-1)."""
     pc = config.profile
     c = prep.contacts
     n = len(c)
@@ -188,6 +194,9 @@ def profile_terms(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     last = inbound.groupby("cidx")["age"].min().reindex(pd.RangeIndex(n)).to_numpy(dtype=float)
     hl = config.half_life_days[pc.last_inbound_class]
     recent = np.where(np.isnan(last), 0.0, np.power(0.5, np.clip(last, 0, None) / hl))
+    won = prep.deals[prep.deals["status"] == "won"]
+    bought = won.groupby("cidx")["closed_age"].min().reindex(pd.RangeIndex(n))
+    bought_days = bought.clip(lower=0).to_numpy(dtype=float)
     return pd.DataFrame(
         {
             "source": c["source"].map(pc.source).fillna(0.0).to_numpy(dtype=float),
@@ -199,6 +208,8 @@ def profile_terms(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
             "do_not_contact": np.where(
                 c["do_not_contact"].to_numpy(dtype=bool), pc.do_not_contact, 0.0
             ),
+            "customer": np.where(np.isnan(bought_days), 0.0, pc.customer),
+            "customer_days": bought_days,
             "last_inbound": pc.last_inbound_points * recent,
             "last_inbound_days": last,
             "last_inbound_recency": recent,
@@ -209,20 +220,36 @@ def profile_terms(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
 def _profile_evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     terms = profile_terms(prep, config)
     frames = []
-    for code in PROFILE_CODES:
+    for code in PROFILE_REASON:
         strength = terms[code].to_numpy()
         idx = np.flatnonzero(strength != 0)
         if not len(idx):
             continue
-        days = terms["last_inbound_days"].to_numpy()[idx] if code == "last_inbound" else np.nan
+        days = (
+            terms[f"{code}_days"].to_numpy()[idx]
+            if f"{code}_days" in terms
+            else np.full(len(idx), np.nan)
+        )
         frames.append(
             pd.DataFrame(
-                {"cidx": idx, "code": code, "strength": strength[idx], "days": days, "count": 0.0}
+                {
+                    "cidx": idx,
+                    "code": PROFILE_REASON.get(code, code),
+                    "strength": strength[idx],
+                    "days": days,
+                    "count": 0.0,
+                }
             )
         )
     if not frames:
         return pd.DataFrame(columns=EVIDENCE_COLUMNS)
     return pd.concat(frames, ignore_index=True)
+
+
+def profile_points(prep: Prepared, config: ScoringConfig) -> np.ndarray:
+    """Per contact: the points of the profile terms that are not reasons (PROFILE_UNSHOWN)."""
+    terms = profile_terms(prep, config)
+    return np.asarray(terms[list(PROFILE_UNSHOWN)].sum(axis=1), dtype=float)
 
 
 def evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
@@ -280,6 +307,6 @@ def temperature(prep: Prepared, ev: pd.DataFrame, config: ScoringConfig) -> pd.D
     n = len(prep.contacts)
     points = np.bincount(
         ev["cidx"].to_numpy(dtype="int64"), weights=ev["strength"].to_numpy(float), minlength=n
-    )[:n]
+    )[:n] + profile_points(prep, config)
     score = score_points(points, config)
     return pd.DataFrame({"points": points, "score": score, "temperature": label(score, config)})
