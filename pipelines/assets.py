@@ -11,7 +11,7 @@ extracted, and credentials the CRM rejects fail the step without Dagster retryin
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import dagster as dg
 import pandas as pd
@@ -72,15 +72,6 @@ def _no_retry() -> Iterator[None]:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
 
 
-@dg.asset(
-    key=EXTRACT_KEY,
-    partitions_def=day_by_portal,
-    group_name="hubspot",
-    kinds={"hubspot", "parquet"},
-    pool="hubspot_api",
-    retry_policy=RETRY,
-    description="Incremental pull of contacts, deals and activities into the portal's local store.",
-)
 def hubspot_extract(
     context: dg.AssetExecutionContext, hubspot: HubSpotResource, heatsync: HeatsyncSettings
 ) -> dg.MaterializeResult:
@@ -94,29 +85,6 @@ def hubspot_extract(
     return dg.MaterializeResult(metadata=_metadata(result.metadata))
 
 
-@dg.asset(
-    key=SCORES_KEY,
-    deps=[hubspot_extract],
-    partitions_def=day_by_portal,
-    group_name="heatsync",
-    kinds={"pandas", "parquet"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "every_contact_scored",
-            asset=SCORES_KEY,
-            blocking=True,
-            description="Every contact that existed on the day has a score; blocks the write-back.",
-        ),
-        dg.AssetCheckSpec(
-            "scores_in_range",
-            asset=SCORES_KEY,
-            blocking=True,
-            description="Scores lie in 0–100 and temperatures are cold, warm or hot; blocks the "
-            "write-back.",
-        ),
-    ],
-    description="Temperature, score, segment, reasons, trend and touch status of every contact.",
-)
 def contact_scores(
     context: dg.AssetExecutionContext, heatsync: HeatsyncSettings
 ) -> dg.MaterializeResult:
@@ -194,34 +162,6 @@ def _write_result(
     )
 
 
-# Multi-assets of one skippable asset: on a past day neither the asset nor its checks (optional
-# outputs with can_subset) are emitted, so the partition is not shown as materialized.
-@dg.multi_asset(
-    name="hubspot__field_writeback",
-    specs=[
-        dg.AssetSpec(
-            FIELDS_KEY,
-            deps=[SCORES_KEY],
-            skippable=True,
-            group_name="hubspot",
-            kinds={"hubspot"},
-            description="heatsync's contact properties in HubSpot, changed only where the value "
-            "differs. Materialized for the portal's today only.",
-        )
-    ],
-    check_specs=[
-        dg.AssetCheckSpec(
-            "all_fields_written",
-            asset=FIELDS_KEY,
-            description="HubSpot accepted every field update (a warning lists the refused "
-            "contacts; the next run tries them again).",
-        )
-    ],
-    can_subset=True,
-    partitions_def=day_by_portal,
-    pool="hubspot_api",
-    retry_policy=RETRY,
-)
 def hubspot_field_writeback(
     context: dg.AssetExecutionContext, hubspot: HubSpotResource, heatsync: HeatsyncSettings
 ) -> Iterator[dg.MaterializeResult]:
@@ -241,39 +181,6 @@ def hubspot_field_writeback(
     yield _write_result(result, connector, "all_fields_written")
 
 
-@dg.multi_asset(
-    name="hubspot__tasks",
-    specs=[
-        dg.AssetSpec(
-            TASKS_KEY,
-            deps=[SCORES_KEY],
-            skippable=True,
-            group_name="hubspot",
-            kinds={"hubspot"},
-            description="Follow-up tasks for the owner: call now, touch, birthday, retention, "
-            "review. Materialized for the portal's today only.",
-        )
-    ],
-    check_specs=[
-        dg.AssetCheckSpec(
-            "all_tasks_created",
-            asset=TASKS_KEY,
-            description="HubSpot created every planned task (a warning lists the refused ones; "
-            "the next run tries them again).",
-        ),
-        dg.AssetCheckSpec(
-            "no_duplicate_tasks",
-            asset=TASKS_KEY,
-            blocking=True,
-            description="No task key appears twice in the task ledger: no contact got the same "
-            "task twice.",
-        ),
-    ],
-    can_subset=True,
-    partitions_def=day_by_portal,
-    pool="hubspot_api",
-    retry_policy=RETRY,
-)
 def hubspot_tasks(
     context: dg.AssetExecutionContext, hubspot: HubSpotResource, heatsync: HeatsyncSettings
 ) -> Iterator[dg.MaterializeResult]:
@@ -366,22 +273,6 @@ def _table(records: list[dict[str, Any]]) -> dg.MetadataValue:
     return dg.MetadataValue.table(rows, schema=dg.TableSchema(columns))
 
 
-@dg.asset(
-    key=BACKTEST_KEY,
-    deps=[contact_scores],
-    partitions_def=day_by_portal,
-    group_name="heatsync",
-    kinds={"pandas"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "hot_converts_best",
-            asset=BACKTEST_KEY,
-            description="Of the contacts scored a horizon ago, hot ones bought more often than "
-            "warm ones, and warm more than cold (a warning: the scoring needs a look).",
-        )
-    ],
-    description="Did the contacts scored a horizon ago buy? AUC, conversion by band, lift.",
-)
 def score_backtest(
     context: dg.AssetExecutionContext, heatsync: HeatsyncSettings
 ) -> dg.MaterializeResult:
@@ -415,10 +306,137 @@ def score_backtest(
     )
 
 
-ALL_ASSETS = [
-    hubspot_extract,
-    contact_scores,
-    hubspot_field_writeback,
-    hubspot_tasks,
-    score_backtest,
+# What the UI shows beside each asset and check; shared by every build of the assets.
+SCORES_CHECKS = [
+    dg.AssetCheckSpec(
+        "every_contact_scored",
+        asset=SCORES_KEY,
+        blocking=True,
+        description="Every contact that existed on the day has a score; blocks the write-back.",
+    ),
+    dg.AssetCheckSpec(
+        "scores_in_range",
+        asset=SCORES_KEY,
+        blocking=True,
+        description="Scores lie in 0–100 and temperatures are cold, warm or hot; blocks the "
+        "write-back.",
+    ),
 ]
+FIELDS_SPEC = dg.AssetSpec(
+    FIELDS_KEY,
+    deps=[SCORES_KEY],
+    skippable=True,
+    group_name="hubspot",
+    kinds={"hubspot"},
+    description="heatsync's contact properties in HubSpot, changed only where the value "
+    "differs. Materialized for the portal's today only.",
+)
+FIELDS_CHECKS = [
+    dg.AssetCheckSpec(
+        "all_fields_written",
+        asset=FIELDS_KEY,
+        description="HubSpot accepted every field update (a warning lists the refused "
+        "contacts; the next run tries them again).",
+    )
+]
+TASKS_SPEC = dg.AssetSpec(
+    TASKS_KEY,
+    deps=[SCORES_KEY],
+    skippable=True,
+    group_name="hubspot",
+    kinds={"hubspot"},
+    description="Follow-up tasks for the owner: call now, touch, birthday, retention, "
+    "review. Materialized for the portal's today only.",
+)
+TASKS_CHECKS = [
+    dg.AssetCheckSpec(
+        "all_tasks_created",
+        asset=TASKS_KEY,
+        description="HubSpot created every planned task (a warning lists the refused ones; "
+        "the next run tries them again).",
+    ),
+    dg.AssetCheckSpec(
+        "no_duplicate_tasks",
+        asset=TASKS_KEY,
+        blocking=True,
+        description="No task key appears twice in the task ledger: no contact got the same "
+        "task twice.",
+    ),
+]
+BACKTEST_CHECKS = [
+    dg.AssetCheckSpec(
+        "hot_converts_best",
+        asset=BACKTEST_KEY,
+        description="Of the contacts scored a horizon ago, hot ones bought more often than "
+        "warm ones, and warm more than cold (a warning: the scoring needs a look).",
+    )
+]
+
+
+class HeatsyncAssets(NamedTuple):
+    """The assets of one code location, in graph order (a sequence: `dg.materialize(assets)`)."""
+
+    extract: dg.AssetsDefinition
+    scores: dg.AssetsDefinition
+    field_writeback: dg.AssetsDefinition
+    tasks: dg.AssetsDefinition
+    backtest: dg.AssetsDefinition
+
+
+def build_assets(partitions_def: dg.PartitionsDefinition | None = None) -> HeatsyncAssets:
+    """The assets over `partitions_def`: by default day × portal from the first day configured
+    now (HEATSYNC_FIRST_DAY), read when the code location is built, not when this is imported.
+
+    The write-back and the tasks are multi-assets of one skippable asset: on a past day neither
+    the asset nor its checks (optional outputs with can_subset) are emitted, so the partition is
+    not shown as materialized.
+    """
+    partitions = partitions_def or day_by_portal()
+    extract = dg.asset(
+        key=EXTRACT_KEY,
+        partitions_def=partitions,
+        group_name="hubspot",
+        kinds={"hubspot", "parquet"},
+        pool="hubspot_api",
+        retry_policy=RETRY,
+        description="Incremental pull of contacts, deals and activities into the portal's "
+        "local store.",
+    )(hubspot_extract)
+    scores = dg.asset(
+        key=SCORES_KEY,
+        deps=[EXTRACT_KEY],
+        partitions_def=partitions,
+        group_name="heatsync",
+        kinds={"pandas", "parquet"},
+        check_specs=SCORES_CHECKS,
+        description="Temperature, score, segment, reasons, trend and touch status of every "
+        "contact.",
+    )(contact_scores)
+    field_writeback = dg.multi_asset(
+        name="hubspot__field_writeback",
+        specs=[FIELDS_SPEC],
+        check_specs=FIELDS_CHECKS,
+        can_subset=True,
+        partitions_def=partitions,
+        pool="hubspot_api",
+        retry_policy=RETRY,
+    )(hubspot_field_writeback)
+    tasks = dg.multi_asset(
+        name="hubspot__tasks",
+        specs=[TASKS_SPEC],
+        check_specs=TASKS_CHECKS,
+        can_subset=True,
+        partitions_def=partitions,
+        pool="hubspot_api",
+        retry_policy=RETRY,
+    )(hubspot_tasks)
+    backtest = dg.asset(
+        key=BACKTEST_KEY,
+        deps=[SCORES_KEY],
+        partitions_def=partitions,
+        group_name="heatsync",
+        kinds={"pandas"},
+        check_specs=BACKTEST_CHECKS,
+        description="Did the contacts scored a horizon ago buy? AUC, conversion by band, lift.",
+    )(score_backtest)
+    return HeatsyncAssets(extract, scores, field_writeback, tasks, backtest)

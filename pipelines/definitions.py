@@ -1,7 +1,8 @@
 """The heatsync code location: assets, checks, job, schedule, sensor and resources.
 
 Nothing is read at import time: `defs` is built when Dagster loads the code location (and
-`build_defs` whenever it is called), from the environment of that moment.
+`build_defs` whenever it is called), from the environment of that moment: the credentials to
+reference, heatsync's settings and the first day partition.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from pipelines.assets import ALL_ASSETS
+from pipelines.assets import build_assets
 from pipelines.config import HUBSPOT_SECRET_VARIABLES, HUBSPOT_VARIABLES, heatsync_config
+from pipelines.partitions import day_by_portal, first_day
 from pipelines.resources import HeatsyncSettings, HubSpotResource
 from pipelines.schedules import daily_scoring, daily_scoring_schedule, register_portals
 
@@ -44,7 +46,7 @@ def build_defs(env: Mapping[str, str] | None = None) -> dg.Definitions:
     """The code location as the environment (by default the process's, now) configures it."""
     env = os.environ if env is None else env
     return dg.Definitions(
-        assets=ALL_ASSETS,
+        assets=list(build_assets(day_by_portal(first_day(env=env)))),
         jobs=[daily_scoring],
         schedules=[daily_scoring_schedule],
         sensors=[register_portals],

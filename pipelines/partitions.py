@@ -7,13 +7,14 @@ is always a partition. Scoring refuses a day later than the portal's today. Port
 dimension: with the environment-variable configuration the single portal is `default`.
 
 The first day is HEATSYNC_FIRST_DAY (YYYY-MM-DD) or, unset, DEFAULT_WINDOW_DAYS before today
-(UTC), read when the definitions are loaded: the UI's partition coverage then counts the days
-worth backfilling, not years nobody will score.
+(UTC), read when the definitions are built (`day_by_portal()`), never at import: the UI's
+partition coverage then counts the days worth backfilling, not years nobody will score.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -24,9 +25,11 @@ DEFAULT_PORTAL = "default"
 PORTALS = "portals"  # the name of the dynamic portal dimension
 
 
-def first_day(today: date | None = None) -> str:
-    """The first day partition: HEATSYNC_FIRST_DAY, or DEFAULT_WINDOW_DAYS before today (UTC)."""
-    configured = os.environ.get(FIRST_DAY_VARIABLE, "").strip()
+def first_day(today: date | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The first day partition: HEATSYNC_FIRST_DAY (of `env`, by default the process's
+    environment now), or DEFAULT_WINDOW_DAYS before today (UTC)."""
+    env = os.environ if env is None else env
+    configured = (env.get(FIRST_DAY_VARIABLE) or "").strip()
     if configured:
         try:
             return date.fromisoformat(configured).isoformat()
@@ -38,11 +41,17 @@ def first_day(today: date | None = None) -> str:
     return (today - timedelta(days=DEFAULT_WINDOW_DAYS)).isoformat()
 
 
-FIRST_DAY = first_day()
-
 portals = dg.DynamicPartitionsDefinition(name=PORTALS)
-days = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, end_offset=2)
-day_by_portal = dg.MultiPartitionsDefinition({"date": days, "portal": portals})
+
+
+def days(first: str | None = None) -> dg.DailyPartitionsDefinition:
+    """Day partitions from `first` (by default `first_day()`) through UTC tomorrow."""
+    return dg.DailyPartitionsDefinition(start_date=first or first_day(), end_offset=2)
+
+
+def day_by_portal(first: str | None = None) -> dg.MultiPartitionsDefinition:
+    """The day × portal partitions of every scoring asset."""
+    return dg.MultiPartitionsDefinition({"date": days(first), "portal": portals})
 
 
 def split_key(context: dg.AssetExecutionContext) -> tuple[str, str]:

@@ -53,11 +53,12 @@ def run(portal: str, dry_run: bool, day: str | None = None) -> int:
                 "heatsync run: a past day writes nothing; --dry-run is for today", file=sys.stderr
             )
             return 2
-        from pipelines.partitions import FIRST_DAY, FIRST_DAY_VARIABLE
+        from pipelines.partitions import FIRST_DAY_VARIABLE, first_day
 
-        if not FIRST_DAY <= day <= today:
+        first = first_day()
+        if not first <= day <= today:
             print(
-                f"heatsync run: --day must be from {FIRST_DAY} (the first day partition; "
+                f"heatsync run: --day must be from {first} (the first day partition; "
                 f"{FIRST_DAY_VARIABLE} moves it) to {today}",
                 file=sys.stderr,
             )

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from connectors.base import field_changes
-from pipelines.assets import ALL_ASSETS
+from pipelines.assets import build_assets
 from pipelines.partitions import partition_key, portals
 from pipelines.resources import HeatsyncSettings, HubSpotResource
 from pipelines.steps import local_today
@@ -26,6 +26,7 @@ from pipelines.store import PortalStore, account_key
 from sandbox.hubspot.server import SandboxOptions, SandboxServer
 from sandbox.hubspot.state import generate_state
 
+ASSETS = build_assets()
 HEATSYNC_FIELDS = (
     "heatsync_temperature",
     "heatsync_score",
@@ -49,7 +50,7 @@ class Deployment:
         today = pd.Timestamp(local_today(tz, pd.Timestamp.now(tz="UTC")))
         day = (today - pd.Timedelta(days=days_ago)).date().isoformat()
         result = dg.materialize(
-            ALL_ASSETS,
+            ASSETS,
             instance=self.instance,
             partition_key=partition_key(day, portal),
             resources={

@@ -17,7 +17,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from pipelines.assets import ALL_ASSETS
+from pipelines.assets import build_assets
 from pipelines.partitions import partition_key, portals
 from pipelines.resources import HeatsyncSettings, HubSpotResource
 from pipelines.steps import local_today
@@ -25,6 +25,7 @@ from pipelines.store import PortalStore
 from sandbox.hubspot.server import SandboxOptions, SandboxServer
 from sandbox.hubspot.state import generate_state
 
+ASSETS = build_assets()
 PORTAL = "default"
 
 
@@ -48,7 +49,7 @@ class Env:
 
     def run(self, day: str | None = None) -> dg.ExecuteInProcessResult:
         return dg.materialize(
-            ALL_ASSETS,
+            ASSETS,
             instance=self.instance,
             partition_key=partition_key(day or self.today(), PORTAL),
             resources=self.resources(),
@@ -199,7 +200,7 @@ def test_rerun_after_crash_between_create_and_record_creates_no_duplicate(env: E
 
 
 def test_a_write_the_crm_refuses_is_reported_and_the_run_goes_on(env: Env) -> None:
-    from pipelines.assets import contact_scores, hubspot_extract, hubspot_field_writeback
+    hubspot_extract, contact_scores, hubspot_field_writeback = ASSETS[:3]
     from sandbox.hubspot.state import now_ms
 
     key = partition_key(env.today(), PORTAL)
@@ -266,7 +267,7 @@ def test_todays_run_backtests_the_scores_of_a_horizon_ago(env: Env) -> None:
 
 
 def test_backtest_check_warns_when_hot_stops_converting_best(env: Env) -> None:
-    from pipelines.assets import score_backtest
+    score_backtest = ASSETS.backtest
 
     past = _backtest_day(env)
     assert env.run(past).success
@@ -324,12 +325,7 @@ def test_every_burning_contact_with_an_owner_gets_its_call_and_left_outs_are_lis
 
 
 def test_todays_tasks_and_writes_use_the_as_of_the_scores_were_computed_with(env: Env) -> None:
-    from pipelines.assets import (
-        contact_scores,
-        hubspot_extract,
-        hubspot_field_writeback,
-        hubspot_tasks,
-    )
+    hubspot_extract, contact_scores, hubspot_field_writeback, hubspot_tasks = ASSETS[:4]
 
     key = partition_key(env.today(), PORTAL)
     scored = dg.materialize(

@@ -86,3 +86,23 @@ def test_run_day_is_refused_before_the_configured_first_day(tmp_path: Path) -> N
         assert f"--day must be from {start.isoformat()}" in done.stderr
         assert FIRST_DAY_VARIABLE in done.stderr
         assert server.stats()["writes"] == 0
+
+
+def test_nothing_is_read_from_the_environment_at_import_time() -> None:
+    """A bad HEATSYNC_FIRST_DAY breaks building the code location, not importing it."""
+    imports = (
+        "import pipelines.definitions, pipelines.assets, pipelines.partitions, "
+        "pipelines.resources, pipelines.schedules, pipelines.config\n"
+        "print('imported')\n"
+    )
+    bad = _env(**{FIRST_DAY_VARIABLE: "not-a-date"})
+    assert _python(imports, bad) == "imported"
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_PARTITION],
+        cwd=PROJECT_ROOT,
+        env=bad,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0 and FIRST_DAY_VARIABLE in done.stderr

@@ -65,7 +65,7 @@ def test_every_portals_today_is_a_partition_at_any_hour(utc_time: str) -> None:
     from pipelines.steps import local_today
 
     now = pd.Timestamp(f"{datetime.now(UTC).date()} {utc_time}", tz="UTC")
-    existing = set(days.get_partition_keys(current_time=datetime.fromisoformat(now.isoformat())))
+    existing = set(days().get_partition_keys(current_time=datetime.fromisoformat(now.isoformat())))
     # From UTC+14 (already tomorrow after 10:00 UTC) to UTC-11 (still yesterday before 11:00).
     for tz in ("Pacific/Kiritimati", "Asia/Tokyo", "Europe/Riga", "UTC", "Pacific/Pago_Pago"):
         assert local_today(tz, now) in existing, (tz, utc_time)
