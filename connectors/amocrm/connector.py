@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pandas as pd
+
 from connectors.amocrm.client import AmoClient
-from connectors.amocrm.models import Account
+from connectors.amocrm.models import Account, CustomField
 from connectors.amocrm.settings import AmoCrmSettings
-from connectors.base import ExtractResult, PortalInfo, RequestStats
+from connectors.base import ExtractResult, PortalInfo, RequestStats, TaskReport, WriteReport
 
 
 class AmoCrmConnector:
@@ -22,6 +25,7 @@ class AmoCrmConnector:
         self.stats: RequestStats = self.client.stats
         self._account: Account | None = None
         self._portal: PortalInfo | None = None
+        self._fields: list[CustomField] | None = None
 
     def __repr__(self) -> str:
         s = self.settings
@@ -45,6 +49,15 @@ class AmoCrmConnector:
             )
         return self._portal
 
+    def fields(self) -> list[CustomField]:
+        """The account's contact field definitions (cached until `forget_fields`)."""
+        if self._fields is None:
+            self._fields = self.client.custom_fields("contacts")
+        return self._fields
+
+    def forget_fields(self) -> None:
+        self._fields = None
+
     # -- extract -----------------------------------------------------------------------------
     def extract(self, cursors: dict[str, str] | None, until: datetime) -> ExtractResult:
         """Read what changed since `cursors` (None: everything) up to `until`
@@ -52,6 +65,27 @@ class AmoCrmConnector:
         from connectors.amocrm import extract
 
         return extract.extract(self, cursors, until)
+
+    # -- write-back (connectors.amocrm.writeback) --------------------------------------------
+    def ensure_schema(self, locale: str) -> list[str]:
+        from connectors.amocrm import writeback
+
+        return writeback.ensure_schema(self, locale)
+
+    def write_fields(self, updates: pd.DataFrame, skip_ids: Iterable[str] = ()) -> WriteReport:
+        from connectors.amocrm import writeback
+
+        return writeback.write_fields(self, updates, skip_ids=skip_ids)
+
+    def find_tasks(self, task_keys: dict[str, str]) -> dict[str, str]:
+        from connectors.amocrm import writeback
+
+        return writeback.find_tasks(self, task_keys)
+
+    def create_tasks(self, tasks: pd.DataFrame) -> TaskReport:
+        from connectors.amocrm import writeback
+
+        return writeback.create_tasks(self, tasks)
 
 
 def _zone(name: str | None) -> str:
