@@ -11,6 +11,8 @@ leads at the same cuts. ROC AUC is reported on the open leads (not converted bef
 day; the truth is a model of leads) and on every contact (what the backtest sees). Bands: counts
 and conversion, the AUC of the three bands alone and of the best three-band split of the same
 score. Per-signal lift of the default config shows which signals the truth has upside down.
+`--half-life DAYS` gives the truth one half-life for every feature instead of heatsync's (which
+`calibrate` does not learn), to see what a wrong half-life costs.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ def true_lr_auc(p: LeadPortal, cuts: list[pd.Timestamp]) -> tuple[float, float]:
     )
 
 
-def run(n: int, seed: int) -> dict[str, Any]:
-    p = generate_leads(n, seed=seed)
+def run(n: int, seed: int, half_life: dict[str, float] | None = None) -> dict[str, Any]:
+    p = generate_leads(n, seed=seed, half_life=half_life)
     known = p.deals[p.deals["closed_at"] <= p.as_of]
     t = time.perf_counter()
     report = calibrate_report(p.contacts, p.activities, known, p.as_of, p.horizon_days)
@@ -83,9 +85,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=8_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--half-life",
+        type=float,
+        default=None,
+        help="the truth's half-life in days for every feature (default: heatsync's classes)",
+    )
     args = parser.parse_args()
+    hl = None
+    if args.half_life:
+        from sandbox.leads import TRUE_HALF_LIFE
+
+        hl = dict.fromkeys(TRUE_HALF_LIFE, args.half_life)
     for seed in args.seeds:
-        r = run(args.contacts, seed)
+        r = run(args.contacts, seed, hl)
         p = r["portal"]
         print(
             f"seed {seed}: {len(p.contacts):,} contacts, {len(p.activities):,} activities; "

@@ -171,12 +171,15 @@ def generate_leads(
     periods: int = 8,
     intercept: float = TRUE_INTERCEPT,
     coefficients: dict[str, float] | None = None,
+    half_life: dict[str, float] | None = None,
 ) -> LeadPortal:
     """A lead portal of `n` contacts created over periods * horizon_days + 30 days before `as_of`;
-    see the module docstring. `coefficients` override TRUE_COEFFICIENTS key by key."""
+    see the module docstring. `coefficients` and `half_life` override TRUE_COEFFICIENTS and
+    TRUE_HALF_LIFE key by key (a truth whose half-lives differ from heatsync's)."""
     rng = np.random.default_rng(seed)
     coef = {**TRUE_COEFFICIENTS, **(coefficients or {})}
-    truth = Truth(intercept=intercept, coefficients=coef, half_life=dict(TRUE_HALF_LIFE))
+    hl = {**TRUE_HALF_LIFE, **(half_life or {})}
+    truth = Truth(intercept=intercept, coefficients=coef, half_life=hl)
     span = periods * horizon_days + 30
     ids = np.char.add("L", np.arange(n).astype(str)).astype(object)
     created = as_of - pd.to_timedelta(rng.uniform(0, span * 86400, n).astype("int64"), unit="s")
