@@ -57,6 +57,10 @@ class AccountBlockedError(PermissionDeniedError):
     """amoCRM blocked the account (HTML 403) after too many requests: stop, do not retry."""
 
 
+class TokenRefusedError(AuthError):
+    """amoCRM's token endpoint refused the grant: refreshing again cannot help."""
+
+
 class AmoRules(ServerRules):
     """How amoCRM's error answers read: problem+json `{title, type, status, detail}` (validation
     errors add `validation-errors`), OAuth problems add `hint`; 429 and 403 blocks are HTML."""
@@ -244,7 +248,7 @@ class AmoClient:
             return self._access
 
     def _on_unauthorized(self, exc: ConnectorError) -> bool:
-        if not self.settings.oauth:
+        if not self.settings.oauth or isinstance(exc, TokenRefusedError):
             return False
         assert self.store is not None
         with self._token_lock:
@@ -312,7 +316,7 @@ class AmoClient:
         # new grant keeps the stored chain until amoCRM accepted the grant: a mistyped token in
         # the environment must not destroy a working chain.
         marker = {"since": time.time(), "token": fingerprint(value), "grant_type": grant_type}
-        self.store.write({**(previous or {"origin": origin}), "inflight": marker})
+        self.store.write({**(previous or {"origin": None}), "inflight": marker})
         body = {
             "client_id": s.client_id,
             "client_secret": s.client_secret.get_secret_value() if s.client_secret else "",
@@ -327,6 +331,8 @@ class AmoClient:
         except (RequestError, AuthError) as exc:
             if isinstance(exc, PermissionDeniedError) and exc.body is None:
                 raise
+            # refused, not interrupted: the next run must not read it as a lost answer
+            self.store.write({**(previous or {"origin": None}), "inflight": None})
             self._refused(exc, grant_type, interrupted)
         token = TokenResponse.model_validate(payload)
         register_secret(token.access_token)
@@ -372,7 +378,7 @@ class AmoClient:
             "authorize the integration again (a new authorization code, or a new "
             "AMOCRM_REFRESH_TOKEN), or use a long-lived AMOCRM_ACCESS_TOKEN"
         )
-        raise AuthError(
+        raise TokenRefusedError(
             exc.detail,
             status=exc.status,
             category=exc.category,

@@ -11,7 +11,14 @@ import pandas as pd
 from connectors.amocrm.client import AmoClient
 from connectors.amocrm.models import Account, CustomField
 from connectors.amocrm.settings import AmoCrmSettings
-from connectors.base import ExtractResult, PortalInfo, RequestStats, TaskReport, WriteReport
+from connectors.base import (
+    CheckReport,
+    ExtractResult,
+    PortalInfo,
+    RequestStats,
+    TaskReport,
+    WriteReport,
+)
 
 
 class AmoCrmConnector:
@@ -38,6 +45,10 @@ class AmoCrmConnector:
             self._account = self.client.account()
         return self._account
 
+    def remember_account(self, account: Account) -> None:
+        if self._account is None:
+            self._account = account
+
     def portal_info(self) -> PortalInfo:
         """Account id, IANA time zone and currency (cached per connector)."""
         if self._portal is None:
@@ -57,6 +68,14 @@ class AmoCrmConnector:
 
     def forget_fields(self) -> None:
         self._fields = None
+
+    # -- check -------------------------------------------------------------------------------
+    def check(self, locale: str) -> CheckReport:
+        """A read-only report on URL, credentials, account, reads, rights and heatsync's fields
+        (connectors.amocrm.check); never raises for an expected failure."""
+        from connectors.amocrm.check import check
+
+        return check(self, locale)
 
     # -- extract -----------------------------------------------------------------------------
     def extract(self, cursors: dict[str, str] | None, until: datetime) -> ExtractResult:
