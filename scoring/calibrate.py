@@ -19,8 +19,8 @@ a ScoringConfig; `calibrate_report(...)` (same arguments) also says what it did 
    decayed minutes (`signals.<i>.points_per_minute`: time on site, call length), the repeated
    unanswered calls penalty, the open deal (late stage, earlier stage by its probability), the
    recent purchase and the customer term (`scale.<code>`: the current points, to be rescaled), and
-   the profile: source, lifecycle stage, VIP, do-not-contact and the recency of the last inbound
-   activity. Our own outreach is a rule too (touches, worth 0 by default). Terms seen on fewer than
+   the profile: source, lifecycle stage, VIP, do-not-contact, being a customer, the recency of
+   the last inbound activity and our touches in the touches window. Terms seen on fewer than
    MIN_NONZERO contacts keep their points.
 6. Fit: scikit-learn's L2-regularized LogisticRegression on the standardized columns, the rows of
    every usable cut stacked. Time-based validation: with two or more cuts of at least
@@ -212,6 +212,7 @@ def design(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     terms = profile_terms(prep, config)
     cols["profile.customer"] = terms["customer_days"].notna().to_numpy(dtype=float)
     cols["profile.last_inbound_points"] = terms["last_inbound_recency"].to_numpy(dtype=float)
+    cols["profile.touch_points"] = terms["touch_count"].to_numpy(dtype=float)
     return pd.DataFrame(cols, index=pd.RangeIndex(n))
 
 
@@ -339,7 +340,7 @@ def _apply(
             # so that the YAML merged over the defaults reads back the same)
             data["profile"][key] = {k: 0.0 for k in data["profile"][key]}
     for term, value in points.items():
-        parts = term.split(".")
+        parts = term.split(".", 2)
         if parts[0] == "signals":
             rule = data["signals"][int(parts[1])]
             rule[parts[2]] = float(value)
@@ -574,7 +575,7 @@ def calibrate_report(
 
 
 def _term_code(term: str, config: ScoringConfig) -> str:
-    parts = term.split(".")
+    parts = term.split(".", 2)
     if parts[0] == "signals":
         return config.signals[int(parts[1])].code
     if parts[0] == "unanswered_penalty":
@@ -583,7 +584,9 @@ def _term_code(term: str, config: ScoringConfig) -> str:
         return parts[1]
     if parts[1] == "customer":
         return "purchased_recently"
-    return parts[1] if parts[1] != "last_inbound_points" else "last_inbound"
+    return {"last_inbound_points": "last_inbound", "touch_points": "touches"}.get(
+        parts[1], parts[1]
+    )
 
 
 def calibrate(

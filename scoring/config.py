@@ -116,6 +116,8 @@ class ProfileConfig(_Model):
     customer: float = 0.0  # a contact with a won deal (shown as purchased_recently)
     last_inbound_points: float = 0.0
     last_inbound_class: str = "engagement"
+    # our touches (touches.types etc.) in the last touches.window_days days, points per touch
+    touch_points: float = 0.0
 
 
 class SegmentsConfig(_Model):

@@ -177,7 +177,7 @@ def _customer_evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
 # profile terms shown as reasons, under an existing reason code
 PROFILE_REASON = {"customer": "purchased_recently"}
 # profile terms that count in the points but are not listed as reasons (no reason texts yet)
-PROFILE_UNSHOWN = ("source", "lifecycle_stage", "vip", "do_not_contact", "last_inbound")
+PROFILE_UNSHOWN = ("source", "lifecycle_stage", "vip", "do_not_contact", "last_inbound", "touches")
 
 
 def profile_terms(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
@@ -185,7 +185,7 @@ def profile_terms(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     source, lifecycle_stage, vip, do_not_contact, customer (a won deal by then; `customer_days`
     since the last) and last_inbound (points decaying by the days since their last inbound
     activity; `last_inbound_days`, NaN when there was none, and `last_inbound_recency`, the decay
-    factor 0-1)."""
+    factor 0-1), and touches (points per touch in the touches window; `touch_count`)."""
     pc = config.profile
     c = prep.contacts
     n = len(c)
@@ -194,6 +194,8 @@ def profile_terms(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     last = inbound.groupby("cidx")["age"].min().reindex(pd.RangeIndex(n)).to_numpy(dtype=float)
     hl = config.half_life_days[pc.last_inbound_class]
     recent = np.where(np.isnan(last), 0.0, np.power(0.5, np.clip(last, 0, None) / hl))
+    touched = a[a["is_touch"] & (a["age"] <= config.touches.window_days)]
+    touches = np.bincount(touched["cidx"].to_numpy(dtype="int64"), minlength=n)[:n].astype(float)
     won = prep.deals[prep.deals["status"] == "won"]
     bought = won.groupby("cidx")["closed_age"].min().reindex(pd.RangeIndex(n))
     bought_days = bought.clip(lower=0).to_numpy(dtype=float)
@@ -213,6 +215,8 @@ def profile_terms(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
             "last_inbound": pc.last_inbound_points * recent,
             "last_inbound_days": last,
             "last_inbound_recency": recent,
+            "touches": pc.touch_points * touches,
+            "touch_count": touches,
         }
     )
 
