@@ -161,11 +161,32 @@ def ensure_schema(conn: AmoCrmConnector, locale: str) -> list[str]:
     fields = client.custom_fields("contacts")
     specs = field_specs(locale, with_vip=not _has_vip(conn, fields))
     have = _by_code(fields)
-    missing = [s for s in specs if s["code"] not in have]
-    created: list[str] = []
-    for part in chunks(missing, conn.settings.batch_size):
-        client.request("POST", "/api/v4/contacts/custom_fields", json_body=list(part), write=True)
-        created.extend(s["code"] for s in part)
+    wanted = [s["code"] for s in specs if s["code"] not in have]
+    for attempt in range(conn.settings.create_attempts + 1):
+        missing = [s for s in specs if s["code"] not in have]
+        if not missing:
+            break
+        if attempt == conn.settings.create_attempts:
+            codes = ", ".join(s["code"] for s in missing)
+            raise ConnectorError(f"could not create heatsync's amoCRM fields {codes}")
+        try:
+            # not retried blindly: a create whose answer was lost is looked up, not repeated
+            for part in chunks(missing, conn.settings.batch_size):
+                client.request(
+                    "POST",
+                    "/api/v4/contacts/custom_fields",
+                    json_body=list(part),
+                    write=True,
+                    idempotent=False,
+                )
+        except (TransientError, RequestError) as exc:
+            if isinstance(exc, RequestError) and "NotUnique" not in str(exc):
+                raise
+            log.warning("amoCRM field create ambiguous (%s); looking again", redact(exc))
+            time.sleep(conn.settings.reconcile_wait_s)
+        fields = client.custom_fields("contacts")
+        have = _by_code(fields)
+    created = [c for c in wanted if c in have]
     patches = []
     for spec in specs:
         current = have.get(spec["code"])

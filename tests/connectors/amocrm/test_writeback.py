@@ -221,3 +221,14 @@ def test_an_email_task_uses_the_accounts_letter_type(server: AmoSandboxServer) -
     assert report.ok
     (task,) = _ours(server)
     assert task["task_type_id"] == 2_800_001  # the account's custom "Письмо"
+
+
+def test_a_field_create_whose_answer_is_lost_is_not_repeated(server: AmoSandboxServer) -> None:
+    conn = AmoCrmConnector(llt_settings(server, reconcile_wait_s=0.05))
+    server.set_faults(drop_after_apply_rate=1.0)
+    created = conn.ensure_schema("ru")
+    server.set_faults(drop_after_apply_rate=0.0)
+    assert set(created) == CODES
+    assert _writes(server) == {"POST /api/v4/contacts/custom_fields": 1}
+    codes = [f["code"] for f in server.state.custom_fields["contacts"] if f.get("code")]
+    assert len(codes) == len(set(codes))
