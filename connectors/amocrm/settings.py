@@ -13,7 +13,9 @@ birthday also by its field type.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -209,3 +211,52 @@ class AmoCrmSettings(BaseModel):
     @property
     def oauth(self) -> bool:
         return self.access_token is None
+
+
+# Settings field -> the environment variable that gives it (a portals file may name others).
+ENV_VARIABLES = {
+    "base_url": "AMOCRM_BASE_URL",
+    "access_token": "AMOCRM_ACCESS_TOKEN",
+    "client_id": "AMOCRM_CLIENT_ID",
+    "client_secret": "AMOCRM_CLIENT_SECRET",
+    "redirect_uri": "AMOCRM_REDIRECT_URI",
+    "refresh_token": "AMOCRM_REFRESH_TOKEN",
+    "auth_code": "AMOCRM_AUTH_CODE",
+    "token_dir": "AMOCRM_TOKEN_DIR",
+    "unowned_user_ids": "AMOCRM_UNOWNED_USER_IDS",
+}
+
+
+def settings_from_env(
+    portal: str,
+    env: Mapping[str, str],
+    *,
+    names: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> AmoCrmSettings:
+    """The settings of `portal` from environment variables (`ENV_VARIABLES`, or the variable
+    names a portals file gives in `names`); `overrides` (e.g. token_dir, locale) win.
+
+    A long-lived AMOCRM_ACCESS_TOKEN wins over OAuth variables when both are set. Raises
+    pydantic's ValidationError (a ValueError) naming what is missing."""
+    variables = {**ENV_VARIABLES, **(names or {})}
+    given = {
+        field: str(env[name]).strip()
+        for field, name in variables.items()
+        if name in env and str(env[name]).strip()
+    }
+    if "access_token" in given:
+        for grant in ("refresh_token", "auth_code"):
+            given.pop(grant, None)
+    values: dict[str, Any] = {"portal": portal}
+    for field, value in given.items():
+        if field == "unowned_user_ids":
+            values[field] = tuple(int(v) for v in value.replace(";", ",").split(",") if v.strip())
+        elif field == "token_dir":
+            values[field] = Path(value).expanduser()
+        elif field in ("access_token", "client_secret", "refresh_token", "auth_code"):
+            values[field] = SecretStr(value)
+        else:
+            values[field] = value
+    values.update(overrides)
+    return AmoCrmSettings(**values)
