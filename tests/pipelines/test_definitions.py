@@ -121,6 +121,23 @@ def test_no_dagster_import_in_connectors_or_scoring() -> None:
     assert not offenders
 
 
+def test_the_run_layer_and_the_configuration_import_no_dagster() -> None:
+    """The Dagster definitions are a shell: everything a run does is importable without it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import pipelines.run.day, pipelines.run.asof, pipelines.steps, pipelines.store, "
+        "pipelines.config, pipelines.files\n"
+        "assert 'dagster' not in sys.modules, 'dagster was imported'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_shipped_dagster_yaml_keeps_one_run_per_portal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
