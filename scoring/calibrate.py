@@ -425,6 +425,7 @@ def calibrate_report(
     """`calibrate`, with what it did and why (see CalibrationReport and the module docstring)."""
     window = _check_windows(horizon_days, split_days)
     config = config if config is not None else load_config(None)
+    given = config
     end = to_utc(as_of)
     latest = calibration_data(contacts, activities, deals, end, window, config, tz)
     customers = _fit_customers(latest, config, horizon_days)
@@ -478,14 +479,19 @@ def calibrate_report(
 
     validation: dict[str, Any] = {}
     c_value = DEFAULT_C
-    current = _scores(latest.prep, config) if latest.prep is not None else None
+    # the given config as it is (its own customer term), on the same as-of tables
+    current = _scores(latest.prep, given) if latest.prep is not None else None
     if len(cuts) >= 2:
         x_old = x_all.iloc[n_latest:].to_numpy(dtype=float)
         y_old = y_all[n_latest:]
         aucs = {}
         for c in C_GRID:
             w, b = _fit_lr(x_old, y_old, c)
-            aucs[c] = roc_auc(x_latest @ w + b, y_latest) or 0.0
+            # judged as a rep would see it: whole-number scores on the learned scale
+            val = x_latest @ w + b
+            off, v = _mapping(val, float(np.mean(y_latest)))
+            shown = np.floor(100.0 * (1.0 - np.exp(-np.clip(val - off, 0, None) / v)) + 0.5)
+            aucs[c] = roc_auc(shown, y_latest) or 0.0
         c_value = max(aucs, key=lambda c: (aucs[c], -c))
         auc_current = roc_auc(current, y_latest) if current is not None else None
         validation = {
