@@ -3,9 +3,10 @@
 Requests go through the shared `connectors.http.JsonHttp` (one `requests.Session`, tenacity
 retries), told amoCRM's vocabulary by `AmoRules`:
 
-- Pacing: one sliding-window limiter of `rate_per_second` (≤ 7) requests per account and process
-  (`shared_limiter` keyed by the account's root URL), whatever the credential or the step. A
-  request holds its slot while in flight.
+- Pacing: one sliding window of `rate_per_second` (≤ 7) requests per account, whatever the
+  credential, the step or the process (`connectors.amocrm.pace`: the process's limiter plus a
+  pace file beside the token store; `shared_pace=False`: per process only). A request holds its
+  slot while in flight.
 - 429 comes as an nginx HTML page without Retry-After: the limiter's window is blocked for a
   window and the request retried with exponential backoff. Ten or so 429s in a minute get the
   account blocked, which is why the client never bursts.
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from connectors.amocrm.models import Account, CustomField, Pipeline, TokenResponse
+from connectors.amocrm.pace import shared_pace_limiter
 from connectors.amocrm.settings import API, TOKEN_PATH, AmoCrmSettings
 from connectors.amocrm.tokens import TokenStore, TokenStoreError, fingerprint
 from connectors.base import RequestStats
@@ -38,6 +40,7 @@ from connectors.http import (
     Hints,
     JsonHttp,
     PermissionDeniedError,
+    RateLimiter,
     RequestError,
     RetryPolicy,
     ServerRules,
@@ -141,14 +144,22 @@ class AmoClient:
                 settings.client_id,
                 lock_timeout_s=settings.lock_timeout_s,
             )
-        self.http = JsonHttp(
-            settings.root,
-            limiter=shared_limiter(
+        limiter: RateLimiter
+        if settings.shared_pace:
+            name = f"pace-{fingerprint(settings.root.lower())[:20]}.json"
+            limiter = shared_pace_limiter(
+                settings.token_dir / name, settings.rate_per_second, settings.rate_window_s
+            )
+        else:
+            limiter = shared_limiter(
                 f"amocrm|{settings.root.lower()}",
                 settings.rate_per_second,
                 settings.rate_window_s,
                 settings.rate_per_second,
-            ),
+            )
+        self.http = JsonHttp(
+            settings.root,
+            limiter=limiter,
             policy=RetryPolicy(
                 attempts=settings.max_attempts,
                 max_total_wait_s=settings.max_total_wait_s,

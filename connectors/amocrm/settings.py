@@ -150,8 +150,10 @@ class AmoCrmSettings(BaseModel):
     redirect_uri: str | None = None
     refresh_token: SecretStr | None = None
     auth_code: SecretStr | None = None  # exchanged once (20 minutes), then the chain is stored
-    # where the rotating tokens live (one file per account and client id, mode 0600)
+    # where the rotating tokens (one file per account and client id, mode 0600) and the shared
+    # request budget of the account (one pace file per account) live
     token_dir: Path = Path(".heatsync") / "tokens"
+    shared_pace: bool = True  # share the request budget with other processes through a file
     refresh_ahead_s: float = 600.0  # refresh this long before the access token expires
     lock_timeout_s: float = Field(120.0, gt=0)  # waiting for another process's refresh
     locale: str = "ru"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -73,9 +74,15 @@ def oauth_settings(srv: AmoSandboxServer, token_dir: Path, **extra: Any) -> AmoC
     return AmoCrmSettings(**values)
 
 
+PACE_DIR = Path(tempfile.gettempdir()) / "heatsync-amocrm-tests"
+
+
 def llt_settings(srv: AmoSandboxServer, **extra: Any) -> AmoCrmSettings:
     values: dict[str, Any] = dict(
-        base_url=srv.base_url, access_token=srv.long_lived_token, max_total_wait_s=30.0
+        base_url=srv.base_url,
+        access_token=srv.long_lived_token,
+        max_total_wait_s=30.0,
+        token_dir=PACE_DIR,  # the account's pace file (one per sandbox port)
     )
     values.update(extra)
     return AmoCrmSettings(**values)

@@ -19,7 +19,7 @@ from tests.connectors.amocrm.conftest import llt_settings, oauth_settings, token
 
 
 def _store_file(token_dir: Path) -> Path:
-    files = [p for p in token_dir.iterdir() if p.suffix == ".json"]
+    files = [p for p in token_dir.glob("amocrm-*.json")]
     assert len(files) == 1, files
     return files[0]
 
@@ -222,3 +222,28 @@ def test_204_is_an_empty_answer(connector: AmoCrmConnector) -> None:
     params = [("filter[updated_at][from]", 1), ("filter[updated_at][to]", 2)]
     assert list(connector.client.pages("/contacts", "contacts", params)) == []
     assert connector.client.get("/contacts/1") is None
+
+
+def _burst_in_child(values: dict[str, Any]) -> str:
+    try:
+        conn = AmoCrmConnector(AmoCrmSettings(**values))
+        for _ in range(12):
+            conn.client.get("/account")
+        return f"ok {conn.stats.rate_limited}"
+    except Exception as exc:  # reported to the parent
+        return f"{type(exc).__name__}: {exc}"
+
+
+def test_processes_of_one_account_share_one_budget(
+    server: AmoSandboxServer, tmp_path: Path
+) -> None:
+    settings = llt_settings(server, token_dir=tmp_path)
+    values = settings.model_dump()
+    values["access_token"] = server.long_lived_token
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(3) as pool:
+        results = pool.map(_burst_in_child, [values] * 3)
+    assert results == ["ok 0"] * 3
+    stats = server.stats()
+    assert stats["by_route"]["GET /api/v4/account"] == 36
+    assert stats["429"] == 0 and stats["403"] == 0
