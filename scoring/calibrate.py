@@ -472,6 +472,13 @@ def calibrate_report(
         group = [t for t in terms if t.startswith(key)]
         if group and (x_all[group].sum(axis=1) > 0).all():
             terms.remove(max(group, key=lambda t: nonzero[t]))
+    if not terms:
+        return kept(
+            f"no evidence is seen on {MIN_NONZERO}+ contacts {span}: nothing to learn from; "
+            "the config is kept",
+            conversions,
+            [c.cut for c in cuts],
+        )
     x_all = x_all[terms]
     n_latest = len(latest.features)
     x_latest = x_all.iloc[:n_latest].to_numpy(dtype=float)
@@ -481,7 +488,8 @@ def calibrate_report(
     c_value = DEFAULT_C
     # the given config as it is (its own customer term), on the same as-of tables
     current = _scores(latest.prep, given) if latest.prep is not None else None
-    if len(cuts) >= 2:
+    older = y_all[len(latest.features) :]
+    if len(cuts) >= 2 and not older.all():
         x_old = x_all.iloc[n_latest:].to_numpy(dtype=float)
         y_old = y_all[n_latest:]
         aucs = {}

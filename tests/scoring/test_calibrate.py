@@ -192,3 +192,19 @@ def test_one_snapshot_calibrated_on_one_half_scores_the_other():
     model = LogisticRegression(max_iter=3000).fit(x[half], y[half])
     reference = roc_auc(model.decision_function(x[~half]), y[~half])
     assert auc is not None and reference is not None and auc >= reference - 0.01
+
+
+def test_conversions_without_evidence_keep_the_config():
+    from scoring.calibrate import calibrate_report
+
+    ids = [f"c{i}" for i in range(200)]
+    at = pd.Timestamp("2026-03-10", tz="UTC")
+    contacts = pd.DataFrame(
+        {"contact_id": ids, "portal": "p", "created_at": at - pd.Timedelta(60, "D")}
+    )
+    deals = pd.DataFrame(
+        {"deal_id": ids[:60], "contact_id": ids[:60], "portal": "p", "status": "won"}
+    ).assign(created_at=at, closed_at=at)
+    report = calibrate_report(contacts, pd.DataFrame(), deals, at + pd.Timedelta(10, "D"), 30)
+    assert not report.calibrated and "nothing to learn" in report.notes[-1]
+    assert report.config.signals == CFG.signals
