@@ -434,10 +434,14 @@ def calibrate_report(
     empty = pd.DataFrame(columns=["term", "code", "coefficient", "points"])
 
     def kept(why: str, conversions: int, cuts: list[pd.Timestamp]) -> CalibrationReport:
+        """The given config, with only the customer horizon and spend reference set."""
         notes.append(why)
         for note in notes:
             log.warning("calibrate: %s", note)
-        return CalibrationReport(config, False, conversions, cuts, notes, {}, empty, {})
+        own = {k: customers[k] for k in ("horizon_days", "value_reference")}
+        same = given.model_copy(update={"customers": given.customers.model_copy(update=own)})
+        same = ScoringConfig.model_validate(same.model_dump())
+        return CalibrationReport(same, False, conversions, cuts, notes, {}, empty, {})
 
     conversions = int(latest.outcome.sum())
     span = f"(features as of {latest.cut:%Y-%m-%d}, outcomes to {end:%Y-%m-%d})"

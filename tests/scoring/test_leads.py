@@ -173,6 +173,8 @@ def test_too_little_history_keeps_the_default_and_says_so(caplog):
     assert not report.calibrated
     assert report.config.signals == CFG.signals and report.config.profile == CFG.profile
     assert report.config.temperature == CFG.temperature
+    own = {"horizon_days", "value_reference"}  # the only settings taken from this history
+    assert report.config.customers.model_dump(exclude=own) == CFG.customers.model_dump(exclude=own)
     assert "too little history" in report.notes[-1]
     assert "too little history" in caplog.text
 
