@@ -19,8 +19,6 @@ One module per job: common (project root, .env, DAGSTER_HOME, settings), run (ru
 summary (what a run prints), check, files (the file commands), report (backtest tables and plot).
 """
 
-# ruff: noqa: T201  (a command line prints; pyproject's T20 ignore names pipelines/cli.py)
-
 from __future__ import annotations
 
 import argparse

@@ -1,7 +1,5 @@
 """`heatsync check`: what the configured credentials reach, and whether a run would work."""
 
-# ruff: noqa: T201  (a command line prints; pyproject's T20 ignore names pipelines/cli.py)
-
 from __future__ import annotations
 
 from pipelines.cli.common import load_env, settings_from_env

@@ -1,8 +1,6 @@
 """The file commands: `heatsync score`, `backtest` and `calibrate` on the canonical tables given
 as CSV or Parquet, with no CRM and no Dagster (pipelines/files.py reads and validates them)."""
 
-# ruff: noqa: T201  (a command line prints; pyproject's T20 ignore names pipelines/cli.py)
-
 from __future__ import annotations
 
 import argparse

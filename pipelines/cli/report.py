@@ -1,7 +1,5 @@
 """The backtest's figures as text tables on stdout and as a PNG (conversion by band, ROC)."""
 
-# ruff: noqa: T201  (a command line prints; pyproject's T20 ignore names pipelines/cli.py)
-
 from __future__ import annotations
 
 from pathlib import Path

@@ -2,8 +2,6 @@
 process and recorded in the run history; `--dry-run` runs the same steps of the run layer on a
 throwaway snapshot of the store and prints what would change."""
 
-# ruff: noqa: T201  (a command line prints; pyproject's T20 ignore names pipelines/cli.py)
-
 from __future__ import annotations
 
 import os

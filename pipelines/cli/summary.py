@@ -1,8 +1,6 @@
 """What `heatsync run` prints: the run's summary from the assets' metadata, and the dry run's
 changes as before → after."""
 
-# ruff: noqa: T201  (a command line prints; pyproject's T20 ignore names pipelines/cli.py)
-
 from __future__ import annotations
 
 from typing import Any
