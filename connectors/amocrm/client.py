@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from connectors.amocrm.models import Account, CustomField, Pipeline, TokenResponse
-from connectors.amocrm.pace import shared_pace_limiter
+from connectors.amocrm.pace import SharedPaceLimiter, shared_pace_limiter
 from connectors.amocrm.settings import API, TOKEN_PATH, AmoCrmSettings
 from connectors.amocrm.tokens import TokenStore, TokenStoreError, fingerprint
 from connectors.base import RequestStats
@@ -186,6 +186,10 @@ class AmoClient:
             blocked = _BLOCKED.get(root)
         if blocked is not None and time.monotonic() < blocked[0]:
             raise AccountBlockedError(blocked[1], status=403, method=method, path=path)
+        pace = self.http.limiter.pace if isinstance(self.http.limiter, SharedPaceLimiter) else None
+        message = pace.blocked() if pace is not None else None
+        if message is not None:  # another process of this account met the block
+            raise AccountBlockedError(message, status=403, method=method, path=path)
         try:
             return self.http.request(method, path, **kwargs)
         except AccountBlockedError:
@@ -204,6 +208,8 @@ class AmoClient:
             )
             with _BLOCKED_LOCK:
                 _BLOCKED[root] = (time.monotonic() + BLOCK_COOLDOWN_S, f"{summary} — {hint}")
+            if pace is not None:
+                pace.block(BLOCK_COOLDOWN_S, f"{summary} — {hint}")
             log.error("%s", summary)
             raise AccountBlockedError(
                 exc.detail,

@@ -58,7 +58,11 @@ class FilePace:
                     data = json.loads(raw or b"{}")
                 except ValueError:
                     data = {}
-                state = {"done": list(data.get("done") or []), "held": list(data.get("held") or [])}
+                state = {
+                    "done": list(data.get("done") or []),
+                    "held": list(data.get("held") or []),
+                    "blocked": list(data.get("blocked") or []),  # [until (unix), message]
+                }
                 yield state
                 payload = json.dumps(state).encode()
                 os.lseek(fd, 0, os.SEEK_SET)
@@ -93,6 +97,20 @@ class FilePace:
             wait = min(max(wait, 0.005), self.window_s)
             time.sleep(wait)
             slept += wait
+
+    def block(self, seconds: float, message: str) -> None:
+        """Record that the account is blocked, for every process, until `seconds` from now."""
+        with self._locked() as state:
+            state["blocked"] = [time.time() + seconds, message]
+
+    def blocked(self) -> str | None:
+        """The message of a block recorded by any process, while it lasts."""
+        with self._locked() as state:
+            block = state["blocked"]
+            if len(block) == 2 and time.time() < float(block[0]):
+                return str(block[1])
+            state["blocked"] = []
+            return None
 
     def release(self, slot: str) -> None:
         with self._locked() as state:

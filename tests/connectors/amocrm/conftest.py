@@ -82,7 +82,8 @@ def llt_settings(srv: AmoSandboxServer, **extra: Any) -> AmoCrmSettings:
         base_url=srv.base_url,
         access_token=srv.long_lived_token,
         max_total_wait_s=30.0,
-        token_dir=PACE_DIR,  # the account's pace file (one per sandbox port)
+        # the account's pace file: one per sandbox (a port may come back in a later test)
+        token_dir=PACE_DIR / srv.options.client_id,
     )
     values.update(extra)
     return AmoCrmSettings(**values)

@@ -200,6 +200,13 @@ def test_a_403_block_stops_the_run_with_a_clear_message(server: AmoSandboxServer
     with pytest.raises(AccountBlockedError):
         other.client.get("/contacts")
     assert server.stats()["requests"] == 1  # refused without asking again
+    # a step in another process learns it from the account's pace file
+    values = llt_settings(server).model_dump()
+    values["access_token"] = server.long_lived_token
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        (result,) = pool.map(_burst_in_child, [values])
+    assert result.startswith("AccountBlockedError") and "blocked the account" in result
+    assert server.stats()["requests"] == 1
 
 
 def test_429_backs_off_and_succeeds(server: AmoSandboxServer) -> None:
