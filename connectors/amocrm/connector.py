@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
@@ -13,6 +14,7 @@ from connectors.amocrm.models import Account, CustomField
 from connectors.amocrm.settings import AmoCrmSettings
 from connectors.base import (
     CheckReport,
+    CrmConnector,
     ExtractResult,
     PortalInfo,
     RequestStats,
@@ -115,3 +117,9 @@ def _zone(name: str | None) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         return "UTC"
     return name
+
+
+if TYPE_CHECKING:
+
+    def _conforms(connector: AmoCrmConnector) -> CrmConnector:
+        return connector  # mypy proves AmoCrmConnector implements the protocol

@@ -232,3 +232,21 @@ def test_a_field_create_whose_answer_is_lost_is_not_repeated(server: AmoSandboxS
     assert _writes(server) == {"POST /api/v4/contacts/custom_fields": 1}
     codes = [f["code"] for f in server.state.custom_fields["contacts"] if f.get("code")]
     assert len(codes) == len(set(codes))
+
+
+def test_an_empty_segment_clears_the_field(server: AmoSandboxServer) -> None:
+    conn = AmoCrmConnector(llt_settings(server))
+    conn.ensure_schema("en")
+    contacts = conn.extract(None, datetime.now(UTC)).contacts.head(2)
+    scores = _scores(contacts).assign(segment="key")
+    assert conn.write_fields(field_changes(scores, contacts)).written == 2
+    current = conn.extract(None, datetime.now(UTC)).contacts
+    current = current[current["contact_id"].isin(contacts["contact_id"])]
+    assert set(current["current_segment"]) == {"key"}
+    updates = field_changes(scores.assign(segment=None), current)
+    assert list(updates["changed_segment"]) == [True, True]
+    assert conn.write_fields(updates).written == 2
+    for cid in contacts["contact_id"]:
+        values = server.state.contacts[int(cid)]["custom_fields_values"] or []
+        assert not [v for v in values if v["field_code"] == "HEATSYNC_SEGMENT"]
+        assert [v for v in values if v["field_code"] == "HEATSYNC_TEMPERATURE"]
