@@ -37,6 +37,7 @@ from typing import Any
 
 import pandas as pd
 
+from connectors.base import QUARANTINE_COLUMNS as EXTRACT_QUARANTINE_COLUMNS
 from scoring import contract
 
 LEDGER_COLUMNS = {
@@ -50,7 +51,8 @@ LEDGER_COLUMNS = {
     "run_id": "object",
 }
 CHANGE_COLUMNS = ("contact_id", "field", "old", "new", "changed_at", "run_id")
-QUARANTINE_COLUMNS = ("portal", "object_type", "object_id", "reason", "payload", "seen_at")
+# what a connector quarantines, and when the store last saw it
+QUARANTINE_COLUMNS = (*EXTRACT_QUARANTINE_COLUMNS, "seen_at")
 ACCOUNTS_FILE = "accounts.json"
 
 log = logging.getLogger("heatsync")
