@@ -13,7 +13,8 @@ with a reason and is counted, never crashing the run and never silently dropped.
   the status name; amount = price; one row per linked contact.
 - activities: contact notes (`GET /api/v4/contacts/notes`): call_in/call_out -> call with
   direction, duration and outcome (call_status); sms_in/sms_out -> sms; common and
-  service_message notes -> note, or the canonical type of a leading `[tag]`. Chat messages come
+  service_message notes -> note, or the canonical type of a leading `[tag]`; the same notes on
+  leads (`GET /api/v4/leads/notes`) count for each contact of the lead. Chat messages come
   from events (`incoming_chat_message`/`outgoing_chat_message`). Tasks: completed meetings
   (type 2) -> meeting with the outcome of a `[meeting <outcome>]` result, open ones scheduled;
   other completed tasks -> task_completed. heatsync's own tasks and notes (marked `[hs:…]`) are
@@ -246,6 +247,7 @@ class Extraction:
         self.warnings: Counter[str] = Counter()
         self.quarantine: list[dict[str, Any]] = []
         self.removed: set[str] = set()
+        self.lead_contacts: dict[str, list[str]] = {}  # lead id -> linked contact ids
 
     # -- helpers -----------------------------------------------------------------------------
     def window(self, name: str, field: str) -> list[tuple[str, Any]]:
@@ -328,6 +330,7 @@ class Extraction:
                 activity_rows.append(act)
 
         deal_rows = self.deals()
+        activity_rows.extend(self.lead_notes())
 
         activity_rows = [r for r in activity_rows if r["contact_id"] not in self.removed]
         deal_rows = [r for r in deal_rows if r["contact_id"] not in self.removed]
@@ -434,7 +437,7 @@ class Extraction:
         return out
 
     # -- activities --------------------------------------------------------------------------
-    def note(self, note: dict[str, Any]) -> dict[str, Any] | None:
+    def note(self, note: dict[str, Any], object_type: str = "notes") -> dict[str, Any] | None:
         try:
             if note.get("id") in (None, "") or note.get("entity_id") in (None, ""):
                 raise Bad("id or entity_id: missing")
@@ -480,9 +483,9 @@ class Extraction:
                     row["text"] = clip(match.group(3))
             return row
         except Bad as exc:
-            self.q("notes", note, str(exc))
+            self.q(object_type, note, str(exc))
         except (TypeError, ValueError) as exc:
-            self.q("notes", note, f"unexpected shape: {exc}")
+            self.q(object_type, note, f"unexpected shape: {exc}")
         return None
 
     def chat(self, event: dict[str, Any]) -> dict[str, Any] | None:
@@ -623,13 +626,60 @@ class Extraction:
             except (TypeError, ValueError) as exc:
                 self.q("leads", lead, f"unexpected shape: {exc}")
                 continue
-            links = ((lead.get("_embedded") or {}).get("contacts")) or []
-            if not links:
+            linked = _linked_contacts(lead)
+            self.lead_contacts[str(lead["id"])] = linked
+            if not linked:
                 self.warnings["deal_without_contact"] += 1
-            for link in links:
-                if isinstance(link, dict) and link.get("id") is not None:
-                    rows.append({**base, "contact_id": str(link["id"])})
+            for contact_id in linked:
+                rows.append({**base, "contact_id": contact_id})
         return rows
+
+    def lead_notes(self) -> list[dict[str, Any]]:
+        """Notes on leads (telephony often logs calls on the lead), one row per linked contact."""
+        notes = list(
+            self.client.pages(
+                "/leads/notes",
+                "notes",
+                [
+                    *[("filter[note_type][]", t) for t in NOTE_TYPES],
+                    *self.window("notes", "updated_at"),
+                ],
+            )
+        )
+        unknown = sorted(
+            {str(n.get("entity_id")) for n in notes} - set(self.lead_contacts) - {"None", ""}
+        )
+        for part in range(0, len(unknown), self.settings.batch_size):
+            ids = unknown[part : part + self.settings.batch_size]
+            params: list[tuple[str, Any]] = [("with", "contacts")]
+            params.extend(("filter[id][]", i) for i in ids)
+            for lead in self.client.pages("/leads", "leads", params):
+                self.lead_contacts[str(lead.get("id"))] = _linked_contacts(lead)
+        rows = []
+        for note in notes:
+            contacts = self.lead_contacts.get(str(note.get("entity_id")), [])
+            if not contacts:
+                self.warnings["lead_note_without_contact"] += 1
+                continue
+            row = self.note(note, object_type="lead_notes")
+            if row is None:
+                continue
+            for contact_id in contacts:
+                lead_id = note["entity_id"]
+                rows.append(
+                    {
+                        **row,
+                        "activity_id": f"leadnote:{note['id']}:{contact_id}",
+                        "contact_id": contact_id,
+                        "crm_type": f"lead_note:{note.get('note_type')}:{lead_id}",
+                    }
+                )
+        return rows
+
+
+def _linked_contacts(lead: dict[str, Any]) -> list[str]:
+    links = ((lead.get("_embedded") or {}).get("contacts")) or []
+    return [str(x["id"]) for x in links if isinstance(x, dict) and x.get("id") is not None]
 
 
 def _naive(day: date) -> datetime:

@@ -12,6 +12,7 @@ import requests
 from connectors.amocrm import AmoCrmConnector
 from connectors.amocrm.extract import Bad, calendar_date
 from connectors.amocrm.markers import task_marker
+from connectors.amocrm.settings import CURSOR_OBJECTS
 from connectors.base import QUARANTINE_COLUMNS
 from sandbox.amocrm.account import ADMIN_USER_ID
 from sandbox.amocrm.server import AmoSandboxServer
@@ -182,3 +183,36 @@ def test_date_fields_are_calendar_days_in_the_account_time_zone() -> None:
     assert calendar_date("1990-05-02", moscow, "birthday") == date(1990, 5, 2)
     with pytest.raises(Bad, match="not midnight"):
         calendar_date(1634590800 + 12 * 3600, moscow, "birthday")
+
+
+def test_a_call_logged_on_a_lead_is_its_contacts_activity(server: AmoSandboxServer) -> None:
+    lead = next(iter(server.state.leads.values()))
+    contact = lead["contacts"][0]["id"]
+    at = int(UNTIL.timestamp()) - 3600
+    with server.lock:
+        nid = server.state.new_id("note")
+        server.state.notes["leads"][nid] = {
+            "id": nid,
+            "entity_id": lead["id"],
+            "created_by": lead["responsible_user_id"],
+            "updated_by": lead["responsible_user_id"],
+            "created_at": at,
+            "updated_at": at,
+            "responsible_user_id": lead["responsible_user_id"],
+            "group_id": 0,
+            "note_type": "call_in",
+            "params": {"uniq": "x", "duration": 95, "source": "pbx", "call_status": 4},
+            "account_id": server.state.account_id,
+        }
+    conn = _connector(server)
+    acts = conn.extract(None, UNTIL).activities.set_index("activity_id")
+    row = acts.loc[f"leadnote:{nid}:{contact}"]
+    assert (row["contact_id"], row["type"], row["direction"]) == (str(contact), "call", "inbound")
+    assert (row["duration_s"], row["outcome"]) == (95.0, "connected")
+    # incremental: the lead itself did not change, its contacts are looked up by id
+    cursor = datetime.fromtimestamp(at - 10, UTC).isoformat()
+    server.reset_stats()
+    later = conn.extract(dict.fromkeys(CURSOR_OBJECTS, cursor), UNTIL)
+    assert later.deals.empty
+    assert f"leadnote:{nid}:{contact}" in set(later.activities["activity_id"])
+    assert server.stats()["by_route"]["GET /api/v4/leads"] == 2  # the window, then by id
