@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from connectors.atomic import atomic_open
 from scoring import contract
 
 CSV_SUFFIXES = (".csv",)
@@ -464,13 +465,8 @@ def unknown_contacts(tables: Tables) -> dict[str, int]:
 def write_table(frame: pd.DataFrame, path: Path) -> None:
     """Write CSV or Parquet by extension, through a temporary file so no half file is left."""
     check_suffix(path, "the output")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_open(path) as handle:
         if path.suffix.lower() in CSV_SUFFIXES:
-            frame.to_csv(tmp, index=False)
+            frame.to_csv(handle, index=False)
         else:
-            frame.to_parquet(tmp, index=False)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+            frame.to_parquet(handle, index=False)

@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from typing import Any
 
 import pandas as pd
 
+from connectors.atomic import atomic_open, atomic_write_bytes
 from connectors.base import QUARANTINE_COLUMNS as EXTRACT_QUARANTINE_COLUMNS
 from scoring import contract
 
@@ -71,30 +71,16 @@ def default_home() -> Path:
     return Path(__file__).resolve().parent.parent / ".heatsync"
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.reset_index(drop=True).to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_open(path) as handle:
+        frame.reset_index(drop=True).to_parquet(handle, index=False)
 
 
 @dataclass
 class PortalStore:
     """Read and write the tables of the account a local portal name is bound to.
 
-    Writes are atomic (temp file + rename). `portal` is the local name (a Dagster partition);
+    Writes are atomic (temp file, fsync, rename). `portal` is the local name (a Dagster partition);
     `key` is the account key once bound, the local name before.
     """
 
@@ -178,7 +164,7 @@ class PortalStore:
 
     def _write_json(self, name: str, value: dict[str, Any]) -> None:
         data = json.dumps(value, indent=2, sort_keys=True).encode()
-        _atomic_write_bytes(self.root / name, data)
+        atomic_write_bytes(self.root / name, data)
 
     def portal_meta(self) -> dict[str, Any]:
         return self._read_json("portal.json")
@@ -387,4 +373,4 @@ def _read_accounts(home: Path) -> dict[str, str]:
 
 def _write_accounts(home: Path, accounts: dict[str, str]) -> None:
     data = json.dumps(accounts, indent=2, sort_keys=True).encode()
-    _atomic_write_bytes(home / ACCOUNTS_FILE, data)
+    atomic_write_bytes(home / ACCOUNTS_FILE, data)

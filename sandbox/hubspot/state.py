@@ -12,9 +12,7 @@ import bisect
 import copy
 import json
 import math
-import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -25,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from connectors.atomic import atomic_write_text
 from sandbox.hubspot import schema
 from sandbox.portal import Portal
 
@@ -525,21 +524,11 @@ class HubSpotState:
             return HubSpotState.from_json(self.to_json())
 
     def save(self, path: str | Path) -> None:
-        """Write the state atomically (temp file in the same directory, then rename)."""
+        """Write the state as JSON atomically (temp file, fsync, rename)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         with self.lock:
             text = json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, text)
 
     @classmethod
     def load(cls, path: str | Path) -> HubSpotState:
