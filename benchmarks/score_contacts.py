@@ -15,9 +15,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sandbox.synthetic import synthetic_portal
 from scoring import contract, load_config, plan_tasks, score_contacts
 from scoring.features import prepare
-from tests.scoring.synthetic import synthetic_portal
 
 
 def main() -> None:

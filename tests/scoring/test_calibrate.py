@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from sandbox.synthetic import synthetic_portal
 from scoring import load_config, score_contacts
 from scoring.backtest import backtest, roc_auc
 from scoring.calibrate import calibrate, calibration_data
-from tests.scoring.synthetic import synthetic_portal
 
 AS_OF = pd.Timestamp("2026-11-23 00:00", tz="UTC")
 HORIZON = 30

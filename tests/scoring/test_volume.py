@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from sandbox.synthetic import synthetic_portal
 from scoring import EXTRA_SCORE_COLUMNS, contract, load_config, plan_tasks, score_contacts
-from tests.scoring.synthetic import synthetic_portal
 
 AS_OF = pd.Timestamp("2026-11-23 14:00", tz="UTC")
 TZ = "Europe/Riga"

@@ -1,4 +1,5 @@
-"""A random but plausible portal in canonical tables, for volume tests and benchmarks."""
+"""A random but plausible portal in canonical tables, at any size, for volume tests and the scoring
+benchmark: no archetypes (unlike `sandbox.portal`), no record meant to be believable on its own."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def synthetic_portal(
             "owner_id": np.where(
                 rng.random(n_contacts) < 0.97,
                 np.char.add("u", rng.integers(0, 50, n_contacts).astype(str)),
-                None,
+                np.array(None, dtype=object),
             ),
             "name": np.char.add("Person ", np.arange(n_contacts).astype(str)).astype(object),
             "birthday": pd.Series(bday).where(rng.random(n_contacts) < 0.3),
