@@ -130,8 +130,8 @@ def _account_items(account: Account, payload: Any) -> list[CheckItem]:
     flag = payload.get("is_api_filter_enabled") if isinstance(payload, dict) else None
     if flag is False:
         detail = (
-            "off: amoCRM may ignore filter[updated_at] without the paid API filtering add-on "
-            "(Settings > Billing); heatsync's incremental reads rely on it"
+            "off (amocrm.ru's paid add-on): heatsync reads contacts and leads newest first "
+            "until older than the window, which costs more requests on big accounts"
         )
         items.append(CheckItem("API filtering", True, detail, warning=True))
     elif flag is True:

@@ -408,7 +408,8 @@ class AmoClient:
 
     # -- reads -------------------------------------------------------------------------------
     def account(self) -> Account:
-        payload = self.get("/account", [("with", "task_types,datetime_settings")])
+        params = [("with", "task_types,datetime_settings,is_api_filter_enabled")]
+        payload = self.get("/account", params)
         return Account.model_validate(payload or {})
 
     def custom_fields(self, entity: str = "contacts") -> list[CustomField]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -248,8 +248,40 @@ class Extraction:
         self.quarantine: list[dict[str, Any]] = []
         self.removed: set[str] = set()
         self.lead_contacts: dict[str, list[str]] = {}  # lead id -> linked contact ids
+        flag = conn.settings.api_filter
+        self.filtering = (
+            flag if flag is not None else conn.account().api_filter_enabled is not False
+        )
+        if not self.filtering:
+            self.warnings["api_filter_off"] += 1
 
     # -- helpers -----------------------------------------------------------------------------
+    def updated(
+        self, path: str, key: str, name: str, extra: list[tuple[str, Any]]
+    ) -> Iterator[dict[str, Any]]:
+        """Contacts or leads updated in the window: by filter[updated_at], or, without the API
+        filtering add-on, newest first (`order[updated_at]=desc`) until older than the window."""
+        if self.filtering:
+            yield from self.client.pages(path, key, [*extra, *self.window(name, "updated_at")])
+            return
+        since = self.cursors.get(name)
+        low = None
+        if since:
+            start = ts(since, f"cursor {name}") - timedelta(seconds=self.settings.overlap_s)
+            low = int(start.timestamp())
+        high = int(self.until.timestamp())
+        for item in self.client.pages(path, key, [*extra, ("order[updated_at]", "desc")]):
+            try:
+                stamp = int(item.get("updated_at"))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                yield item  # mapped (and quarantined) like any other record
+                continue
+            if stamp > high:
+                continue  # changed after `until`: the next run reads it
+            if low is not None and stamp < low:
+                return  # newest first: everything after this is older
+            yield item
+
     def window(self, name: str, field: str) -> list[tuple[str, Any]]:
         since = self.cursors.get(name)
         params: list[tuple[str, Any]] = [(f"filter[{field}][to]", int(self.until.timestamp()))]
@@ -293,9 +325,7 @@ class Extraction:
                 self.removed.add(str(event["entity_id"]))
 
         contact_rows = []
-        for raw in self.client.pages(
-            "/contacts", "contacts", self.window("contacts", "updated_at")
-        ):
+        for raw in self.updated("/contacts", "contacts", "contacts", []):
             row = self.contact(raw, fields)
             if row is not None:
                 contact_rows.append(row)
@@ -578,11 +608,7 @@ class Extraction:
     # -- deals -------------------------------------------------------------------------------
     def deals(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
-        leads = list(
-            self.client.pages(
-                "/leads", "leads", [("with", "contacts"), *self.window("leads", "updated_at")]
-            )
-        )
+        leads = list(self.updated("/leads", "leads", "leads", [("with", "contacts")]))
         if not leads:
             return rows
         stages: dict[tuple[int | None, int], str] = {}

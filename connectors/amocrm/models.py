@@ -42,6 +42,12 @@ class Account(_Loose):
         return str(zone) if zone else None
 
     @property
+    def api_filter_enabled(self) -> bool | None:
+        """`is_api_filter_enabled` (None when the account did not say)."""
+        flag = (self.model_extra or {}).get("is_api_filter_enabled")
+        return flag if isinstance(flag, bool) else None
+
+    @property
     def task_types(self) -> list[TaskType]:
         return [TaskType.model_validate(t) for t in self.embedded.get("task_types") or []]
 

@@ -167,6 +167,10 @@ class AmoCrmSettings(BaseModel):
     max_attempts: int = Field(6, ge=1)
     max_total_wait_s: float = 120.0
     overlap_s: float = 300.0  # an incremental window starts this long before the cursor
+    # whether filter[updated_at] works on contacts and leads (amocrm.ru's paid "API filtering");
+    # None: as the account says (is_api_filter_enabled). Without it: newest first, read until
+    # older than the window.
+    api_filter: bool | None = None
     birthday_fields: tuple[str, ...] = DEFAULT_BIRTHDAY_FIELDS
     source_fields: tuple[str, ...] = DEFAULT_SOURCE_FIELDS
     vip_fields: tuple[str, ...] = DEFAULT_VIP_FIELDS

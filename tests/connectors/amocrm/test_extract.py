@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -216,3 +217,30 @@ def test_a_call_logged_on_a_lead_is_its_contacts_activity(server: AmoSandboxServ
     assert later.deals.empty
     assert f"leadnote:{nid}:{contact}" in set(later.activities["activity_id"])
     assert server.stats()["by_route"]["GET /api/v4/leads"] == 2  # the window, then by id
+
+
+def test_without_api_filtering_reads_newest_first_until_the_window(
+    server: AmoSandboxServer,
+) -> None:
+    filtered = _connector(server).extract(None, UNTIL)
+    conn = _connector(server, api_filter=False)
+    whole = conn.extract(None, UNTIL)
+    assert whole.warnings["api_filter_off"] == 1
+    for name in ("contacts", "deals"):
+        left = getattr(filtered, name).sort_values(list(getattr(filtered, name).columns[:2]))
+        right = getattr(whole, name).sort_values(list(getattr(whole, name).columns[:2]))
+        pd.testing.assert_frame_equal(left.reset_index(drop=True), right.reset_index(drop=True))
+    # incremental: one changed contact, found on the first page, and paging stops there
+    requests.patch(
+        f"{server.base_url}/api/v4/contacts",
+        json=[{"id": 1002, "name": "Renamed Person"}],
+        headers={"Authorization": f"Bearer {server.long_lived_token}"},
+        timeout=5,
+    ).raise_for_status()
+    now = datetime.now(UTC)
+    time.sleep(1.1)  # the PATCH above spent the account's budget outside heatsync's pacing
+    server.reset_stats()
+    later = conn.extract(dict.fromkeys(CURSOR_OBJECTS, now.isoformat()), datetime.now(UTC))
+    assert list(later.contacts["contact_id"]) == ["1002"]
+    routes = server.stats()["by_route"]
+    assert routes["GET /api/v4/contacts"] == 1 and routes["GET /api/v4/leads"] == 1, routes
