@@ -377,7 +377,9 @@ def _apply(
     return data, notes
 
 
-def _fit_customers(data: CalibrationData, config: ScoringConfig, horizon_days: int) -> dict:
+def _fit_customers(
+    data: CalibrationData, config: ScoringConfig, horizon_days: int
+) -> dict[str, Any]:
     """Customer-term parameters with the best AUC among customers at the cut."""
     base = config.customers.model_dump()
     h = data.history
