@@ -133,6 +133,7 @@ class AmoClient:
         self.settings = settings
         self.stats = stats or RequestStats()
         self._token_lock = threading.Lock()
+        self._sent = threading.local()
         self._access: str | None = None
         self._expires_at = 0.0  # unix time
         self.store: TokenStore | None = None
@@ -168,6 +169,21 @@ class AmoClient:
             timeout=(settings.connect_timeout_s, settings.read_timeout_s),
             auth=self._auth_headers,
             on_unauthorized=self._on_unauthorized,
+            stats=self.stats,
+            sleep=sleep,
+            service="amoCRM",
+            hints=hints_for(settings),
+            rules=AMO_RULES,
+        )
+        # The token request is made while an API request holds its slot of the account's budget
+        # (the refresh happens inside that request's auth): it gets a budget of its own, so that
+        # requests waiting for the refresh can never hold every slot it needs.
+        self.token_http = JsonHttp(
+            settings.root,
+            limiter=RateLimiter(settings.rate_per_second, settings.rate_window_s, 1),
+            policy=self.http.policy,
+            timeout=self.http.timeout,
+            session=self.http.session,
             stats=self.stats,
             sleep=sleep,
             service="amoCRM",
@@ -249,7 +265,9 @@ class AmoClient:
 
     # -- auth --------------------------------------------------------------------------------
     def _auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token()}"}
+        token = self.access_token()
+        self._sent.token = token  # what this thread's request carries, for a 401 that follows
+        return {"Authorization": f"Bearer {token}"}
 
     def access_token(self) -> str:
         """The access token to send: the long-lived one, or a stored/refreshed OAuth token."""
@@ -269,7 +287,8 @@ class AmoClient:
             return False
         assert self.store is not None
         with self._token_lock:
-            failed = self._access
+            # the token this thread's request carried (another thread may have refreshed since)
+            failed = getattr(self._sent, "token", None)
             with self.store.locked():
                 self._load_or_refresh(failed=failed)
         return True
@@ -342,7 +361,7 @@ class AmoClient:
             ("code" if grant_type == "authorization_code" else "refresh_token"): value,
         }
         try:
-            payload = self.http.request(
+            payload = self.token_http.request(
                 "POST", TOKEN_PATH, json_body=body, authenticated=False, write=True
             )
         except (RequestError, AuthError) as exc:

@@ -173,14 +173,14 @@ def test_a_crash_before_the_request_leaves_the_chain_usable(
     AmoCrmConnector(oauth_settings(server, tmp_path)).portal_info()
     server.expire_access_tokens()
     conn = AmoCrmConnector(oauth_settings(server, tmp_path))
-    real = conn.client.http.request
+    real = conn.client.token_http.request
 
     def die_before_sending(method: str, path: str, **kw: Any) -> Any:
         if path.endswith("/oauth2/access_token"):
             raise SimulatedCrash()  # the in-flight record is written, the request never left
         return real(method, path, **kw)
 
-    monkeypatch.setattr(conn.client.http, "request", die_before_sending)
+    monkeypatch.setattr(conn.client.token_http, "request", die_before_sending)
     with pytest.raises(SimulatedCrash):
         conn.client.get("/contacts")
     # the next run finds the in-flight record, tries the token once more: it was never spent
@@ -254,3 +254,18 @@ def test_processes_of_one_account_share_one_budget(
     stats = server.stats()
     assert stats["by_route"]["GET /api/v4/account"] == 36
     assert stats["429"] == 0 and stats["403"] == 0
+
+
+def test_many_threads_waiting_for_a_refresh_do_not_starve_it(
+    server: AmoSandboxServer, tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    conn = AmoCrmConnector(oauth_settings(server, tmp_path))
+    conn.portal_info()
+    server.expire_access_tokens()
+    with ThreadPoolExecutor(12) as pool:
+        futures = [pool.submit(conn.client.get, "/account") for _ in range(12)]
+        answers = [f.result(timeout=60) for f in futures]
+    assert all(a["id"] == 30551234 for a in answers)
+    assert token_calls(server) == 2  # one refresh for all of them
