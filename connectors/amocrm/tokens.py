@@ -33,12 +33,13 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from connectors.atomic import atomic_open
 
 FORMAT = "heatsync-amocrm-tokens/1"
 
@@ -145,20 +146,7 @@ class TokenStore:
             "saved_at": time.time(),
         }
         payload = json.dumps(body, indent=2, sort_keys=True).encode("utf-8")
-        fd, tmp = tempfile.mkstemp(prefix=".tokens-", suffix=".tmp", dir=self.directory)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        # temp file beside it (0600 from creation), fsync, rename, fsync of the directory
+        with atomic_open(self.path, sync_directory=True) as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(payload)
