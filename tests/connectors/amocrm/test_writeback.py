@@ -250,3 +250,14 @@ def test_an_empty_segment_clears_the_field(server: AmoSandboxServer) -> None:
         values = server.state.contacts[int(cid)]["custom_fields_values"] or []
         assert not [v for v in values if v["field_code"] == "HEATSYNC_SEGMENT"]
         assert [v for v in values if v["field_code"] == "HEATSYNC_TEMPERATURE"]
+
+
+def test_a_batch_refused_without_naming_an_element_is_bisected(server: AmoSandboxServer) -> None:
+    conn = AmoCrmConnector(llt_settings(server))
+    conn.ensure_schema("ru")
+    result = conn.extract(None, datetime.now(UTC))
+    server.set_faults(batch_max=20)  # an account whose cap is below heatsync's 50
+    report = conn.write_fields(field_changes(_scores(result.contacts), result.contacts))
+    assert report.ok and report.written == 120
+    # 50 → 400 "At most 20 elements", halves of 25 → 400, quarters of 12/13 pass
+    assert server.stats()["by_route"]["PATCH /api/v4/contacts"] > 3
