@@ -35,7 +35,7 @@ PAST_DAY = "past partition: backfills compute and record scores but never write 
 # Decimal places of the backtest's fractions (3: a tenth of a percent) and of the lift.
 ROUNDING = {"lift_hot_over_cold": 2}
 FRACTION_DIGITS = 3
-BACKTEST_TABLES = ("by_band", "by_segment", "calibration")
+BACKTEST_TABLES = ("by_band", "by_segment", "calibration", "by_signal")
 
 
 def _metadata(values: dict[str, Any]) -> dict[str, Any]:

@@ -415,6 +415,7 @@ def backtest(store: PortalStore, as_of: AsOf, horizon_days: int) -> StepResult:
         "by_band": report.by_band.to_dict(orient="records"),
         "by_segment": report.by_segment.to_dict(orient="records"),
         "calibration": report.calibration.to_dict(orient="records"),
+        "by_signal": report.by_signal.to_dict(orient="records"),
     }
     return StepResult(meta)
 

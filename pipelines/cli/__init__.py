@@ -22,6 +22,7 @@ summary (what a run prints), check, files (the file commands), report (backtest 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import sys
@@ -154,6 +155,24 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+class _StderrNow(logging.Handler):
+    """Writes to sys.stderr as it is when a record arrives (not when the handler was made)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr)
+
+
+def _warnings_to_stderr() -> None:
+    """The file commands' warnings (unknown columns, too little history) as `heatsync: warning:`
+    lines on stderr, once per process."""
+    logger = logging.getLogger("heatsync")
+    if not any(h.get_name() == "heatsync-cli" for h in logger.handlers):
+        handler = _StderrNow(logging.WARNING)
+        handler.set_name("heatsync-cli")
+        handler.setFormatter(logging.Formatter("heatsync: warning: %(message)s"))
+        logger.addHandler(handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -175,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             return 130
     from pipelines.files import FileError
 
+    _warnings_to_stderr()
     try:
         return FILE_COMMANDS[args.command](args)
     except FileError as exc:

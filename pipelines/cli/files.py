@@ -162,7 +162,7 @@ def calibrate_files(args: argparse.Namespace) -> int:
 
     from pipelines.files import FileError
     from scoring import load_config
-    from scoring.calibrate import calibrate
+    from scoring.calibrate import calibrate_report
 
     if args.out.suffix.lower() not in (".yaml", ".yml"):
         raise FileError([f"--out {args.out}: expected a file name ending in .yaml"])
@@ -186,7 +186,7 @@ def calibrate_files(args: argparse.Namespace) -> int:
     )
     progress(f"calibrating: {learned}")
     # scoring.calibrate reads nothing after its as_of and takes features `split_days` before it
-    fitted = calibrate(
+    outcome = calibrate_report(
         tables.contacts,
         tables.activities,
         tables.deals,
@@ -195,6 +195,7 @@ def calibrate_files(args: argparse.Namespace) -> int:
         config=config,
         split_days=window,
     )
+    fitted = outcome.config
     progress(f"writing {args.out.name}")
     dumped = fitted.model_dump(mode="json")
     files = ", ".join(p.name for p in (args.contacts, args.activities, args.deals) if p is not None)
@@ -217,4 +218,17 @@ def calibrate_files(args: argparse.Namespace) -> int:
         print(f"  {key}: {_setting(base.get(key))} → {_setting(value)}")
     if len(changed) > 20:
         print(f"  … and {len(changed) - 20} more")
+    check = outcome.validation
+    if check.get("auc_current") is not None and check.get("auc_calibrated") is not None:
+        verdict = "beats" if check.get("beats") else "does NOT beat"
+        print(
+            f"validation on the latest cut: learned AUC {check['auc_calibrated']:.3f} {verdict} "
+            f"the {'given' if config is not None else 'default'} config's "
+            f"{check['auc_current']:.3f}; learned bands in order: "
+            f"{'yes' if check.get('bands_in_order') else 'no'}"
+        )
+    if outcome.calibrated:  # a kept config's notes were logged as warnings already
+        for note in outcome.notes:
+            if not note.startswith("time-based validation"):  # said just above
+                print(f"note: {note}")
     return 0

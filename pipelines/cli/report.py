@@ -15,8 +15,10 @@ if TYPE_CHECKING:
 def _cell(column: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "–"
-    if column == "rate":
+    if column.startswith("rate"):
         return f"{float(value):.1%}"
+    if column == "lift" and isinstance(value, float | np.floating):
+        return f"{float(value):.2f}×"
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
     if isinstance(value, int | np.integer):
@@ -75,6 +77,10 @@ def print_report(report: BacktestReport, as_of: pd.Timestamp, horizon_days: int)
     print(format_table(report.by_segment[["segment", "n", "converted", "rate"]]))
     print("\ncalibration (score bins)")
     print(format_table(report.calibration[["bin", "n", "mean_score", "rate"]]))
+    if len(report.by_signal):
+        print("\nper-signal lift (conversion of contacts with the signal vs without; < 1× is a")
+        print("signal that predicts not buying here)")
+        print(format_table(report.by_signal))
 
 
 def plot_report(report: BacktestReport, path: Path) -> None:
