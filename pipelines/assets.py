@@ -19,6 +19,7 @@ import pandas as pd
 from connectors.http import AuthError, UnreachableError
 from pipelines.partitions import day_by_portal, split_key
 from pipelines.resources import HeatsyncSettings, HubSpotResource
+from pipelines.run import calibration as recalibration
 from pipelines.run import day as run
 from pipelines.run.asof import FutureDayError
 from pipelines.steps import StepResult
@@ -31,6 +32,7 @@ SCORES_KEY = dg.AssetKey(["heatsync", "scores"])
 FIELDS_KEY = dg.AssetKey(["hubspot", "field_writeback"])
 TASKS_KEY = dg.AssetKey(["hubspot", "tasks"])
 BACKTEST_KEY = dg.AssetKey(["heatsync", "backtest"])
+CALIBRATION_KEY = dg.AssetKey(["heatsync", "calibration"])
 PAST_DAY = "past partition: backfills compute and record scores but never write to the CRM"
 # Decimal places of the backtest's fractions (3: a tenth of a percent) and of the lift.
 ROUNDING = {"lift_hot_over_cold": 2}
@@ -89,13 +91,14 @@ def contact_scores(
     context: dg.AssetExecutionContext, heatsync: HeatsyncSettings
 ) -> dg.MaterializeResult:
     day, portal = split_key(context)
+    store = heatsync.store(portal)
+    choice = recalibration.scoring_choice(store, heatsync.scoring_config)
     with _no_retry():
-        scored = run.score_day(
-            heatsync.store(portal), day, _run_started(context), heatsync.config(), heatsync.locale
-        )
+        scored = run.score_day(store, day, _run_started(context), choice.config, heatsync.locale)
     scores = scored.scores
     meta = {
         **scored.result.metadata,
+        "scoring_config": choice.describe(),
         "is_today": scored.as_of.is_today,
         "distribution": _distribution_md(scores),
     }
@@ -199,7 +202,7 @@ def hubspot_tasks(
             store,
             as_of,
             scores,
-            heatsync.config(),
+            recalibration.scoring_choice(store, heatsync.scoring_config).config,
             heatsync.locale,
             context.run.run_id,
             dry_run=heatsync.dry_run,
@@ -304,6 +307,42 @@ def score_backtest(
             )
         ],
     )
+
+
+def _typed(meta: dict[str, Any]) -> dict[str, Any]:
+    """Typed metadata: booleans, whole and decimal numbers, text, Markdown (`*_md`), JSON."""
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        if key.endswith("_md") and isinstance(value, str):
+            out[key] = dg.MetadataValue.md(value)
+        elif isinstance(value, bool):
+            out[key] = dg.MetadataValue.bool(value)
+        elif isinstance(value, int):
+            out[key] = dg.MetadataValue.int(value)
+        elif isinstance(value, float):
+            out[key] = dg.MetadataValue.float(round(value, 4))
+        elif isinstance(value, str):
+            out[key] = dg.MetadataValue.text(value)
+        else:
+            out[key] = dg.MetadataValue.json(value)
+    return out
+
+
+def portal_calibration(
+    context: dg.AssetExecutionContext, heatsync: HeatsyncSettings
+) -> dg.MaterializeResult:
+    """Recalibrate the portal from its own store; adopt the learned config only when it wins."""
+    day, portal = split_key(context)
+    with _no_retry():
+        done = recalibration.calibrate_day(
+            heatsync.store(portal),
+            day,
+            _run_started(context),
+            heatsync.backtest_horizon_days,
+            pinned=heatsync.scoring_config,
+        )
+    context.log.info("calibration: %s", done.why)
+    return dg.MaterializeResult(metadata=_typed(done.metadata))
 
 
 # What the UI shows beside each asset and check; shared by every build of the assets.
@@ -440,3 +479,19 @@ def build_assets(partitions_def: dg.PartitionsDefinition | None = None) -> Heats
         description="Did the contacts scored a horizon ago buy? AUC, conversion by band, lift.",
     )(score_backtest)
     return HeatsyncAssets(extract, scores, field_writeback, tasks, backtest)
+
+
+def build_calibration(partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetsDefinition:
+    """The weekly recalibration asset over `partitions_def` (by default day × portal, as
+    `build_assets`). Its own group, so the daily job (groups hubspot and heatsync) leaves it
+    out; the weekly_calibration job and schedule materialize it."""
+    return dg.asset(
+        key=CALIBRATION_KEY,
+        deps=[EXTRACT_KEY],
+        partitions_def=partitions_def or day_by_portal(),
+        group_name="calibration",
+        kinds={"scikitlearn", "yaml"},
+        description="The portal's scoring config relearned from its own store (weekly); "
+        "adopted only when it beats the current one on a later time split of the same "
+        "history. Not part of the daily job.",
+    )(portal_calibration)

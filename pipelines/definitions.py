@@ -1,4 +1,4 @@
-"""The heatsync code location: assets, checks, job, schedule, sensor and resources.
+"""The heatsync code location: assets, checks, jobs, schedules, sensor and resources.
 
 Nothing is read at import time: `defs` is built when Dagster loads the code location (and
 `build_defs` whenever it is called), from the environment of that moment: the credentials to
@@ -12,11 +12,17 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from pipelines.assets import build_assets
+from pipelines.assets import build_assets, build_calibration
 from pipelines.config import HUBSPOT_SECRET_VARIABLES, HUBSPOT_VARIABLES, heatsync_config
 from pipelines.partitions import day_by_portal, first_day
 from pipelines.resources import HeatsyncSettings, HubSpotResource
-from pipelines.schedules import daily_scoring, daily_scoring_schedule, register_portals
+from pipelines.schedules import (
+    daily_scoring,
+    daily_scoring_schedule,
+    register_portals,
+    weekly_calibration,
+    weekly_calibration_schedule,
+)
 
 
 def hubspot_resource(env: Mapping[str, str]) -> HubSpotResource:
@@ -45,10 +51,11 @@ def heatsync_settings(env: Mapping[str, str]) -> HeatsyncSettings:
 def build_defs(env: Mapping[str, str] | None = None) -> dg.Definitions:
     """The code location as the environment (by default the process's, now) configures it."""
     env = os.environ if env is None else env
+    partitions = day_by_portal(first_day(env=env))
     return dg.Definitions(
-        assets=list(build_assets(day_by_portal(first_day(env=env)))),
-        jobs=[daily_scoring],
-        schedules=[daily_scoring_schedule],
+        assets=[*build_assets(partitions), build_calibration(partitions)],
+        jobs=[daily_scoring, weekly_calibration],
+        schedules=[daily_scoring_schedule, weekly_calibration_schedule],
         sensors=[register_portals],
         resources={"hubspot": hubspot_resource(env), "heatsync": heatsync_settings(env)},
     )

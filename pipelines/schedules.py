@@ -1,4 +1,5 @@
-"""The daily schedule (today's partition of every portal) and the sensor that registers portals."""
+"""The daily schedule (today's partition of every portal), the weekly recalibration schedule and
+the sensor that registers portals."""
 
 import dagster as dg
 import pandas as pd
@@ -25,6 +26,13 @@ def daily_scoring_schedule(
 ) -> list[dg.RunRequest]:
     """One run per registered portal for *today* in that portal's time zone (as its store, found
     through the heatsync resource, last read it from the CRM)."""
+    return _todays_runs(context, heatsync)
+
+
+def _todays_runs(
+    context: dg.ScheduleEvaluationContext, heatsync: HeatsyncSettings
+) -> list[dg.RunRequest]:
+    """One run per registered portal for its today, in its time zone (as its store says)."""
     now = pd.Timestamp(context.scheduled_execution_time or pd.Timestamp.now(tz="UTC"))
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     requests = []
@@ -33,6 +41,28 @@ def daily_scoring_schedule(
         key = partition_key(local_today(tz, now), portal)
         requests.append(dg.RunRequest(run_key=f"{key}@{now.date()}", partition_key=key))
     return requests
+
+
+weekly_calibration = dg.define_asset_job(
+    "weekly_calibration",
+    selection=dg.AssetSelection.groups("calibration"),
+    description="Recalibrate one portal's scoring config from its own store; adopt the learned "
+    "config only when it beats the current one on a later time split.",
+)
+
+
+@dg.schedule(
+    job=weekly_calibration,
+    cron_schedule="0 5 * * 1",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def weekly_calibration_schedule(
+    context: dg.ScheduleEvaluationContext, heatsync: HeatsyncSettings
+) -> list[dg.RunRequest]:
+    """Mondays 05:00 UTC, an hour before the daily run: one recalibration per registered portal
+    for its today, so that the day's scores already use a config adopted then."""
+    return _todays_runs(context, heatsync)
 
 
 @dg.sensor(

@@ -133,14 +133,17 @@ def _dry_run(
 
     from connectors.hubspot import HubSpotConnector
     from pipelines.run import day as run_day
+    from pipelines.run.calibration import scoring_choice
 
     connector = HubSpotConnector(settings)
-    locale, scoring = config.locale, config.scoring()
+    locale = config.locale
     with tempfile.TemporaryDirectory(prefix="heatsync-dry-run-") as scratch:
         with store.lock():
             copy = store.snapshot(Path(scratch))
         with copy.lock():
             _, extracted = run_day.extract_day(connector, copy, day, now)
+            # the config the real run would score with: pinned, else the account's adopted one
+            scoring = scoring_choice(copy, config.scoring_config).config
             scored = run_day.score_day(copy, day, now, scoring, locale, save=False)
             updates, _ = run_day.write_back_day(
                 connector, copy, scored.as_of, scored.scores, DRY_RUN_ID, locale, dry_run=True

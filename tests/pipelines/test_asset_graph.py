@@ -1,8 +1,8 @@
-"""What ops see in the Dagster UI is pinned: asset keys, partitions, checks, deps, job, schedule.
+"""What ops see in the Dagster UI is pinned: asset keys, partitions, checks, deps, jobs, schedules.
 
 The snapshot in asset_graph.json is the reviewed shape of the code location. A change to an asset
-key, a partition dimension, a check (or whether it blocks), a dependency, the job's selection or
-the schedule shows up here as a failing test and a diff of that file in review. After a deliberate
+key, a partition dimension, a check (or whether it blocks), a dependency, the jobs' selection or
+a schedule shows up here as a failing test and a diff of that file in review. After a deliberate
 change, rewrite it with `HEATSYNC_UPDATE_SNAPSHOT=1 pytest tests/pipelines/test_asset_graph.py`.
 """
 
@@ -71,8 +71,8 @@ def graph_shape() -> dict[str, Any]:
                 "pool": getattr(asset_def.node_def, "pool", None),
                 "retry_policy": _retry(asset_def.node_def.retry_policy),
             }
-    job = defs.resolve_job_def("daily_scoring")
-    schedule = defs.resolve_schedule_def("daily_scoring_schedule")
+    jobs = [defs.resolve_job_def(job.name) for job in defs.jobs or []]
+    schedules = [defs.resolve_schedule_def(s.name) for s in defs.schedules or []]
     return {
         "assets": assets,
         "jobs": {
@@ -80,6 +80,7 @@ def graph_shape() -> dict[str, Any]:
                 "steps": sorted(job.graph.node_dict),
                 "partitioned": job.partitions_def is not None,
             }
+            for job in jobs
         },
         "schedules": {
             schedule.name: {
@@ -87,6 +88,7 @@ def graph_shape() -> dict[str, Any]:
                 "cron": schedule.cron_schedule,
                 "timezone": schedule.execution_timezone,
             }
+            for schedule in schedules
         },
         "sensors": sorted(s.name for s in repo.sensor_defs),
         "resources": sorted(defs.resources or {}),

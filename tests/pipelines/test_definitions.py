@@ -1,4 +1,4 @@
-"""The code location loads, and what it promises the UI is there: assets, checks, job, schedule."""
+"""The code location loads with what it promises the UI: assets, checks, jobs, schedules."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def test_definitions_load_with_assets_checks_job_schedule(defs: dg.Definitions) 
         "hubspot/field_writeback",
         "hubspot/tasks",
         "heatsync/backtest",
+        "heatsync/calibration",
     }
     checks = {c.name for c in repo.asset_graph.asset_check_keys}
     assert {
@@ -44,6 +45,13 @@ def test_definitions_load_with_assets_checks_job_schedule(defs: dg.Definitions) 
     job = defs.resolve_job_def("daily_scoring")
     assert job.partitions_def is not None
     assert defs.resolve_schedule_def("daily_scoring_schedule").job_name == "daily_scoring"
+    # the recalibration is a job and schedule of its own, never a step of the daily run
+    assert "heatsync__calibration" not in job.graph.node_dict
+    weekly = defs.resolve_schedule_def("weekly_calibration_schedule")
+    assert weekly.job_name == "weekly_calibration"
+    assert list(defs.resolve_job_def("weekly_calibration").graph.node_dict) == [
+        "heatsync__calibration"
+    ]
 
 
 def test_secrets_reach_the_resource_only_as_env_vars(defs: dg.Definitions) -> None:
