@@ -140,10 +140,21 @@ def backtest_files(args: argparse.Namespace) -> int:
 
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Settings by dotted path; a list of rules by each rule's code (or position), so a changed
+    weight reads `signals.site_visits[web_session].points: 2 → 1.67`."""
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
             out.update(_flat(item, f"{prefix}{key}."))
+        return out
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        out = {}
+        for i, item in enumerate(value):
+            name = str(item.get("code", i))
+            types = item.get("types")
+            if isinstance(types, list) and types:
+                name += f"[{','.join(map(str, types))}]"
+            out.update(_flat(item, f"{prefix.rstrip('.')}.{name}."))
         return out
     return {prefix.rstrip("."): value}
 
