@@ -7,6 +7,7 @@ reporting per row what happened.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -149,7 +150,7 @@ class CheckReport:
 class CrmConnector(Protocol):
     """The calls the pipelines make on a CRM.
 
-    Implementations: connectors.hubspot.HubSpotConnector.
+    Implementations: connectors.hubspot.HubSpotConnector, connectors.amocrm.AmoCrmConnector.
     """
 
     crm: str  # the CRM's short name; with PortalInfo.portal_id it names the account
@@ -171,11 +172,12 @@ class CrmConnector(Protocol):
 
     def extract(self, cursors: dict[str, str] | None, until: datetime) -> ExtractResult: ...
 
-    def write_fields(self, updates: pd.DataFrame) -> WriteReport:
+    def write_fields(self, updates: pd.DataFrame, skip_ids: Iterable[str] = ()) -> WriteReport:
         """Write changed heatsync fields.
 
         `updates` has one row per contact with `contact_id` and the WRITABLE_FIELDS that changed
-        (others NaN/None); it already excludes unchanged values.
+        (others NaN/None); it already excludes unchanged values. Contacts in `skip_ids` (removed
+        or merged away) are refused and listed in the report's `skipped`.
         """
         ...
 
