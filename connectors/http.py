@@ -1,5 +1,10 @@
 """Shared HTTP plumbing for CRM connectors: sessions, rate limiting, retries, errors, redaction.
 
+The JSON client lives here; its parts live beside it, one job a module, and are re-exported here
+so that `from connectors.http import ...` keeps naming all of it: redaction in
+`connectors.redaction`, errors and `ServerRules` in `connectors.errors`, the limiters in
+`connectors.pacing`.
+
 Only what every CRM needs lives here; a CRM's own vocabulary (how its error answers read, what its
 rate-limit policies mean, which URL shapes carry secrets) is its connector's `ServerRules`
 subclass, passed to `JsonHttp`, plus the patterns it gives `register_redaction`.
@@ -25,12 +30,9 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,402 +41,67 @@ from tenacity import RetryCallState, Retrying, stop_after_attempt, stop_after_de
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from connectors.base import RequestStats
+from connectors.errors import (
+    TRANSIENT_STATUSES,
+    AuthError,
+    ConflictError,
+    ConnectorError,
+    ErrorBody,
+    LockedError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RequestError,
+    ServerError,
+    ServerRules,
+    TransientError,
+    TransportError,
+    UnreachableError,
+    error_from_response,
+)
+from connectors.pacing import RateLimiter, SlidingWindow, shared_limiter
+from connectors.redaction import (
+    RedactingFilter,
+    redact,
+    register_redaction,
+    register_secret,
+    secret_field_pattern,
+)
 
-log = logging.getLogger("heatsync.connectors.http")
-
-# --------------------------------------------------------------------------------------------
-# Redaction
-
-_SECRETS: set[str] = set()
-_SECRETS_LOCK = threading.Lock()
-
-
-def secret_field_pattern(*names: str) -> re.Pattern[str]:
-    """A redaction pattern for `name=value` / `"name": "value"` forms of the given field names."""
-    alternatives = "|".join(re.escape(name) for name in names)
-    return re.compile(rf"(?i)((?:{alternatives})[\"']?\s*[=:]\s*[\"']?)[^\s&\"',}}]+")
-
-
-_PATTERNS: list[re.Pattern[str]] = [
-    # Authorization: Bearer xxx / "Authorization": "Bearer xxx"
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/=:]+"),
-    # key=value forms in URLs, form bodies and reprs (OAuth 2 and the usual API key names)
-    secret_field_pattern(
-        "access_token", "refresh_token", "client_secret", "token", "api_key", "apikey"
-    ),
+__all__ = [
+    "TRANSIENT_STATUSES",
+    "AuthError",
+    "ConflictError",
+    "ConnectorError",
+    "ErrorBody",
+    "Hints",
+    "JsonHttp",
+    "LockedError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "RateLimiter",
+    "RedactingFilter",
+    "RequestError",
+    "RetryPolicy",
+    "ServerError",
+    "ServerRules",
+    "SlidingWindow",
+    "TransientError",
+    "TransportError",
+    "UnreachableError",
+    "error_from_response",
+    "log",
+    "make_session",
+    "redact",
+    "register_redaction",
+    "register_secret",
+    "secret_field_pattern",
+    "shared_limiter",
 ]
 
-
-def register_secret(value: str | None) -> None:
-    """Remember a secret value so that `redact` removes it wherever it appears."""
-    if value and len(value) >= 4:
-        with _SECRETS_LOCK:
-            _SECRETS.add(value)
-
-
-def register_redaction(pattern: re.Pattern[str]) -> None:
-    """Mask what `pattern` matches, keeping its group 1 (e.g. a CRM's URL that holds a token).
-
-    Connectors register their CRM's secret-bearing shapes when they are imported.
-    """
-    with _SECRETS_LOCK:
-        if pattern not in _PATTERNS:
-            _PATTERNS.append(pattern)
-
-
-def redact(text: object) -> str:
-    """Return `text` as a string with registered secrets and token-like fields masked."""
-    out = str(text)
-    with _SECRETS_LOCK:
-        secrets = sorted(_SECRETS, key=len, reverse=True)
-        patterns = list(_PATTERNS)
-    for secret in secrets:
-        if secret in out:
-            out = out.replace(secret, "***")
-    for pattern in patterns:
-        out = pattern.sub(lambda m: m.group(1) + "***", out)
-    return out
-
-
-class RedactingFilter(logging.Filter):
-    """A logging filter that redacts the rendered message of every record passing through."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string is not our concern here
-            return True
-        record.msg = redact(message)
-        record.args = None
-        return True
-
-
+log = logging.getLogger("heatsync.connectors.http")
 log.addFilter(RedactingFilter())
-
-# --------------------------------------------------------------------------------------------
-# Errors
-
-TRANSIENT_STATUSES = frozenset({423, 429, 500, 502, 503, 504, 521, 522, 523, 524})
-
-
-class ConnectorError(Exception):
-    """A CRM request failed. The message names status, category, message and request id.
-
-    `summary`, when given, replaces that technical line with a sentence for people; `hint` (what
-    to check or do) is appended after " — ". `technical` always keeps the technical line.
-    `correlation_label` is what the CRM calls its request id in that line; `missing_scopes` lists
-    the permissions a refusal named (any one of them would do), if any.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        category: str | None = None,
-        correlation_id: str | None = None,
-        correlation_label: str = "request id",
-        method: str | None = None,
-        path: str | None = None,
-        retry_after: float | None = None,
-        policy: str | None = None,
-        body: Any = None,
-        missing_scopes: Sequence[str] = (),
-        summary: str | None = None,
-        hint: str | None = None,
-    ) -> None:
-        self.status = status
-        self.category = category
-        self.correlation_id = correlation_id
-        self.correlation_label = correlation_label
-        self.missing_scopes = list(missing_scopes)
-        self.method = method
-        self.path = redact(path) if path else path
-        self.retry_after = retry_after
-        self.policy = policy
-        self.body = body
-        self.detail = redact(message)
-        self.hint = redact(hint) if hint else None
-        parts = []
-        if method and path:
-            parts.append(f"{method} {self.path}")
-        if status is not None:
-            parts.append(f"HTTP {status}")
-        if category:
-            parts.append(category)
-        text = " ".join(parts)
-        text = f"{text}: {self.detail}" if text else self.detail
-        if correlation_id:
-            text += f" ({correlation_label} {correlation_id})"
-        self.technical = redact(text)
-        self.summary = redact(summary) if summary else None
-        shown = self.summary or self.technical
-        super().__init__(f"{shown} — {self.hint}" if self.hint else shown)
-
-
-class AuthError(ConnectorError):
-    """401 (or a refused OAuth refresh): the credentials are wrong, expired or revoked."""
-
-
-class PermissionDeniedError(AuthError):
-    """403: the credentials were accepted but may not do this (e.g. a missing scope).
-
-    `missing_scopes` lists the scopes the server named (any one of them would do), if any.
-    """
-
-
-class UnreachableError(ConnectorError):
-    """No connection could be made (refused, unknown host, connect timeout, TLS, bad URL).
-
-    Nothing reached the server, so retrying cannot duplicate anything; it is retried only briefly.
-    """
-
-
-class NotFoundError(ConnectorError):
-    """404."""
-
-
-class ConflictError(ConnectorError):
-    """409: the object already exists."""
-
-
-class RequestError(ConnectorError):
-    """Another 4xx: the request itself is wrong (validation, bad filter...)."""
-
-
-class TransientError(ConnectorError):
-    """A failure worth retrying for idempotent requests."""
-
-
-class RateLimitedError(TransientError):
-    """429: the server refused the request unprocessed."""
-
-
-class LockedError(TransientError):
-    """423: the object is locked for ~2 s."""
-
-
-class ServerError(TransientError):
-    """5xx: the request may or may not have been applied."""
-
-
-class TransportError(TransientError):
-    """Dropped connection or timeout: the request may or may not have been applied."""
-
-
-@dataclass(frozen=True)
-class ErrorBody:
-    """What a CRM's error answer says, read by its `ServerRules`."""
-
-    category: Any = None  # the CRM's error code or category
-    message: Any = None
-    correlation_id: Any = None  # the server's id of the request, for its support
-    policy: Any = None  # the rate-limit policy the server says was exceeded
-    missing_scopes: tuple[str, ...] = ()  # permissions a refusal names
-
-
-class ServerRules:
-    """A CRM's dialect as the shared layer needs it: error answers and rate-limit policies.
-
-    The base class knows only HTTP (a 429 is a rate limit, the message is the answer's text); a
-    connector subclasses it and passes an instance to `JsonHttp`.
-    """
-
-    correlation_label = "request id"  # what the CRM calls the request id in error messages
-
-    def read_error(self, body: Any) -> ErrorBody:
-        """The fields of a parsed error answer (`body` is None when it was not JSON)."""
-        return ErrorBody()
-
-    def is_rate_limited(self, status: int, error: ErrorBody) -> bool:
-        """Whether an error answer means the request was refused unprocessed for a rate limit."""
-        return status == 429
-
-    def exhausts_window(self, error: ConnectorError) -> bool:
-        """Whether a 429 says the rolling burst window is spent (the limiter then blocks it)."""
-        return False
-
-    def rate_limit_wait(self, error: ConnectorError) -> float | None:
-        """Seconds before retrying a 429 that has no Retry-After; None = exponential backoff."""
-        return None
-
-
-def error_from_response(
-    resp: requests.Response, method: str, path: str, rules: ServerRules | None = None
-) -> ConnectorError:
-    """Build the right ConnectorError for a non-2xx response, read by the CRM's `rules`."""
-    rules = rules or ServerRules()
-    body: Any
-    try:
-        body = resp.json()
-    except ValueError:
-        body = None
-    fields = rules.read_error(body)
-    category, message = fields.category, fields.message
-    correlation, policy = fields.correlation_id, fields.policy
-    if not message:
-        text = (resp.text or "").strip()
-        if "html" in resp.headers.get("Content-Type", "").lower() or text.startswith("<"):
-            text = ""  # an edge proxy's error page says no more than the status line
-        message = (text or resp.reason or "").strip()[:300] or "no message"
-    retry_after = _retry_after(resp.headers.get("Retry-After"))
-    status = resp.status_code
-    cls: type[ConnectorError]
-    if rules.is_rate_limited(status, fields):
-        cls = RateLimitedError
-    elif status == 423:
-        cls = LockedError
-    elif status >= 500:
-        cls = ServerError
-    elif status == 401:
-        cls = AuthError
-    elif status == 403:
-        cls = PermissionDeniedError
-    elif status == 404:
-        cls = NotFoundError
-    elif status == 409:
-        cls = ConflictError
-    else:
-        cls = RequestError
-    return cls(
-        str(message),
-        status=status,
-        category=str(category) if category else None,
-        correlation_id=str(correlation) if correlation else None,
-        correlation_label=rules.correlation_label,
-        method=method,
-        path=path,
-        retry_after=retry_after,
-        policy=str(policy) if policy else None,
-        body=body,
-        missing_scopes=fields.missing_scopes,
-    )
-
-
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # HTTP-date form: fall back to our own backoff
-
-
-# --------------------------------------------------------------------------------------------
-# Rate limiting
-
-
-class SlidingWindow:
-    """At most `limit` requests in any rolling `window_s` seconds (thread-safe, sleeps).
-
-    A request taken with `hold()` occupies its slot until it completes, and its slot expires
-    `window_s` after completion, not after sending: the server counts the request when it
-    arrives, which is somewhere in between, so a window measured from the send time lets a
-    request that was slow to arrive overlap the next window (one 429 per burst). `acquire()`
-    takes a slot stamped at once, for callers that do not report completion.
-    """
-
-    def __init__(self, limit: int, window_s: float) -> None:
-        if limit < 1 or window_s <= 0:
-            raise ValueError("limit must be >= 1 and window_s > 0")
-        self.limit = limit
-        self.window_s = window_s
-        self._stamps: deque[float] = deque()  # completion (or acquisition) times, ascending
-        self._held = 0  # slots taken by requests still in flight
-        self._cond = threading.Condition()
-
-    def _take(self, held: bool) -> float:
-        slept = 0.0
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                while self._stamps and now - self._stamps[0] >= self.window_s:
-                    self._stamps.popleft()
-                if len(self._stamps) + self._held < self.limit:
-                    if held:
-                        self._held += 1
-                    else:
-                        self._stamps.append(now)
-                    return slept
-                wait = self.window_s - (now - self._stamps[0]) + 0.001 if self._stamps else None
-                self._cond.wait(wait)
-                slept += time.monotonic() - now
-
-    def acquire(self) -> float:
-        """Take one slot stamped now, sleeping until one is free. Returns the seconds slept."""
-        return self._take(held=False)
-
-    def release(self) -> None:
-        """End a request taken with `hold()`: its slot expires `window_s` from now."""
-        with self._cond:
-            self._held = max(0, self._held - 1)
-            self._stamps.append(time.monotonic())
-            self._cond.notify_all()
-
-    @contextmanager
-    def hold(self) -> Iterator[float]:
-        """Hold a slot for the duration of a request; yields the seconds slept."""
-        slept = self._take(held=True)
-        try:
-            yield slept
-        finally:
-            self.release()
-
-    def penalize(self, seconds: float) -> None:
-        """Block the whole window for `seconds` (after the server said we exceeded it)."""
-        with self._cond:
-            until = time.monotonic() + seconds - self.window_s
-            self._stamps.clear()
-            self._stamps.extend([until] * self.limit)
-
-
-class RateLimiter:
-    """Burst budget per rolling window plus a separate search budget per second.
-
-    Clients of one account should share one limiter (`shared_limiter`): the server counts the
-    account's requests, not a client's.
-    """
-
-    def __init__(
-        self, burst_limit: int, burst_window_s: float, search_per_second: int, margin: int = 0
-    ) -> None:
-        self.burst = SlidingWindow(max(1, burst_limit - margin), burst_window_s)
-        self.search = SlidingWindow(max(1, search_per_second), 1.0)
-
-    def acquire(self, *, search: bool = False) -> float:
-        slept = self.search.acquire() if search else 0.0
-        return slept + self.burst.acquire()
-
-    @contextmanager
-    def slot(self, *, search: bool = False) -> Iterator[float]:
-        """Hold a search slot (for searches) and a burst slot while a request is in flight."""
-        with ExitStack() as stack:
-            slept = stack.enter_context(self.search.hold()) if search else 0.0
-            yield slept + stack.enter_context(self.burst.hold())
-
-
-_SHARED: dict[tuple[Any, ...], RateLimiter] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_limiter(
-    account: str, burst_limit: int, burst_window_s: float, search_per_second: int, margin: int = 0
-) -> RateLimiter:
-    """The process-wide limiter for `account` (an opaque key naming the server and credential)."""
-    key = (account, burst_limit, burst_window_s, search_per_second, margin)
-    with _SHARED_LOCK:
-        limiter = _SHARED.get(key)
-        if limiter is None:
-            limiter = _SHARED[key] = RateLimiter(
-                burst_limit, burst_window_s, search_per_second, margin
-            )
-        return limiter
-
 
 # --------------------------------------------------------------------------------------------
 # Session and requests
@@ -495,6 +162,11 @@ def _connect_failure(exc: requests.RequestException) -> str | None:
             return "network unreachable"
         return "could not connect"
     return None
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class JsonHttp:

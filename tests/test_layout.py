@@ -178,7 +178,9 @@ HUBSPOT_VOCABULARY = ("HubSpot", "TEN_SECONDLY", "SECONDLY", "correlationId", "p
 HUBSPOT_VOCABULARY += ("/oauth/v1", "access-tokens", "hapikey", "requiredScopes")
 
 
-@pytest.mark.parametrize("name", ["http.py", "__init__.py"])
+@pytest.mark.parametrize(
+    "name", ["http.py", "errors.py", "pacing.py", "redaction.py", "__init__.py"]
+)
 def test_the_shared_connector_layer_speaks_no_crm(name: str) -> None:
     text = (ROOT / "connectors" / name).read_text()
     assert [word for word in HUBSPOT_VOCABULARY if word in text] == []
