@@ -6,8 +6,9 @@ that make the archetype unmistakable under the methodology of docs/domain.md. Th
 to `scoring.contract`; each CRM emulator (e.g. `sandbox.hubspot.state.render_truth`) renders the
 same truth in its own API shapes.
 
-Generation is vectorised: one pass of numpy draws per (archetype, behaviour rule), never per
-contact.
+The archetypes and their behaviour rules are data, in `sandbox.archetypes`; this module draws
+from them. Generation is vectorised: one pass of numpy draws per (archetype, behaviour rule),
+never per contact.
 """
 
 from __future__ import annotations
@@ -19,32 +20,16 @@ import numpy as np
 import pandas as pd
 
 from sandbox import texts
-from scoring import contract
-
-ARCHETYPES = (
-    "cold",
-    "warm",
-    "hot",
-    "burning",
-    "key",
-    "at_risk",
-    "fan",
-    "loyal",
-    "difficult",
-    "new",
+from sandbox.archetypes import (
+    ARCHETYPE_SHARES,
+    ARCHETYPES,
+    CREATED_AGE,
+    LIFECYCLE,
+    RULES,
+    SOURCE_WEIGHTS,
+    YOUNG,
 )
-ARCHETYPE_SHARES = {
-    "cold": 0.30,
-    "warm": 0.25,
-    "hot": 0.08,
-    "burning": 0.03,
-    "key": 0.06,
-    "at_risk": 0.04,
-    "fan": 0.05,
-    "loyal": 0.10,
-    "difficult": 0.03,
-    "new": 0.06,
-}
+from scoring import contract
 
 # HubSpot's default deal pipeline; the neutral truth uses these stage names and probabilities.
 DEAL_STAGES: dict[str, float] = {
@@ -61,251 +46,6 @@ DAY_NS = 86_400 * 10**9
 CONTACT_ID_BASE = 1001
 DEAL_ID_BASE = 5_000_001
 ACTIVITY_ID_BASE = 20_000_001
-
-# created_at, in days before the anchor
-_CREATED_AGE = {
-    "cold": (150, 730),
-    "warm": (60, 600),
-    "hot": (30, 600),
-    "burning": (0.2, 7),
-    "key": (420, 730),
-    "at_risk": (500, 730),
-    "fan": (200, 730),
-    "loyal": (150, 730),
-    "difficult": (200, 730),
-    "new": (8, 60),
-}
-# Archetypes whose whole history must fit after their (recent) creation.
-_YOUNG = ("burning", "new")
-
-_LIFECYCLE = {
-    "cold": (("lead", 0.5), ("subscriber", 0.3), ("other", 0.2)),
-    "warm": (("marketingqualifiedlead", 0.6), ("lead", 0.4)),
-    "hot": (("salesqualifiedlead", 0.5), ("opportunity", 0.5)),
-    "burning": (("lead", 1.0),),
-    "key": (("customer", 1.0),),
-    "at_risk": (("customer", 1.0),),
-    "fan": (("evangelist", 0.5), ("customer", 0.3), ("subscriber", 0.2)),
-    "loyal": (("subscriber", 0.6), ("lead", 0.4)),
-    "difficult": (("customer", 1.0),),
-    "new": (("lead", 0.6), ("subscriber", 0.4)),
-}
-_SOURCE_WEIGHTS = {
-    "organic_search": 0.25,
-    "paid_search": 0.12,
-    "social": 0.12,
-    "referral": 0.10,
-    "direct": 0.12,
-    "email": 0.09,
-    "chat": 0.04,
-    "offline": 0.06,
-    "import": 0.06,
-    "api": 0.03,
-    "other": 0.01,
-}
-
-
-@dataclass(frozen=True)
-class _Rule:
-    """One behaviour: `lo..hi` events of `type` (probability `p` per contact), `age` days ago."""
-
-    type: str
-    lo: int
-    hi: int
-    age: tuple[float, float]
-    p: float = 1.0
-    direction: str | None = None
-    outcomes: tuple[tuple[str, float], ...] = ()
-    text: str | None = None
-    duration: tuple[float, float] | None = None
-
-
-_OUT_EMAIL = _Rule("email_sent", 1, 3, (2, 30), direction="outbound", text="outreach")
-_UNANSWERED = (("no_answer", 0.5), ("busy", 0.2), ("voicemail", 0.2), ("wrong_number", 0.1))
-
-_RULES: dict[str, tuple[_Rule, ...]] = {
-    "cold": (
-        _Rule("email_sent", 2, 6, (20, 400), direction="outbound", text="outreach"),
-        _Rule("email_bounce", 1, 1, (20, 300), p=0.1, direction="outbound", text="outreach"),
-        _Rule("unsubscribe", 1, 1, (20, 300), p=0.08),
-        _Rule(
-            "call", 1, 4, (20, 300), direction="outbound", outcomes=_UNANSWERED, text="no_answer"
-        ),
-        _Rule(
-            "meeting",
-            1,
-            1,
-            (30, 300),
-            p=0.25,
-            outcomes=(("no_show", 0.5), ("cancelled", 0.5)),
-            text="meeting",
-            duration=(1800, 1800),
-        ),
-        _Rule("page_view", 1, 5, (120, 700)),
-        _Rule("email_open", 1, 3, (150, 700), p=0.6),
-        _Rule("form_submission", 1, 1, (150, 700), p=0.3, text="question"),
-        _Rule("note", 1, 1, (30, 400), p=0.3, text="note"),
-        _Rule("task_completed", 1, 2, (20, 300), p=0.3, text="task"),
-    ),
-    "warm": (
-        _Rule("email_open", 2, 6, (1, 18)),
-        _Rule("email_click", 1, 3, (2, 18)),
-        _Rule("page_view", 3, 12, (1, 18)),
-        _Rule("web_session", 1, 4, (1, 18), duration=(60, 900)),
-        _Rule("form_submission", 1, 1, (3, 20), p=0.6, text="newsletter"),
-        _Rule("event_attended", 1, 1, (5, 20), p=0.3, text="event"),
-        _Rule("email_reply", 1, 1, (2, 15), p=0.5, direction="inbound", text="question"),
-        _Rule(
-            "meeting",
-            1,
-            1,
-            (-10, -1),
-            p=0.35,
-            outcomes=(("scheduled", 1.0),),
-            text="meeting",
-            duration=(1800, 3600),
-        ),
-        _OUT_EMAIL,
-        _Rule(
-            "call",
-            1,
-            1,
-            (3, 20),
-            p=0.3,
-            direction="outbound",
-            outcomes=(("connected", 1.0),),
-            text="call_note",
-            duration=(60, 600),
-        ),
-        _Rule("sms", 1, 1, (3, 20), p=0.2, direction="outbound", text="sms"),
-        _Rule("page_view", 2, 8, (60, 300), p=0.5),
-    ),
-    "hot": (
-        _Rule("form_submission", 1, 1, (0.05, 3), text="urgent_request"),
-        _Rule("email_reply", 1, 1, (0.05, 3), p=0.5, direction="inbound", text="urgent_request"),
-        _Rule(
-            "call",
-            1,
-            1,
-            (0.05, 3),
-            p=0.6,
-            direction="inbound",
-            outcomes=(("connected", 1.0),),
-            text="call_note",
-            duration=(120, 900),
-        ),
-        _Rule(
-            "meeting",
-            1,
-            1,
-            (1, 7),
-            p=0.5,
-            outcomes=(("completed", 1.0),),
-            text="meeting",
-            duration=(1800, 3600),
-        ),
-        _Rule("page_view", 3, 15, (0.05, 5)),
-        _Rule("web_session", 1, 3, (0.05, 5), duration=(120, 1200)),
-        _Rule("email_open", 1, 4, (0.5, 10)),
-        _Rule("email_click", 1, 2, (0.5, 10), p=0.7),
-        _Rule("chat_message", 1, 2, (0.05, 3), p=0.3, direction="inbound", text="chat_urgent"),
-        _OUT_EMAIL,
-    ),
-    "burning": (
-        _Rule("form_submission", 1, 1, (0.02, 2), text="urgent_request"),
-        _Rule("chat_message", 1, 2, (0.02, 2), p=0.5, direction="inbound", text="chat_urgent"),
-        _Rule("sms", 1, 1, (0.02, 2), p=0.3, direction="inbound", text="sms"),
-        _Rule("page_view", 2, 10, (0.02, 2)),
-        _Rule("web_session", 1, 2, (0.02, 2), duration=(60, 600)),
-    ),
-    "key": (
-        _Rule("email_open", 2, 8, (1, 60)),
-        _Rule("email_click", 1, 3, (1, 60), p=0.6),
-        _Rule("page_view", 2, 10, (1, 45)),
-        _Rule("email_reply", 1, 2, (2, 60), p=0.5, direction="inbound", text="question"),
-        _Rule(
-            "meeting",
-            1,
-            1,
-            (5, 90),
-            p=0.3,
-            outcomes=(("completed", 1.0),),
-            text="meeting",
-            duration=(1800, 3600),
-        ),
-        _Rule(
-            "call",
-            1,
-            2,
-            (5, 90),
-            p=0.5,
-            direction="outbound",
-            outcomes=(("connected", 1.0),),
-            text="call_note",
-            duration=(60, 600),
-        ),
-        _Rule("task_completed", 1, 2, (5, 120), p=0.5, text="task"),
-        _Rule("note", 1, 1, (10, 300), p=0.3, text="note"),
-    ),
-    "at_risk": (
-        _Rule("email_sent", 1, 3, (10, 60), direction="outbound", text="outreach"),
-        _Rule("email_open", 1, 4, (100, 300)),
-        _Rule("page_view", 1, 5, (100, 300)),
-        _Rule(
-            "call",
-            1,
-            1,
-            (10, 60),
-            p=0.4,
-            direction="outbound",
-            outcomes=_UNANSWERED,
-            text="no_answer",
-        ),
-    ),
-    "fan": (
-        _Rule("event_attended", 2, 4, (5, 300), text="event"),
-        _Rule("social_engagement", 3, 8, (1, 120), text="social"),
-        _Rule("referral", 1, 3, (5, 200), text="referral"),
-        _Rule("email_open", 3, 10, (1, 90)),
-        _Rule("email_click", 1, 4, (1, 90), p=0.6),
-        _Rule("page_view", 2, 8, (1, 60)),
-    ),
-    "loyal": (
-        _Rule("email_open", 6, 20, (1, 240)),
-        _Rule("email_click", 2, 8, (3, 240)),
-        _Rule("page_view", 5, 30, (1, 200)),
-        _Rule("web_session", 3, 12, (1, 200), duration=(60, 1200)),
-        _Rule("email_reply", 1, 3, (5, 180), direction="inbound", text="question"),
-        _Rule("form_submission", 1, 2, (30, 300), text="newsletter"),
-        _Rule("chat_message", 1, 2, (5, 150), p=0.3, direction="inbound", text="chat"),
-        _Rule("email_sent", 2, 5, (5, 240), direction="outbound", text="outreach"),
-    ),
-    "difficult": (
-        _Rule("complaint", 1, 3, (5, 200), text="complaint"),
-        _Rule("payment_late", 1, 2, (10, 250), text="payment_late"),
-        _Rule("refund", 1, 1, (10, 250), p=0.6, text="refund"),
-        _Rule(
-            "call",
-            1,
-            2,
-            (5, 120),
-            p=0.5,
-            direction="inbound",
-            outcomes=(("connected", 1.0),),
-            text="call_note",
-            duration=(120, 1200),
-        ),
-        _Rule("email_reply", 1, 2, (5, 120), p=0.5, direction="inbound", text="question"),
-        _Rule("email_open", 1, 5, (5, 120)),
-        _Rule("task_completed", 1, 1, (5, 120), p=0.4, text="task"),
-    ),
-    "new": (
-        _Rule("page_view", 1, 3, (1, 60)),
-        _Rule("form_submission", 1, 1, (1, 60), p=0.5, text="newsletter"),
-        _Rule("email_sent", 1, 1, (1, 60), p=0.6, direction="outbound", text="welcome"),
-        _Rule("email_open", 1, 1, (1, 60), p=0.3),
-    ),
-}
 
 
 @dataclass
@@ -459,7 +199,7 @@ def _activities(
         idx = np.flatnonzero(arche == name)
         if len(idx) == 0:
             continue
-        for rule in _RULES[name]:
+        for rule in RULES[name]:
             take = rng.random(len(idx)) < rule.p
             counts = rng.integers(rule.lo, rule.hi + 1, len(idx)) * take
             rows = np.repeat(idx, counts)
@@ -467,7 +207,7 @@ def _activities(
             if m == 0:
                 continue
             age = rng.uniform(rule.age[0], rule.age[1], m)
-            if name in _YOUNG:
+            if name in YOUNG:
                 # the whole history fits between creation and the anchor
                 age = np.minimum(age, created_age[rows] * rng.uniform(0.05, 0.95, m))
             outcome = (
@@ -636,13 +376,13 @@ def generate_portal(
     created_age = np.zeros(n)
     lifecycle = np.empty(n, dtype=object)
     source = np.empty(n, dtype=object)
-    src_names = tuple(_SOURCE_WEIGHTS.items())
+    src_names = tuple(SOURCE_WEIGHTS.items())
     for name in ARCHETYPES:
         mask = arche == name
         k = int(mask.sum())
-        lo, hi = _CREATED_AGE[name]
+        lo, hi = CREATED_AGE[name]
         created_age[mask] = rng.uniform(lo, hi, k)
-        lifecycle[mask] = _pick(rng, _LIFECYCLE[name], k)
+        lifecycle[mask] = _pick(rng, LIFECYCLE[name], k)
         if name == "burning":
             source[mask] = _pick(rng, (("paid_search", 0.6), ("organic_search", 0.4)), k)
         elif name == "fan":
@@ -659,7 +399,7 @@ def generate_portal(
     oldest = np.zeros(n)
     np.maximum.at(oldest, acts["row"].to_numpy(), acts["age"].to_numpy())
     np.maximum.at(oldest, deals["row"].to_numpy(), deals["created_age"].to_numpy())
-    young = np.isin(arche, _YOUNG)
+    young = np.isin(arche, YOUNG)
     created_age = np.where(
         young, created_age, np.maximum(created_age, oldest + rng.uniform(0.5, 10, n))
     )
