@@ -17,8 +17,9 @@ import dagster as dg
 import pandas as pd
 
 from connectors.http import AuthError, UnreachableError
+from pipelines.crms import CRMS, DEFAULT_CRM
 from pipelines.partitions import day_by_portal, split_key
-from pipelines.resources import HeatsyncSettings, HubSpotResource
+from pipelines.resources import CrmResource, HeatsyncSettings
 from pipelines.run import calibration as recalibration
 from pipelines.run import day as run
 from pipelines.run.asof import FutureDayError
@@ -27,10 +28,10 @@ from pipelines.steps import StepResult
 RETRY = dg.RetryPolicy(
     max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
-EXTRACT_KEY = dg.AssetKey(["hubspot", "extract"])
+EXTRACT_KEY = dg.AssetKey(["crm", "extract"])
 SCORES_KEY = dg.AssetKey(["heatsync", "scores"])
-FIELDS_KEY = dg.AssetKey(["hubspot", "field_writeback"])
-TASKS_KEY = dg.AssetKey(["hubspot", "tasks"])
+FIELDS_KEY = dg.AssetKey(["crm", "field_writeback"])
+TASKS_KEY = dg.AssetKey(["crm", "tasks"])
 BACKTEST_KEY = dg.AssetKey(["heatsync", "backtest"])
 CALIBRATION_KEY = dg.AssetKey(["heatsync", "calibration"])
 PAST_DAY = "past partition: backfills compute and record scores but never write to the CRM"
@@ -74,13 +75,16 @@ def _no_retry() -> Iterator[None]:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
 
 
-def hubspot_extract(
-    context: dg.AssetExecutionContext, hubspot: HubSpotResource, heatsync: HeatsyncSettings
+def crm_extract(
+    context: dg.AssetExecutionContext, crm: CrmResource, heatsync: HeatsyncSettings
 ) -> dg.MaterializeResult:
     day, portal = split_key(context)
     with _no_retry():
         _, result = run.extract_day(
-            hubspot.connector(portal), heatsync.store(portal), day, _run_started(context)
+            crm.connector(portal, heatsync.values()),
+            heatsync.store(portal),
+            day,
+            _run_started(context),
         )
     if result.metadata.get("mode") != "skipped":
         context.log.info("extract: %s", result.metadata)
@@ -165,8 +169,8 @@ def _write_result(
     )
 
 
-def hubspot_field_writeback(
-    context: dg.AssetExecutionContext, hubspot: HubSpotResource, heatsync: HeatsyncSettings
+def crm_field_writeback(
+    context: dg.AssetExecutionContext, crm: CrmResource, heatsync: HeatsyncSettings
 ) -> Iterator[dg.MaterializeResult]:
     day, portal = split_key(context)
     store = heatsync.store(portal)
@@ -176,7 +180,7 @@ def hubspot_field_writeback(
         _not_written(context, FIELDS_KEY)
         return
     as_of, scores = today
-    connector = hubspot.connector(portal)
+    connector = crm.connector(portal, heatsync.values())
     with _no_retry():
         _, result = run.write_back_day(
             connector, store, as_of, scores, context.run.run_id, heatsync.locale, heatsync.dry_run
@@ -184,8 +188,8 @@ def hubspot_field_writeback(
     yield _write_result(result, connector, "all_fields_written")
 
 
-def hubspot_tasks(
-    context: dg.AssetExecutionContext, hubspot: HubSpotResource, heatsync: HeatsyncSettings
+def crm_tasks(
+    context: dg.AssetExecutionContext, crm: CrmResource, heatsync: HeatsyncSettings
 ) -> Iterator[dg.MaterializeResult]:
     day, portal = split_key(context)
     store = heatsync.store(portal)
@@ -195,7 +199,7 @@ def hubspot_tasks(
         _not_written(context, TASKS_KEY)
         return
     as_of, scores = today
-    connector = hubspot.connector(portal)
+    connector = crm.connector(portal, heatsync.values())
     with _no_retry():
         done = run.tasks_day(
             connector,
@@ -365,16 +369,15 @@ FIELDS_SPEC = dg.AssetSpec(
     FIELDS_KEY,
     deps=[SCORES_KEY],
     skippable=True,
-    group_name="hubspot",
-    kinds={"hubspot"},
-    description="heatsync's contact properties in HubSpot, changed only where the value "
+    group_name="crm",
+    description="heatsync's contact fields in the CRM, changed only where the value "
     "differs. Materialized for the portal's today only.",
 )
 FIELDS_CHECKS = [
     dg.AssetCheckSpec(
         "all_fields_written",
         asset=FIELDS_KEY,
-        description="HubSpot accepted every field update (a warning lists the refused "
+        description="The CRM accepted every field update (a warning lists the refused "
         "contacts; the next run tries them again).",
     )
 ]
@@ -382,8 +385,7 @@ TASKS_SPEC = dg.AssetSpec(
     TASKS_KEY,
     deps=[SCORES_KEY],
     skippable=True,
-    group_name="hubspot",
-    kinds={"hubspot"},
+    group_name="crm",
     description="Follow-up tasks for the owner: call now, touch, birthday, retention, "
     "review. Materialized for the portal's today only.",
 )
@@ -391,7 +393,7 @@ TASKS_CHECKS = [
     dg.AssetCheckSpec(
         "all_tasks_created",
         asset=TASKS_KEY,
-        description="HubSpot created every planned task (a warning lists the refused ones; "
+        description="The CRM created every planned task (a warning lists the refused ones; "
         "the next run tries them again).",
     ),
     dg.AssetCheckSpec(
@@ -422,25 +424,30 @@ class HeatsyncAssets(NamedTuple):
     backtest: dg.AssetsDefinition
 
 
-def build_assets(partitions_def: dg.PartitionsDefinition | None = None) -> HeatsyncAssets:
+def build_assets(
+    partitions_def: dg.PartitionsDefinition | None = None, crm: str = DEFAULT_CRM
+) -> HeatsyncAssets:
     """The assets over `partitions_def`: by default day × portal from the first day configured
     now (HEATSYNC_FIRST_DAY), read when the code location is built, not when this is imported.
+    `crm` (a name in pipelines.crms.CRMS) gives the steps that call the CRM their kind and pool;
+    the keys are the same for every CRM.
 
     The write-back and the tasks are multi-assets of one skippable asset: on a past day neither
     the asset nor its checks (optional outputs with can_subset) are emitted, so the partition is
     not shown as materialized.
     """
     partitions = partitions_def or day_by_portal()
+    pool = CRMS[crm].pool
     extract = dg.asset(
         key=EXTRACT_KEY,
         partitions_def=partitions,
-        group_name="hubspot",
-        kinds={"hubspot", "parquet"},
-        pool="hubspot_api",
+        group_name="crm",
+        kinds={crm, "parquet"},
+        pool=pool,
         retry_policy=RETRY,
         description="Incremental pull of contacts, deals and activities into the portal's "
         "local store.",
-    )(hubspot_extract)
+    )(crm_extract)
     scores = dg.asset(
         key=SCORES_KEY,
         deps=[EXTRACT_KEY],
@@ -452,23 +459,23 @@ def build_assets(partitions_def: dg.PartitionsDefinition | None = None) -> Heats
         "contact.",
     )(contact_scores)
     field_writeback = dg.multi_asset(
-        name="hubspot__field_writeback",
-        specs=[FIELDS_SPEC],
+        name="crm__field_writeback",
+        specs=[FIELDS_SPEC.replace_attributes(kinds={crm})],
         check_specs=FIELDS_CHECKS,
         can_subset=True,
         partitions_def=partitions,
-        pool="hubspot_api",
+        pool=pool,
         retry_policy=RETRY,
-    )(hubspot_field_writeback)
+    )(crm_field_writeback)
     tasks = dg.multi_asset(
-        name="hubspot__tasks",
-        specs=[TASKS_SPEC],
+        name="crm__tasks",
+        specs=[TASKS_SPEC.replace_attributes(kinds={crm})],
         check_specs=TASKS_CHECKS,
         can_subset=True,
         partitions_def=partitions,
-        pool="hubspot_api",
+        pool=pool,
         retry_policy=RETRY,
-    )(hubspot_tasks)
+    )(crm_tasks)
     backtest = dg.asset(
         key=BACKTEST_KEY,
         deps=[SCORES_KEY],
@@ -483,7 +490,7 @@ def build_assets(partitions_def: dg.PartitionsDefinition | None = None) -> Heats
 
 def build_calibration(partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetsDefinition:
     """The weekly recalibration asset over `partitions_def` (by default day × portal, as
-    `build_assets`). Its own group, so the daily job (groups hubspot and heatsync) leaves it
+    `build_assets`). Its own group, so the daily job (groups crm and heatsync) leaves it
     out; the weekly_calibration job and schedule materialize it."""
     return dg.asset(
         key=CALIBRATION_KEY,

@@ -90,9 +90,12 @@ class HeatsyncConfig:
     dry_run: bool = False
     backtest_horizon_days: int = DEFAULT_BACKTEST_HORIZON_DAYS
 
+    def home_dir(self) -> Path:
+        """Where heatsync keeps its stores (and amoCRM its tokens)."""
+        return Path(self.home).expanduser().resolve() if self.home else default_home()
+
     def store(self, portal: str) -> PortalStore:
-        home = Path(self.home).expanduser().resolve() if self.home else default_home()
-        return PortalStore(home, portal)
+        return PortalStore(self.home_dir(), portal)
 
     def scoring(self) -> ScoringConfig:
         return load_config(self.scoring_config or None)

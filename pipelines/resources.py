@@ -1,7 +1,10 @@
 """Dagster resources: the CRM connection (secrets only through EnvVar) and heatsync's settings.
 
-Both hand their values to pipelines.config, the one path to typed settings that the `heatsync`
-command line uses too; an empty field means "not set" and takes the default written there.
+`CrmResource` is CRM-neutral: `crm` names a CRM of the registry (pipelines.crms) and the fields
+hold its connection by role (base URL, tokens, client id and secret, redirect URI), under the
+environment variables that CRM reads. Both hand their values to pipelines.config / pipelines.crms,
+the one path to typed settings that the `heatsync` command line uses too; an empty field means
+"not set" and takes the default written there.
 """
 
 from __future__ import annotations
@@ -9,45 +12,55 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from connectors.hubspot import HubSpotConnector
+from connectors.base import CrmConnector
 from pipelines.config import (
     DEFAULT_BACKTEST_HORIZON_DAYS,
     DEFAULT_LOCALE,
-    HUBSPOT_VARIABLES,
     HeatsyncConfig,
     MissingCredentials,
-    hubspot_settings,
 )
+from pipelines.crms import CRMS, DEFAULT_CRM, ROLES, Crm
 from pipelines.store import PortalStore
 from scoring import ScoringConfig
 
 
-class HubSpotResource(dg.ConfigurableResource):
-    """One HubSpot portal: a private-app / service-key token, or an OAuth refresh token."""
+class CrmResource(dg.ConfigurableResource):
+    """One CRM portal: which CRM (`crm`, a name in pipelines.crms.CRMS) and its connection."""
 
+    crm: str = Field(default=DEFAULT_CRM, description="the CRM: " + ", ".join(CRMS))
+    base_url: str = Field(default="", description="the CRM's API root (empty: its default)")
     access_token: str = ""
-    base_url: str = Field(default="", description="HubSpot's API (empty: the public API)")
     client_id: str = ""
     client_secret: str = ""
+    redirect_uri: str = ""
     refresh_token: str = ""
-    burst_limit: int | None = Field(
-        default=None, description="requests per 10 s this app may use (empty: HubSpot's default)"
+    auth_code: str = ""
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="the CRM's other settings by environment variable, e.g. HUBSPOT_BURST_LIMIT",
     )
+
+    def spec(self) -> Crm:
+        if self.crm not in CRMS:
+            raise dg.Failure(f"unknown CRM {self.crm!r}: {', '.join(CRMS)}", allow_retries=False)
+        return CRMS[self.crm]
 
     def environment(self) -> dict[str, str]:
         """The resource's values under the environment variables they stand for."""
-        values = {field: getattr(self, field) for field in HUBSPOT_VARIABLES}
-        return {
-            name: "" if values[field] is None else str(values[field])
-            for field, name in HUBSPOT_VARIABLES.items()
-        }
+        spec = self.spec()
+        values = {name: str(getattr(self, role)) for role, name in spec.variables.items()}
+        return {**values, **{k: v for k, v in self.options.items() if k in spec.options}}
 
-    def connector(self, portal: str) -> HubSpotConnector:
+    def connector(self, portal: str, config: HeatsyncConfig | None = None) -> CrmConnector:
+        """The portal's connector; heatsync's settings place what the CRM keeps locally (the
+        amoCRM token store under its home)."""
         try:
-            settings = hubspot_settings(portal, self.environment())
+            return self.spec().connector(portal, self.environment(), config or HeatsyncConfig())
         except MissingCredentials as exc:
-            raise dg.Failure(str(exc)) from None
-        return HubSpotConnector(settings)
+            raise dg.Failure(str(exc), allow_retries=False) from None
+
+
+assert set(ROLES) <= set(CrmResource.model_fields), "a role without a resource field"
 
 
 class HeatsyncSettings(dg.ConfigurableResource):

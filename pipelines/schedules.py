@@ -10,7 +10,7 @@ from pipelines.run.asof import local_today
 
 daily_scoring = dg.define_asset_job(
     "daily_scoring",
-    selection=dg.AssetSelection.groups("hubspot", "heatsync"),
+    selection=dg.AssetSelection.groups("crm", "heatsync"),
     description="Extract, score, write fields back and create tasks for one day × portal.",
 )
 

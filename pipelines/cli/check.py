@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from pipelines.cli.common import load_env, settings_from_env
+from pipelines.cli.common import connector_from_env, load_env
 
 
 def check(portal: str) -> int:
     """`heatsync check`: what the configured credentials reach, and whether a run would work."""
     load_env()
-    settings, config = settings_from_env(portal)
-    from connectors.hubspot import HubSpotConnector
+    crm, connector, config = connector_from_env(portal)
     from pipelines.store import account_key
 
-    report = HubSpotConnector(settings).check(config.locale)
-    print(f"heatsync check · portal {portal} · {settings.base_url}")
+    report = connector.check(config.locale)
+    base_url = getattr(getattr(connector, "settings", None), "base_url", "")
+    print(f"heatsync check · portal {portal} · {crm.name} · {base_url}".rstrip(" ·"))
     for item in report.items:
         mark = "ok  " if item.ok and not item.warning else ("warn" if item.ok else "FAIL")
         print(f"  {mark} {item.name}: {item.detail}")

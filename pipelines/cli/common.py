@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from connectors.hubspot import HubSpotSettings
+    from connectors.base import CrmConnector
     from pipelines.config import HeatsyncConfig
+    from pipelines.crms import Crm
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_DAGSTER_YAML = PROJECT_ROOT / "pipelines" / "dagster.yaml"
@@ -33,17 +34,19 @@ def ensure_dagster_home() -> Path:
     return home
 
 
-def settings_from_env(portal: str) -> tuple[HubSpotSettings, HeatsyncConfig]:
-    """The portal's connection settings and heatsync's own, from the environment (after .env),
-    through the same functions the Dagster definitions use."""
-    from pipelines.config import MissingCredentials, heatsync_config, hubspot_settings
+def connector_from_env(portal: str) -> tuple[Crm, CrmConnector, HeatsyncConfig]:
+    """The configured CRM (HEATSYNC_CRM, else the one whose credentials are set), the portal's
+    connector and heatsync's settings, from the environment (after .env), through the same
+    functions the Dagster definitions use."""
+    from pipelines.config import MissingCredentials, heatsync_config
+    from pipelines.crms import chosen_crm
 
+    config = heatsync_config(os.environ)
     try:
-        hubspot = hubspot_settings(portal, os.environ)
-    except MissingCredentials:
+        crm = chosen_crm(os.environ)
+        connector = crm.connector(portal, os.environ, config)
+    except MissingCredentials as exc:
         raise SystemExit(
-            "heatsync: no HubSpot credentials. Set HUBSPOT_ACCESS_TOKEN (private app or service "
-            "key) or the OAuth trio HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET and "
-            "HUBSPOT_REFRESH_TOKEN, in the environment or in .env (see .env.example)."
+            f"heatsync: {exc} Put them in the environment or in .env (see .env.example)."
         ) from None
-    return hubspot, heatsync_config(os.environ)
+    return crm, connector, config

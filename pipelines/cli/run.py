@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pipelines.cli.common import ensure_dagster_home, load_env, settings_from_env
-from pipelines.cli.summary import print_changes, print_left_out, print_summary
+from pipelines.cli.common import connector_from_env, ensure_dagster_home, load_env
+from pipelines.cli.summary import EXTRACT, print_changes, print_left_out, print_summary
 
 if TYPE_CHECKING:
     import dagster as dg
 
-    from connectors.hubspot import HubSpotSettings
+    from connectors.base import CrmConnector
     from pipelines.config import HeatsyncConfig
     from pipelines.store import PortalStore
 
@@ -36,13 +36,12 @@ def _metadata_by_asset(result: dg.ExecuteInProcessResult) -> dict[str, dict[str,
 def run(portal: str, dry_run: bool, day: str | None = None) -> int:
     """Today's partition of `portal` through Dagster, or a past `day` (scores only, no writes)."""
     load_env()
-    settings, config = settings_from_env(portal)
-    from connectors.hubspot import HubSpotConnector
+    _crm, connector, config = connector_from_env(portal)
     from pipelines.run.asof import local_today
     from pipelines.run.day import portal_time_zone
 
     store = config.store(portal)
-    tz = portal_time_zone(store, HubSpotConnector(settings))
+    tz = portal_time_zone(store, connector)
     now = pd.Timestamp.now(tz="UTC")
     today = local_today(tz, now)
     if day is not None:
@@ -63,7 +62,7 @@ def run(portal: str, dry_run: bool, day: str | None = None) -> int:
             return 2
     day = day or today
     if dry_run:
-        return _dry_run(settings, config, store, day, now)
+        return _dry_run(connector, config, store, day, now)
 
     ensure_dagster_home()
     import dagster as dg
@@ -85,7 +84,7 @@ def run(portal: str, dry_run: bool, day: str | None = None) -> int:
     )
     failures = _step_failures(result)
     meta = _metadata_by_asset(result)
-    if "hubspot/extract" not in meta and failures:
+    if EXTRACT not in meta and failures:
         # nothing was read, so there is nothing to summarise: say what failed and stop
         for _step, message in failures:
             print(f"heatsync run: {message}", file=sys.stderr)
@@ -120,7 +119,7 @@ DRY_RUN_ID = "dry-run"
 
 
 def _dry_run(
-    settings: HubSpotSettings,
+    connector: CrmConnector,
     config: HeatsyncConfig,
     store: PortalStore,
     day: str,
@@ -131,11 +130,9 @@ def _dry_run(
     after. Nothing is written to the CRM and nothing is kept locally."""
     import tempfile
 
-    from connectors.hubspot import HubSpotConnector
     from pipelines.run import day as run_day
     from pipelines.run.calibration import scoring_choice
 
-    connector = HubSpotConnector(settings)
     locale = config.locale
     with tempfile.TemporaryDirectory(prefix="heatsync-dry-run-") as scratch:
         with store.lock():

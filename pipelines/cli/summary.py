@@ -7,16 +7,21 @@ from typing import Any
 
 import pandas as pd
 
+# The assets' keys (pipelines.assets, as "/"-joined paths) whose metadata the summary reads.
+EXTRACT = "crm/extract"
+SCORES = "heatsync/scores"
+FIELDS = "crm/field_writeback"
+TASKS = "crm/tasks"
 PAST_DAY = "past day: a backfill scores and records, it writes nothing to the CRM"
 
 
 def print_summary(
     portal: str, day: str, meta: dict[str, dict[str, Any]], past: bool = False
 ) -> None:
-    extract = meta.get("hubspot/extract", {})
-    scores = meta.get("heatsync/scores", {})
-    fields = meta.get("hubspot/field_writeback", {})
-    tasks = meta.get("hubspot/tasks", {})
+    extract = meta.get(EXTRACT, {})
+    scores = meta.get(SCORES, {})
+    fields = meta.get(FIELDS, {})
+    tasks = meta.get(TASKS, {})
     api: dict[str, int] = {}
     for step in (extract, fields, tasks):
         for key, value in step.items():

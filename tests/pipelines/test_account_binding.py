@@ -20,7 +20,7 @@ import pytest
 from connectors.base import field_changes
 from pipelines.assets import build_assets
 from pipelines.partitions import partition_key, portals
-from pipelines.resources import HeatsyncSettings, HubSpotResource
+from pipelines.resources import CrmResource, HeatsyncSettings
 from pipelines.steps import local_today
 from pipelines.store import PortalStore, account_key
 from sandbox.hubspot.server import SandboxOptions, SandboxServer
@@ -54,7 +54,7 @@ class Deployment:
             instance=self.instance,
             partition_key=partition_key(day, portal),
             resources={
-                "hubspot": HubSpotResource(access_token=server.token, base_url=server.base_url),
+                "crm": CrmResource(access_token=server.token, base_url=server.base_url),
                 "heatsync": HeatsyncSettings(home=str(home)),
             },
         )
@@ -120,9 +120,9 @@ def test_a_lost_store_erases_nothing_and_creates_no_task_twice(
     assert server.stats()["writes"] == 0, server.stats()["by_route"]
     assert _fields(server) == written
     assert _task_keys(server) == tasks
-    assert meta["hubspot/tasks"]["tasks_created"] == 0
+    assert meta["crm/tasks"]["tasks_created"] == 0
     # the CRM's heatsync tasks are the task history a lost store no longer has
-    assert meta["hubspot/extract"]["tasks_found_in_crm"] == sum(tasks.values())
+    assert meta["crm/extract"]["tasks_found_in_crm"] == sum(tasks.values())
     assert set(PortalStore(tmp_path / "fresh", "default").ledger()["task_key"]) == set(tasks)
 
 
@@ -141,8 +141,8 @@ def test_one_account_under_two_local_names_shares_store_and_task_keys(
     assert server.stats()["writes"] == 0
     assert _task_keys(server) == tasks
     assert PortalStore(home, "acme").root == PortalStore(home, "default").root
-    assert meta["hubspot/extract"]["account"] == account
-    assert "shares store and task keys with default" in meta["hubspot/extract"]["binding"]
+    assert meta["crm/extract"]["account"] == account
+    assert "shares store and task keys with default" in meta["crm/extract"]["binding"]
 
     # the same account under yet another name in another home: the keys are the CRM's, so
     # the tasks are found in the CRM and none is created again
@@ -161,9 +161,9 @@ def test_a_name_pointed_at_another_account_scores_all_of_that_account(tmp_path: 
     with _server(500, seed=32, portal_id=99001122) as production:
         meta = deployment.run(production, home)
         live = _live_contacts(production)
-        assert meta["hubspot/extract"]["mode"] == "full"
-        assert meta["hubspot/extract"]["account"] == "hubspot-99001122"
-        assert "now reaches hubspot-99001122" in meta["hubspot/extract"]["binding"]
+        assert meta["crm/extract"]["mode"] == "full"
+        assert meta["crm/extract"]["account"] == "hubspot-99001122"
+        assert "now reaches hubspot-99001122" in meta["crm/extract"]["binding"]
         store = PortalStore(home, "default")
         quarantine = store.quarantine()
         bad = set(quarantine.loc[quarantine["object_type"] == "contacts", "object_id"])

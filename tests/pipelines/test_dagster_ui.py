@@ -19,7 +19,7 @@ import pytest
 
 from pipelines.assets import BACKTEST_KEY, FIELDS_KEY, TASKS_KEY, build_assets
 from pipelines.partitions import partition_key, portals
-from pipelines.resources import HeatsyncSettings, HubSpotResource
+from pipelines.resources import CrmResource, HeatsyncSettings
 from pipelines.steps import local_today
 from sandbox.hubspot.server import SandboxOptions, SandboxServer
 from sandbox.hubspot.state import generate_state
@@ -37,7 +37,7 @@ class Env:
 
     def resources(self, token: str | None = None) -> dict[str, object]:
         return {
-            "hubspot": HubSpotResource(
+            "crm": CrmResource(
                 access_token=token or self.server.token, base_url=self.server.base_url
             ),
             "heatsync": HeatsyncSettings(home=str(self.home)),
@@ -84,19 +84,19 @@ def test_a_past_day_does_not_materialize_write_back_or_tasks(env: Env) -> None:
     result = env.run(env.day(-1))
     assert result.success
     assert env.server.stats()["writes"] == writes
-    assert _materialized(result) == {"hubspot/extract", "heatsync/scores", "heatsync/backtest"}
+    assert _materialized(result) == {"crm/extract", "heatsync/scores", "heatsync/backtest"}
     # Their checks did not run (the UI shows them skipped), rather than passing on nothing.
     evaluated = {e.check_name for e in result.get_asset_check_evaluations()}
     assert evaluated == {"every_contact_scored", "scores_in_range", "hot_converts_best"}
     # The log and the asset's event history say why.
     logs = [e.user_message for e in env.instance.all_logs(result.run_id) if e.step_key]
-    assert any("hubspot/tasks" in m and "nothing written" in m for m in logs)
+    assert any("crm/tasks" in m and "nothing written" in m for m in logs)
     observed = {
         "/".join(e.asset_key.path)
         for e in result.all_events
         if e.event_type_value == "ASSET_OBSERVATION" and e.asset_key is not None
     }
-    assert observed == {"hubspot/field_writeback", "hubspot/tasks"}
+    assert observed == {"crm/field_writeback", "crm/tasks"}
     key = partition_key(env.day(-1), PORTAL)
     for asset in (FIELDS_KEY, TASKS_KEY):
         materialized = env.instance.get_materialized_partitions(asset)
@@ -107,10 +107,10 @@ def test_a_day_after_the_portals_today_fails_before_anything_materializes(env: E
     result = env.run(env.day(1))
     assert not result.success
     assert _materialized(result) == set()
-    events = _step_events(result, "hubspot__extract")
+    events = _step_events(result, "crm__extract")
     assert events.count("STEP_START") == 1 and "STEP_UP_FOR_RETRY" not in events
     failure = next(
-        e for e in result.all_events if e.is_step_failure and e.step_key == "hubspot__extract"
+        e for e in result.all_events if e.is_step_failure and e.step_key == "crm__extract"
     )
     error = failure.step_failure_data.user_failure_data
     assert error is not None and "after the portal's today" in str(error.description)
@@ -120,11 +120,11 @@ def test_a_day_after_the_portals_today_fails_before_anything_materializes(env: E
 def test_rejected_credentials_fail_at_once_without_retries(env: Env) -> None:
     result = env.run(env.today(), token="not-the-sandbox-token")
     assert not result.success
-    events = _step_events(result, "hubspot__extract")
+    events = _step_events(result, "crm__extract")
     assert events.count("STEP_START") == 1
     assert "STEP_UP_FOR_RETRY" not in events
     failure = next(
-        e for e in result.all_events if e.is_step_failure and e.step_key == "hubspot__extract"
+        e for e in result.all_events if e.is_step_failure and e.step_key == "crm__extract"
     )
     error = failure.step_failure_data.user_failure_data
     assert error is not None and "401" in str(error.description)

@@ -26,10 +26,10 @@ def test_definitions_load_with_assets_checks_job_schedule(defs: dg.Definitions) 
     repo = defs.get_repository_def()
     keys = {"/".join(k.path) for k in repo.asset_graph.get_all_asset_keys()}
     assert keys == {
-        "hubspot/extract",
+        "crm/extract",
         "heatsync/scores",
-        "hubspot/field_writeback",
-        "hubspot/tasks",
+        "crm/field_writeback",
+        "crm/tasks",
         "heatsync/backtest",
         "heatsync/calibration",
     }
@@ -55,7 +55,7 @@ def test_definitions_load_with_assets_checks_job_schedule(defs: dg.Definitions) 
 
 
 def test_secrets_reach_the_resource_only_as_env_vars(defs: dg.Definitions) -> None:
-    resource = defs.resources["hubspot"]
+    resource = defs.resources["crm"]
     # The token is an unresolved EnvVar in the definitions, never the literal value.
     assert "placeholder-token" not in repr(resource)
 
@@ -90,7 +90,7 @@ def test_the_dagster_loader_and_the_cli_read_one_configuration(
 
     resources = launched(build_defs(env))
     assert resources.heatsync.locale == "lv"
-    settings = resources.hubspot.connector("default").settings
+    settings = resources.crm.connector("default").settings
     assert settings == hubspot_settings("default", env)
     assert (settings.base_url, settings.burst_limit) == (DEFAULT_BASE_URL, DEFAULT_BURST_LIMIT)
     # the same variables, changed after import, are seen by the next build: nothing is cached
@@ -98,7 +98,7 @@ def test_the_dagster_loader_and_the_cli_read_one_configuration(
     monkeypatch.setenv("HUBSPOT_BURST_LIMIT", "90")
     resources = launched(build_defs())
     assert resources.heatsync.locale == "ru"
-    assert resources.hubspot.connector("default").settings.burst_limit == 90
+    assert resources.crm.connector("default").settings.burst_limit == 90
 
 
 def test_oauth_settings_are_flat_fields_and_all_three_are_needed() -> None:
@@ -173,3 +173,59 @@ def test_no_instance_config_in_the_project_root() -> None:
     # folder that is not DAGSTER_HOME's.
     assert not (ROOT / "dagster.yaml").exists() and not (ROOT / "dagster.yml").exists()
     assert SHIPPED_YAML.is_file()
+
+
+AMO_ENV = {
+    "AMOCRM_BASE_URL": "https://example.amocrm.ru",
+    "AMOCRM_CLIENT_ID": "app",
+    "AMOCRM_CLIENT_SECRET": "placeholder-secret",
+    "AMOCRM_REDIRECT_URI": "https://heatsync.example/callback",
+    "AMOCRM_REFRESH_TOKEN": "placeholder-refresh",
+}
+
+
+def test_the_configured_crm_is_heatsync_crm_else_the_one_with_credentials(tmp_path: Path) -> None:
+    from pipelines.config import MissingCredentials
+    from pipelines.crms import CRMS, NoCrmConfigured, chosen_crm
+
+    hubspot = {"HUBSPOT_ACCESS_TOKEN": "placeholder-token"}
+    assert chosen_crm(hubspot).name == "hubspot"
+    assert chosen_crm(AMO_ENV).name == "amocrm"
+    assert chosen_crm({**hubspot, **AMO_ENV}).name == "hubspot"  # both: HubSpot first
+    assert chosen_crm({**hubspot, **AMO_ENV, "HEATSYNC_CRM": "amocrm"}).name == "amocrm"
+    assert chosen_crm({"HEATSYNC_CRM": "AmoCRM"}).name == "amocrm"
+    with pytest.raises(NoCrmConfigured, match=r"HUBSPOT_ACCESS_TOKEN.*AMOCRM_REFRESH_TOKEN"):
+        chosen_crm({"HUBSPOT_BASE_URL": "http://localhost", "AMOCRM_BASE_URL": "https://x.ru"})
+    with pytest.raises(NoCrmConfigured, match="pipedrive"):
+        chosen_crm({**hubspot, "HEATSYNC_CRM": "pipedrive"})
+    assert {crm.pool for crm in CRMS.values()} == {"hubspot_api", "amocrm_api"}
+
+    # amoCRM's token store lives under heatsync's home unless AMOCRM_TOKEN_DIR says otherwise
+    env = {**AMO_ENV, "HEATSYNC_HOME": str(tmp_path)}
+    connector: Any = CRMS["amocrm"].connector("default", env)
+    assert connector.settings.token_dir == tmp_path.resolve() / "tokens"
+    connector = CRMS["amocrm"].connector("default", {**env, "AMOCRM_TOKEN_DIR": str(tmp_path)})
+    assert connector.settings.token_dir == tmp_path
+    with pytest.raises(MissingCredentials, match="AMOCRM_BASE_URL"):
+        CRMS["amocrm"].connector("default", {"AMOCRM_ACCESS_TOKEN": "placeholder"})
+
+
+def test_an_amocrm_environment_builds_an_amocrm_code_location(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pipelines.definitions import build_defs
+
+    for name in ("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_REFRESH_TOKEN", "HEATSYNC_CRM"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**AMO_ENV, "HEATSYNC_HOME": str(tmp_path)}.items():
+        monkeypatch.setenv(name, value)
+    defs = build_defs()
+    assert "placeholder-refresh" not in repr(defs.resources["crm"])
+    extract = defs.get_repository_def().asset_graph.get(dg.AssetKey(["crm", "extract"]))
+    assert extract.kinds == {"amocrm", "parquet"}
+    assert extract.assets_def.node_def.pool == "amocrm_api"
+    with dg.build_resources(dict(defs.resources or {})) as resources:
+        connector = resources.crm.connector("default", resources.heatsync.values())
+    assert type(connector).__name__ == "AmoCrmConnector"
+    assert connector.settings.redirect_uri == AMO_ENV["AMOCRM_REDIRECT_URI"]
+    assert connector.settings.token_dir == tmp_path.resolve() / "tokens"

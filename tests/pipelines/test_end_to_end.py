@@ -19,7 +19,7 @@ import pytest
 
 from pipelines.assets import build_assets
 from pipelines.partitions import partition_key, portals
-from pipelines.resources import HeatsyncSettings, HubSpotResource
+from pipelines.resources import CrmResource, HeatsyncSettings
 from pipelines.steps import local_today
 from pipelines.store import PortalStore
 from sandbox.hubspot.server import SandboxOptions, SandboxServer
@@ -37,9 +37,7 @@ class Env:
 
     def resources(self) -> dict[str, object]:
         return {
-            "hubspot": HubSpotResource(
-                access_token=self.server.token, base_url=self.server.base_url
-            ),
+            "crm": CrmResource(access_token=self.server.token, base_url=self.server.base_url),
             "heatsync": HeatsyncSettings(home=str(self.home)),
         }
 
@@ -119,7 +117,7 @@ def test_first_run_writes_fields_and_tasks_second_run_writes_nothing(env: Env) -
     task_keys = _heatsync_tasks(env.server)
     assert task_keys, "the first run creates follow-up tasks"
     assert len(task_keys) == len(set(task_keys))
-    tasks_meta = _metadata(first, "hubspot/tasks")
+    tasks_meta = _metadata(first, "crm/tasks")
     assert tasks_meta["tasks_created"] == len(task_keys)
 
     env.server.reset_stats()
@@ -128,7 +126,7 @@ def test_first_run_writes_fields_and_tasks_second_run_writes_nothing(env: Env) -
     stats = env.server.stats()
     assert stats["writes"] == 0, stats["by_route"]
     assert _heatsync_tasks(env.server) == task_keys
-    assert _metadata(second, "hubspot/field_writeback")["contacts_written"] == 0
+    assert _metadata(second, "crm/field_writeback")["contacts_written"] == 0
 
 
 def test_reps_see_fields_and_tasks_through_the_official_sdk(env: Env) -> None:
@@ -172,7 +170,7 @@ def test_backfilled_past_day_scores_but_never_writes(env: Env) -> None:
         for e in result.get_asset_materialization_events()
     }
     assert "heatsync/scores" in materialized
-    assert not materialized & {"hubspot/field_writeback", "hubspot/tasks"}
+    assert not materialized & {"crm/field_writeback", "crm/tasks"}
 
 
 def test_rerun_after_crash_between_create_and_record_creates_no_duplicate(env: Env) -> None:
@@ -200,12 +198,12 @@ def test_rerun_after_crash_between_create_and_record_creates_no_duplicate(env: E
 
 
 def test_a_write_the_crm_refuses_is_reported_and_the_run_goes_on(env: Env) -> None:
-    hubspot_extract, contact_scores, hubspot_field_writeback = ASSETS[:3]
+    crm_extract, contact_scores, crm_field_writeback = ASSETS[:3]
     from sandbox.hubspot.state import now_ms
 
     key = partition_key(env.today(), PORTAL)
     scored = dg.materialize(
-        [hubspot_extract, contact_scores],
+        [crm_extract, contact_scores],
         instance=env.instance,
         partition_key=key,
         resources=env.resources(),
@@ -216,13 +214,13 @@ def test_a_write_the_crm_refuses_is_reported_and_the_run_goes_on(env: Env) -> No
     with env.server.lock:
         env.server.state.archive("contacts", env.server.state.get("contacts", victim), now_ms())
     result = dg.materialize(
-        [hubspot_field_writeback],
+        [crm_field_writeback],
         instance=env.instance,
         partition_key=key,
         resources=env.resources(),
     )
     assert result.success
-    meta = _metadata(result, "hubspot/field_writeback")
+    meta = _metadata(result, "crm/field_writeback")
     assert meta["write_failures"] == 1
     assert victim in str(meta["failure_examples"])
     (check,) = result.get_asset_check_evaluations()
@@ -314,7 +312,7 @@ def test_every_burning_contact_with_an_owner_gets_its_call_and_left_outs_are_lis
     keys = set(_heatsync_tasks(env.server))
     called = {k.split(":")[1] for k in keys if k.split(":")[2] == "call_now"}
     assert set(reachable) <= called
-    meta = _metadata(result, "hubspot/tasks")
+    meta = _metadata(result, "crm/tasks")
     skipped = meta["skipped"]
     assert isinstance(skipped, dict)
     assert meta["left_out"] == skipped["over_cap"] > 0
@@ -325,11 +323,11 @@ def test_every_burning_contact_with_an_owner_gets_its_call_and_left_outs_are_lis
 
 
 def test_todays_tasks_and_writes_use_the_as_of_the_scores_were_computed_with(env: Env) -> None:
-    hubspot_extract, contact_scores, hubspot_field_writeback, hubspot_tasks = ASSETS[:4]
+    crm_extract, contact_scores, crm_field_writeback, crm_tasks = ASSETS[:4]
 
     key = partition_key(env.today(), PORTAL)
     scored = dg.materialize(
-        [hubspot_extract, contact_scores],
+        [crm_extract, contact_scores],
         instance=env.instance,
         partition_key=key,
         resources=env.resources(),
@@ -343,7 +341,7 @@ def test_todays_tasks_and_writes_use_the_as_of_the_scores_were_computed_with(env
     # Write-back and tasks run later, in runs of their own: they plan with the scores' instant,
     # not with a clock of their own.
     later = dg.materialize(
-        [hubspot_field_writeback, hubspot_tasks],
+        [crm_field_writeback, crm_tasks],
         instance=env.instance,
         partition_key=key,
         resources=env.resources(),
@@ -354,7 +352,7 @@ def test_todays_tasks_and_writes_use_the_as_of_the_scores_were_computed_with(env
     assert pd.Timestamp(record.start_time, unit="s", tz="UTC") > as_of
     ledger = env.store().ledger()
     ours = ledger[ledger["run_id"] == later.run_id]
-    assert len(ours) == _metadata(later, "hubspot/tasks")["tasks_created"] > 0
+    assert len(ours) == _metadata(later, "crm/tasks")["tasks_created"] > 0
     assert (ours["created_at"] == as_of).all()
     changes = env.store().changes()
     assert len(changes) and (pd.to_datetime(changes["changed_at"], utc=True) == as_of).all()
