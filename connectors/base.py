@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -232,6 +232,29 @@ def field_changes(scores: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat([merged, mask_frame], axis=1).loc[any_changed]
     out.index.name = "contact_id"
     return out.reset_index()
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, NaT or pd.NA (a scalar); anything else, arrays included, is a value."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def changed_fields_of(record: dict[str, Any]) -> list[str]:
+    """The WRITABLE_FIELDS one row of `field_changes` asks to write: its `changed_<field>` flag,
+    or, in a frame without flags, every field given a value."""
+    names = []
+    for name in WRITABLE_FIELDS:
+        flag = record.get(f"changed_{name}")
+        if flag is None and name in record:
+            flag = not is_missing(record[name])
+        if bool(flag) and not is_missing(flag):
+            names.append(name)
+    return names
 
 
 def _blank(values: pd.Series) -> pd.Series:

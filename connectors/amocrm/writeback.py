@@ -39,7 +39,13 @@ from connectors.amocrm.settings import (
     REASONS_MAX_CHARS,
     UPDATED_AT_CODE,
 )
-from connectors.base import WRITABLE_FIELDS, CheckItem, TaskReport, WriteReport
+from connectors.base import (
+    CheckItem,
+    TaskReport,
+    WriteReport,
+    changed_fields_of,
+)
+from connectors.base import is_missing as _missing
 from connectors.http import ConnectorError, RequestError, TransientError, log, redact
 from scoring import contract
 
@@ -233,15 +239,6 @@ def check_schema(conn: AmoCrmConnector, locale: str) -> list[CheckItem]:
 # Field values
 
 
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def local_midnight(day: date, tz: ZoneInfo) -> int:
     """Unix seconds of 00:00 of `day` in the account's time zone (how amoCRM stores dates)."""
     return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
@@ -371,13 +368,7 @@ def write_fields(
     changed: dict[str, list[str]] = {}
     for record in updates.to_dict("records"):
         contact_id = str(record["contact_id"])
-        names = []
-        for name in WRITABLE_FIELDS:
-            flag = record.get(f"changed_{name}")
-            if flag is None and name in record:
-                flag = not _missing(record[name])
-            if bool(flag) and not _missing(flag):
-                names.append(name)
+        names = changed_fields_of(record)
         if not names:
             report.unchanged += 1
             continue

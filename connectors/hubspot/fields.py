@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.base import WRITABLE_FIELDS, WriteReport
+from connectors.base import WriteReport, changed_fields_of
+from connectors.base import is_missing as _missing
 from connectors.http import ConnectorError, TransientError, log, redact
 from connectors.hubspot.client import HubSpotClient, chunks
 from connectors.hubspot.models import StandardError
@@ -47,15 +48,6 @@ LOCK_WAIT_S = 2.0
 
 # --------------------------------------------------------------------------------------------
 # Field write-back
-
-
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
 
 
 def render_value(field_name: str, value: Any) -> str:
@@ -120,13 +112,7 @@ def write_fields(
     changed_fields: dict[str, list[str]] = {}
     for record in updates.to_dict("records"):
         contact_id = str(record["contact_id"])
-        fields = []
-        for name in WRITABLE_FIELDS:
-            flag = record.get(f"changed_{name}")
-            if flag is None and name in record:
-                flag = not _missing(record[name])
-            if bool(flag) and not _missing(flag):
-                fields.append(name)
+        fields = changed_fields_of(record)
         if not fields:
             report.unchanged += 1
             continue

@@ -15,9 +15,10 @@ from typing import Any
 import pandas as pd
 
 from connectors.base import TaskReport
+from connectors.base import is_missing as _missing
 from connectors.http import ConnectorError, TransientError, log, redact
 from connectors.hubspot.client import HubSpotClient, chunks
-from connectors.hubspot.fields import _error_text, _missing, _row_transient
+from connectors.hubspot.fields import _error_text, _row_transient
 from connectors.hubspot.settings import (
     ASSOC_TASK_TO_CONTACT,
     BATCH_SIZE,
