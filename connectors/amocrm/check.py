@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 
 from connectors.amocrm.client import AccountBlockedError
-from connectors.amocrm.extract import FieldMap
+from connectors.amocrm.contacts import FieldMap
 from connectors.amocrm.models import Account
 from connectors.amocrm.tokens import TokenStoreError
 from connectors.base import CheckItem, CheckReport

@@ -1,0 +1,76 @@
+"""amoCRM leads (`GET /api/v4/leads?with=contacts`, `GET /api/v4/leads/pipelines`) -> deals.
+
+Status 142 is won, 143 lost, anything else open; stage = the status's name in its pipeline;
+amount = price; one canonical deal row (scoring.contract) per linked contact. The lead -> contacts
+links are kept on the extraction for the notes on leads (`connectors.amocrm.activities`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from connectors.amocrm.parsing import Bad, clip, number, opt_ts, ts
+from connectors.amocrm.settings import LOST_STATUS_ID, WON_STATUS_ID
+
+if TYPE_CHECKING:
+    from connectors.amocrm.extract import Extraction
+
+
+def read_deals(ex: Extraction) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    leads = list(ex.updated("/leads", "leads", "leads", [("with", "contacts")]))
+    if not leads:
+        return rows
+    stages: dict[tuple[int | None, int], str] = {}
+    for pipeline in ex.client.pipelines():
+        for step in pipeline.statuses:
+            stages[(pipeline.id, step.id)] = step.name
+            stages.setdefault((None, step.id), step.name)
+    for lead in leads:
+        try:
+            if lead.get("id") in (None, ""):
+                raise Bad("id: missing")
+            if lead.get("is_deleted"):
+                continue
+            status_id = int(lead.get("status_id") or 0)
+            pipeline_id = lead.get("pipeline_id")
+            status = (
+                "won"
+                if status_id == WON_STATUS_ID
+                else "lost"
+                if status_id == LOST_STATUS_ID
+                else "open"
+            )
+            stage = stages.get((pipeline_id, status_id)) or stages.get((None, status_id))
+            base = {
+                "deal_id": str(lead["id"]),
+                "portal": ex.portal,
+                "created_at": ts(lead.get("created_at"), "created_at"),
+                "closed_at": (
+                    opt_ts(lead.get("closed_at"), "closed_at") if status != "open" else None
+                ),
+                "status": status,
+                "stage": stage or str(status_id),
+                "stage_probability": {"won": 1.0, "lost": 0.0}.get(status),
+                "amount": number(lead.get("price"), "price"),
+                "currency": ex.currency,
+                "name": clip(lead.get("name"), 300),
+            }
+        except Bad as exc:
+            ex.q("leads", lead, str(exc))
+            continue
+        except (TypeError, ValueError) as exc:
+            ex.q("leads", lead, f"unexpected shape: {exc}")
+            continue
+        linked = linked_contacts(lead)
+        ex.lead_contacts[str(lead["id"])] = linked
+        if not linked:
+            ex.warnings["deal_without_contact"] += 1
+        for contact_id in linked:
+            rows.append({**base, "contact_id": contact_id})
+    return rows
+
+
+def linked_contacts(lead: dict[str, Any]) -> list[str]:
+    links = ((lead.get("_embedded") or {}).get("contacts")) or []
+    return [str(x["id"]) for x in links if isinstance(x, dict) and x.get("id") is not None]
