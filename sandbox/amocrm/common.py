@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sandbox.amocrm.state import AmoState
+from sandbox.http import Response as BaseResponse
 
 HAL = "application/hal+json"
 PROBLEM = "application/problem+json"
@@ -51,10 +52,6 @@ class AmoOptions:
         return f"AmoOptions({shown})"
 
 
-class Drop(Exception):
-    """Close the connection without answering."""
-
-
 class ApiError(Exception):
     """An error answer in amoCRM's problem+json shape."""
 
@@ -91,12 +88,8 @@ def validation_error(errors: list[tuple[str, str, str, str]]) -> ApiError:
 
 
 @dataclass
-class Response:
-    status: int
-    body: Any = None
-    raw: bytes | None = None
+class Response(BaseResponse):
     content_type: str = HAL
-    headers: dict[str, str] | None = None
 
 
 def error_response(exc: ApiError) -> Response:

@@ -4,22 +4,20 @@ Everything is kept as plain JSON-able dicts, close to what `/api/v4` returns: th
 task types, lead pipelines with their statuses, custom field definitions per entity, contacts,
 leads (with their linked contacts), notes per entity, tasks, events (oldest first; the API lists
 them newest first) and the OAuth token registry (hashes only, never a token). `render.py` fills a
-state from the neutral demo portal; `AmoState.save/load` persist it atomically.
+state from the neutral demo portal; `AmoState.save/load` (`sandbox.persist`) keep it in a file.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import threading
 import time
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from connectors.atomic import atomic_write_text
+from sandbox.persist import JsonFileState
 
 FORMAT = "heatsync-sandbox-amocrm/1"
 WON_STATUS_ID = 142
@@ -56,7 +54,7 @@ def event_id(ms: int, seq: int) -> str:
     return "01" + _b32(ms, 10) + _b32(seq, 6) + _b32(int.from_bytes(mix, "big"), 8)
 
 
-class AmoState:
+class AmoState(JsonFileState):
     """The whole emulated account. Mutate only under `lock` while a server runs."""
 
     def __init__(self) -> None:
@@ -196,45 +194,3 @@ class AmoState:
         state.meta = data.get("meta", {})
         state.version = 0
         return state
-
-    def save(self, path: str | Path) -> None:
-        """Write the state as JSON atomically (temp file, fsync, rename)."""
-        path = Path(path)
-        text = json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))
-        atomic_write_text(path, text)
-
-    @classmethod
-    def load(cls, path: str | Path) -> AmoState:
-        with open(path, encoding="utf-8") as fh:
-            return cls.from_json(json.load(fh))
-
-
-class StatePersister:
-    """Saves a state to a file after mutations, at most once per `debounce_s`, and on `close`."""
-
-    def __init__(self, state: AmoState, path: str | Path, debounce_s: float = 1.0) -> None:
-        self.state = state
-        self.path = Path(path)
-        self.debounce_s = debounce_s
-        self._saved_version = -1 if not self.path.exists() else state.version
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="amocrm-persist", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.debounce_s):
-            self.flush()
-
-    def flush(self) -> bool:
-        """Save now if anything changed since the last save; returns whether it saved."""
-        version = self.state.version
-        if version == self._saved_version:
-            return False
-        self.state.save(self.path)
-        self._saved_version = version
-        return True
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.flush()

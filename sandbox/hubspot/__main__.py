@@ -8,39 +8,25 @@ python -m sandbox.hubspot generate --contacts N --out FILE [--seed 7] [--anchor 
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
-import threading
-import time
-from datetime import date
 from pathlib import Path
 
+from sandbox import cli
 from sandbox.hubspot.server import SandboxOptions, SandboxServer
 from sandbox.hubspot.state import HubSpotState, generate_state
 
 DEFAULT_STATE = Path(".heatsync/sandbox/hubspot.json")
 
 
-def _generate(args: argparse.Namespace) -> int:
-    anchor = date.fromisoformat(args.anchor) if args.anchor else None
-    start = time.perf_counter()
-    state = generate_state(args.contacts, args.seed, anchor)
-    state.save(args.out)
-    took = time.perf_counter() - start
-    print(f"wrote {args.out}: {args.contacts} contacts (seed {args.seed}) in {took:.1f}s")
-    return 0
+def _serve_options(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--search-lag", type=float, default=0.0, help="seconds until search sees writes"
+    )
+    serve.add_argument("--token", default="sandbox-token")
 
 
 def _serve(args: argparse.Namespace) -> int:
     path = Path(args.state)
-    if path.exists() and not args.regenerate:
-        state = HubSpotState.load(path)
-        print(f"loaded {path}")
-    else:
-        anchor = date.fromisoformat(args.anchor) if args.anchor else None
-        state = generate_state(args.contacts, args.seed, anchor)
-        state.save(path)
-        print(f"generated {path}: {args.contacts} contacts (seed {args.seed})")
+    state = cli.load_or_generate(args, HubSpotState.load, generate_state)
     options = SandboxOptions(
         token=args.token,
         fail_rate_5xx=args.fail_rate,
@@ -48,58 +34,31 @@ def _serve(args: argparse.Namespace) -> int:
         search_lag_s=args.search_lag,
         log_requests=args.verbose,
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server = SandboxServer(state, options, port=args.port, host=args.host, state_path=path)
-    server.start()
-    print(f"HubSpot sandbox listening on {server.base_url}")
-    print(f"token: {server.token}")
-    print(
-        f"OAuth: client_id={options.client_id} client_secret={options.client_secret} "
-        f"refresh_token={options.refresh_token}"
-    )
-    sys.stdout.flush()
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        print(f"state saved to {path}")
-    return 0
+
+    def announce() -> None:
+        print(f"HubSpot sandbox listening on {server.base_url}")
+        print(f"token: {server.token}")
+        print(
+            f"OAuth: client_id={options.client_id} client_secret={options.client_secret} "
+            f"refresh_token={options.refresh_token}"
+        )
+
+    return cli.serve_until_stopped(server, path, announce)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.hubspot", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    serve = sub.add_parser("serve", help="serve the emulated HubSpot API until Ctrl-C / SIGTERM")
-    serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--state", default=str(DEFAULT_STATE))
-    serve.add_argument("--contacts", type=int, default=2000)
-    serve.add_argument("--seed", type=int, default=7)
-    serve.add_argument("--anchor", help="history anchor date (default: today UTC)")
-    serve.add_argument("--fail-rate", type=float, default=0.0, help="share of requests → 5xx")
-    serve.add_argument("--latency-ms", type=int, default=0)
-    serve.add_argument(
-        "--search-lag", type=float, default=0.0, help="seconds until search sees writes"
+    return cli.main(
+        argv,
+        prog="python -m sandbox.hubspot",
+        description=__doc__,
+        crm="HubSpot",
+        port=8765,
+        default_state=DEFAULT_STATE,
+        serve=_serve,
+        serve_options=_serve_options,
+        generate_state=generate_state,
     )
-    serve.add_argument("--token", default="sandbox-token")
-    serve.add_argument("--regenerate", action="store_true", help="ignore an existing state file")
-    serve.add_argument("--verbose", action="store_true", help="log every request line")
-    serve.set_defaults(func=_serve)
-
-    gen = sub.add_parser("generate", help="write a freshly generated state file")
-    gen.add_argument("--contacts", type=int, default=2000)
-    gen.add_argument("--seed", type=int, default=7)
-    gen.add_argument("--anchor")
-    gen.add_argument("--out", required=True)
-    gen.set_defaults(func=_generate)
-
-    args = parser.parse_args(argv)
-    return int(args.func(args))
 
 
 if __name__ == "__main__":

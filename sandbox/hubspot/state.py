@@ -18,8 +18,9 @@ from sandbox.hubspot.render import (
     generate_state,
     render_truth,
 )
-from sandbox.hubspot.store import FORMAT, HubSpotState, Record, StatePersister
+from sandbox.hubspot.store import FORMAT, HubSpotState, Record
 from sandbox.hubspot.values import iso_ms, normalize_value, now_ms, parse_for_search, parse_ms
+from sandbox.persist import StatePersister
 
 __all__ = [
     "FORMAT",

@@ -3,22 +3,20 @@
 Objects (contacts, deals, calls, emails, meetings, notes, tasks, companies) carry string-valued
 `properties` as HubSpot's CRM v3 objects API returns them, typed associations are kept in both
 directions (v4 style), and property definitions follow the properties API. The state saves to and
-loads from one JSON file (`StatePersister` saves it after mutations).
+loads from one JSON file (`sandbox.persist`).
 """
 
 from __future__ import annotations
 
 import bisect
 import copy
-import json
 import threading
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
-from connectors.atomic import atomic_write_text
 from sandbox.hubspot import schema
 from sandbox.hubspot.values import invalid, iso_ms, normalize_value
+from sandbox.persist import JsonFileState
 
 FORMAT = "heatsync-sandbox-hubspot/1"
 
@@ -95,7 +93,7 @@ class Record:
 # ---------------------------------------------------------------------------- state
 
 
-class HubSpotState:
+class HubSpotState(JsonFileState):
     """The whole emulated portal. Mutate only under `lock` while a server runs."""
 
     def __init__(self) -> None:
@@ -391,46 +389,3 @@ class HubSpotState:
         """An independent deep copy (taken under `lock`); search snapshots start up to date."""
         with self.lock:
             return HubSpotState.from_json(self.to_json())
-
-    def save(self, path: str | Path) -> None:
-        """Write the state as JSON atomically (temp file, fsync, rename)."""
-        path = Path(path)
-        with self.lock:
-            text = json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))
-        atomic_write_text(path, text)
-
-    @classmethod
-    def load(cls, path: str | Path) -> HubSpotState:
-        with open(path, encoding="utf-8") as fh:
-            return cls.from_json(json.load(fh))
-
-
-class StatePersister:
-    """Saves a state to a file after mutations, at most once per `debounce_s`, and on `close`."""
-
-    def __init__(self, state: HubSpotState, path: str | Path, debounce_s: float = 1.0) -> None:
-        self.state = state
-        self.path = Path(path)
-        self.debounce_s = debounce_s
-        self._saved_version = state.version
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sandbox-persist", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.debounce_s):
-            self.flush()
-
-    def flush(self) -> bool:
-        """Save now if anything changed since the last save; returns whether it saved."""
-        version = self.state.version
-        if version == self._saved_version:
-            return False
-        self.state.save(self.path)
-        self._saved_version = version
-        return True
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.flush()

@@ -1,24 +1,18 @@
-"""HTTP transport of the HubSpot emulator: the request and answer shapes, HubSpot's JSON error
-answer, and the stdlib request handler that feeds `SandboxServer.handle`.
+"""HTTP transport of the HubSpot emulator: its request shape, HubSpot's JSON error answer, and
+its flavour of the shared request handler (`sandbox.http`) that feeds `SandboxServer.handle`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import socket
 import uuid
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
+from urllib.parse import parse_qs
 
-if TYPE_CHECKING:
-    from sandbox.hubspot.server import SandboxServer
+from sandbox.http import Drop, Response, SandboxHandler
 
-
-class Drop(Exception):
-    """Close the connection without answering."""
+__all__ = ["ApiError", "Drop", "Handler", "Request", "Response"]
 
 
 class ApiError(Exception):
@@ -34,15 +28,6 @@ class ApiError(Exception):
             "category": category,
             **extra,
         }
-
-
-@dataclass
-class Response:
-    status: int
-    body: Any = None
-    headers: dict[str, str] | None = None
-    raw: bytes | None = None
-    content_type: str = "application/json;charset=utf-8"
 
 
 class Request:
@@ -64,56 +49,21 @@ class Request:
             raise ApiError(400, "VALIDATION_ERROR", f"Invalid input JSON: {exc}") from exc
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(SandboxHandler):
     server_version = "heatsync-sandbox/1"
-    sys_version = ""
 
-    def _dispatch(self) -> None:
-        sandbox: SandboxServer = self.server.sandbox  # type: ignore[attr-defined]
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        parts = urlsplit(self.path)
-        req = Request(
-            self.command,
-            parts.path,
-            parse_qs(parts.query, keep_blank_values=True),
-            self.headers,
-            body,
+    def make_request(self, path: str, query: str, body: bytes) -> Request:
+        return Request(
+            self.command, path, parse_qs(query, keep_blank_values=True), self.headers, body
         )
-        try:
-            response = sandbox.handle(req)
-        except Drop:
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
-        if response.raw is not None:
-            payload = response.raw
-        elif response.body is None:
-            payload = b""
-        else:
-            payload = json.dumps(response.body, ensure_ascii=False).encode("utf-8")
-        self.send_response(response.status)
-        if payload or response.status != 204:
-            self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        for key, value in (response.headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        if payload and self.command != "HEAD":
-            self.wfile.write(payload)
 
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch
+    def content_type(self, response: Response, payload: bytes) -> str | None:
+        return response.content_type if payload or response.status != 204 else None
 
     def log_message(self, format: str, *args: Any) -> None:
-        sandbox: SandboxServer = self.server.sandbox  # type: ignore[attr-defined]
-        if sandbox.options.log_requests:
-            # tokens travel in headers and bodies, except the OAuth token metadata path: mask it
-            shown = tuple(
-                re.sub(r"(/access-tokens/)[^/\s?\"']+", r"\1***", a) if isinstance(a, str) else a
-                for a in args
-            )
-            super().log_message(format, *shown)
+        # tokens travel in headers and bodies, except the OAuth token metadata path: mask it
+        shown = tuple(
+            re.sub(r"(/access-tokens/)[^/\s?\"']+", r"\1***", a) if isinstance(a, str) else a
+            for a in args
+        )
+        super().log_message(format, *shown)
