@@ -4,11 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SANDBOX_PORT ?= 8765
+AMOCRM_PORT ?= 8766
 UI_PORT ?= 3000
 SANDBOX_STATE := .heatsync/sandbox/hubspot.json
+AMOCRM_STATE := .heatsync/sandbox/amocrm.json
+DEMO_ARGS = --port $(SANDBOX_PORT) --state $(SANDBOX_STATE) --amocrm-port $(AMOCRM_PORT) --amocrm-state $(AMOCRM_STATE)
 export DAGSTER_HOME ?= $(CURDIR)/.heatsync/dagster
 
-.PHONY: help install demo ui sandbox test lint format clean
+.PHONY: help install demo ui sandbox sandbox-amocrm test lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -21,14 +24,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)  ## create .venv and install heatsync with its dev tools (pinned by constraints.txt)
 
-demo: $(STAMP)  ## run the whole pipeline once on the bundled sandbox HubSpot portal
-	$(PY) -m sandbox.demo --port $(SANDBOX_PORT) --state $(SANDBOX_STATE)
+demo: $(STAMP)  ## run the whole pipeline once on the bundled sandbox portals (HubSpot and amoCRM)
+	$(PY) -m sandbox.demo $(DEMO_ARGS)
 
-ui: $(STAMP)  ## open the Dagster UI (port UI_PORT, default 3000) on the sandbox portal and the demo's run history
-	$(PY) -m sandbox.demo --port $(SANDBOX_PORT) --state $(SANDBOX_STATE) --ui --ui-port $(UI_PORT)
+ui: $(STAMP)  ## open the Dagster UI (port UI_PORT, default 3000) on both sandbox portals and the demo's run history
+	$(PY) -m sandbox.demo $(DEMO_ARGS) --ui --ui-port $(UI_PORT)
 
 sandbox: $(STAMP)  ## serve the sandbox HubSpot alone (prints base URL and token)
 	$(PY) -m sandbox.hubspot serve --port $(SANDBOX_PORT) --state $(SANDBOX_STATE)
+
+sandbox-amocrm: $(STAMP)  ## serve the sandbox amoCRM alone (prints base URL and credentials)
+	$(PY) -m sandbox.amocrm serve --port $(AMOCRM_PORT) --state $(AMOCRM_STATE)
 
 test: $(STAMP) lint  ## lint, type-check and run the whole test suite
 	$(PY) -m pytest -q

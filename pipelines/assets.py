@@ -9,7 +9,7 @@ why) and their checks do not run. A day after the portal's today is refused befo
 extracted, and credentials the CRM rejects fail the step without Dagster retrying it.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -17,7 +17,7 @@ import dagster as dg
 import pandas as pd
 
 from connectors.http import AuthError, UnreachableError
-from pipelines.crms import CRMS, DEFAULT_CRM
+from pipelines.crms import DEFAULT_CRM
 from pipelines.partitions import day_by_portal, split_key
 from pipelines.resources import CrmResource, HeatsyncSettings
 from pipelines.run import calibration as recalibration
@@ -39,6 +39,9 @@ PAST_DAY = "past partition: backfills compute and record scores but never write 
 ROUNDING = {"lift_hot_over_cold": 2}
 FRACTION_DIGITS = 3
 BACKTEST_TABLES = ("by_band", "by_segment", "calibration", "by_signal")
+# The Dagster pool of the steps that call a CRM's API, across all runs and portals (the limit is
+# in dagster.yaml); each portal's own limiter paces its requests within its CRM's budget.
+CRM_POOL = "crm_api"
 
 
 def _metadata(values: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +84,7 @@ def crm_extract(
     day, portal = split_key(context)
     with _no_retry():
         _, result = run.extract_day(
-            crm.connector(portal, heatsync.values()),
+            crm.connector(portal, heatsync.values(portal)),
             heatsync.store(portal),
             day,
             _run_started(context),
@@ -95,10 +98,11 @@ def contact_scores(
     context: dg.AssetExecutionContext, heatsync: HeatsyncSettings
 ) -> dg.MaterializeResult:
     day, portal = split_key(context)
-    store = heatsync.store(portal)
-    choice = recalibration.scoring_choice(store, heatsync.scoring_config)
+    settings = heatsync.values(portal)
+    store = settings.store(portal)
+    choice = recalibration.scoring_choice(store, settings.scoring_config)
     with _no_retry():
-        scored = run.score_day(store, day, _run_started(context), choice.config, heatsync.locale)
+        scored = run.score_day(store, day, _run_started(context), choice.config, settings.locale)
     scores = scored.scores
     meta = {
         **scored.result.metadata,
@@ -180,10 +184,11 @@ def crm_field_writeback(
         _not_written(context, FIELDS_KEY)
         return
     as_of, scores = today
-    connector = crm.connector(portal, heatsync.values())
+    settings = heatsync.values(portal)
+    connector = crm.connector(portal, settings)
     with _no_retry():
         _, result = run.write_back_day(
-            connector, store, as_of, scores, context.run.run_id, heatsync.locale, heatsync.dry_run
+            connector, store, as_of, scores, context.run.run_id, settings.locale, settings.dry_run
         )
     yield _write_result(result, connector, "all_fields_written")
 
@@ -199,17 +204,18 @@ def crm_tasks(
         _not_written(context, TASKS_KEY)
         return
     as_of, scores = today
-    connector = crm.connector(portal, heatsync.values())
+    settings = heatsync.values(portal)
+    connector = crm.connector(portal, settings)
     with _no_retry():
         done = run.tasks_day(
             connector,
             store,
             as_of,
             scores,
-            recalibration.scoring_choice(store, heatsync.scoring_config).config,
-            heatsync.locale,
+            settings.capped(recalibration.scoring_choice(store, settings.scoring_config).config),
+            settings.locale,
             context.run.run_id,
-            dry_run=heatsync.dry_run,
+            dry_run=settings.dry_run,
         )
     no_duplicates = dg.AssetCheckResult(
         check_name="no_duplicate_tasks",
@@ -343,7 +349,7 @@ def portal_calibration(
             day,
             _run_started(context),
             heatsync.backtest_horizon_days,
-            pinned=heatsync.scoring_config,
+            pinned=heatsync.values(portal).scoring_config,
         )
     context.log.info("calibration: %s", done.why)
     return dg.MaterializeResult(metadata=_typed(done.metadata))
@@ -425,24 +431,27 @@ class HeatsyncAssets(NamedTuple):
 
 
 def build_assets(
-    partitions_def: dg.PartitionsDefinition | None = None, crm: str = DEFAULT_CRM
+    partitions_def: dg.PartitionsDefinition | None = None,
+    crm: str | Iterable[str] = DEFAULT_CRM,
 ) -> HeatsyncAssets:
     """The assets over `partitions_def`: by default day × portal from the first day configured
     now (HEATSYNC_FIRST_DAY), read when the code location is built, not when this is imported.
-    `crm` (a name in pipelines.crms.CRMS) gives the steps that call the CRM their kind and pool;
-    the keys are the same for every CRM.
+    `crm` (names in pipelines.crms.CRMS: the CRMs of the deployment's portals) gives the steps
+    that call the CRM their kinds; the keys and the pool are the same for every CRM, and the
+    portal partition decides which connector a run uses.
 
     The write-back and the tasks are multi-assets of one skippable asset: on a past day neither
     the asset nor its checks (optional outputs with can_subset) are emitted, so the partition is
     not shown as materialized.
     """
     partitions = partitions_def or day_by_portal()
-    pool = CRMS[crm].pool
+    pool = CRM_POOL
+    crms = {crm} if isinstance(crm, str) else set(crm)
     extract = dg.asset(
         key=EXTRACT_KEY,
         partitions_def=partitions,
         group_name="crm",
-        kinds={crm, "parquet"},
+        kinds={*crms, "parquet"},
         pool=pool,
         retry_policy=RETRY,
         description="Incremental pull of contacts, deals and activities into the portal's "
@@ -460,7 +469,7 @@ def build_assets(
     )(contact_scores)
     field_writeback = dg.multi_asset(
         name="crm__field_writeback",
-        specs=[FIELDS_SPEC.replace_attributes(kinds={crm})],
+        specs=[FIELDS_SPEC.replace_attributes(kinds=crms)],
         check_specs=FIELDS_CHECKS,
         can_subset=True,
         partitions_def=partitions,
@@ -469,7 +478,7 @@ def build_assets(
     )(crm_field_writeback)
     tasks = dg.multi_asset(
         name="crm__tasks",
-        specs=[TASKS_SPEC.replace_attributes(kinds={crm})],
+        specs=[TASKS_SPEC.replace_attributes(kinds=crms)],
         check_specs=TASKS_CHECKS,
         can_subset=True,
         partitions_def=partitions,

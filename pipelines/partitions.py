@@ -4,7 +4,8 @@ A day key means "as of the end of that day in the portal's time zone" (today: as
 Dagster counts days in UTC, and a portal east of UTC reaches tomorrow's date up to 14 hours
 earlier, so `end_offset=2` makes both UTC today and UTC tomorrow exist: every portal's local today
 is always a partition. Scoring refuses a day later than the portal's today. Portals are a dynamic
-dimension: with the environment-variable configuration the single portal is `default`.
+dimension: the portals of the portals file, or without one the environment's portal, `default`
+(pipelines.portals).
 
 The first day is HEATSYNC_FIRST_DAY (YYYY-MM-DD) or, unset, DEFAULT_WINDOW_DAYS before today
 (UTC), read when the definitions are built (`day_by_portal()`), never at import: the UI's
@@ -19,9 +20,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from pipelines.portals import DEFAULT_PORTAL
+
+__all__ = ["DEFAULT_PORTAL", "PORTALS", "day_by_portal", "days", "first_day", "portals"]
+
 FIRST_DAY_VARIABLE = "HEATSYNC_FIRST_DAY"
 DEFAULT_WINDOW_DAYS = 90
-DEFAULT_PORTAL = "default"
 PORTALS = "portals"  # the name of the dynamic portal dimension
 
 

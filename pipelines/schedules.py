@@ -1,11 +1,11 @@
 """The daily schedule (today's partition of every portal), the weekly recalibration schedule and
-the sensor that registers portals."""
+the sensor that registers the configured portals as partitions."""
 
 import dagster as dg
 import pandas as pd
 
 from pipelines.partitions import DEFAULT_PORTAL, PORTALS, partition_key, portals
-from pipelines.resources import HeatsyncSettings
+from pipelines.resources import CrmResource, HeatsyncSettings
 from pipelines.run.asof import local_today
 
 daily_scoring = dg.define_asset_job(
@@ -22,22 +22,26 @@ daily_scoring = dg.define_asset_job(
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 def daily_scoring_schedule(
-    context: dg.ScheduleEvaluationContext, heatsync: HeatsyncSettings
+    context: dg.ScheduleEvaluationContext, crm: CrmResource, heatsync: HeatsyncSettings
 ) -> list[dg.RunRequest]:
-    """One run per registered portal for *today* in that portal's time zone (as its store, found
-    through the heatsync resource, last read it from the CRM)."""
-    return _todays_runs(context, heatsync)
+    """One run per configured portal for *today* in that portal's time zone (its own setting,
+    else as its store last read it from the CRM)."""
+    return _todays_runs(context, crm, heatsync)
 
 
 def _todays_runs(
-    context: dg.ScheduleEvaluationContext, heatsync: HeatsyncSettings
+    context: dg.ScheduleEvaluationContext, crm: CrmResource, heatsync: HeatsyncSettings
 ) -> list[dg.RunRequest]:
-    """One run per registered portal for its today, in its time zone (as its store says)."""
+    """One run per registered portal for its today, in its time zone. With a portals file only
+    its portals run (a portal removed from it keeps its history but is no longer scheduled)."""
     now = pd.Timestamp(context.scheduled_execution_time or pd.Timestamp.now(tz="UTC"))
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+    configured = crm.names()
     requests = []
     for portal in context.instance.get_dynamic_partitions(PORTALS):
-        tz = heatsync.store(portal).time_zone()
+        if configured and portal not in configured:
+            continue
+        tz = heatsync.values(portal).time_zone or heatsync.store(portal).time_zone()
         key = partition_key(local_today(tz, now), portal)
         requests.append(dg.RunRequest(run_key=f"{key}@{now.date()}", partition_key=key))
     return requests
@@ -58,21 +62,22 @@ weekly_calibration = dg.define_asset_job(
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 def weekly_calibration_schedule(
-    context: dg.ScheduleEvaluationContext, heatsync: HeatsyncSettings
+    context: dg.ScheduleEvaluationContext, crm: CrmResource, heatsync: HeatsyncSettings
 ) -> list[dg.RunRequest]:
     """Mondays 05:00 UTC, an hour before the daily run: one recalibration per registered portal
     for its today, so that the day's scores already use a config adopted then."""
-    return _todays_runs(context, heatsync)
+    return _todays_runs(context, crm, heatsync)
 
 
 @dg.sensor(
     minimum_interval_seconds=300,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Registers the portal configured by environment variables as a partition.",
+    description="Registers every portal of the portals file (without one, the portal the "
+    "environment configures) as a partition.",
 )
-def register_portals(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+def register_portals(context: dg.SensorEvaluationContext, crm: CrmResource) -> dg.SensorResult:
     known = set(context.instance.get_dynamic_partitions(PORTALS))
-    missing = [p for p in (DEFAULT_PORTAL,) if p not in known]
+    missing = [p for p in crm.names() or [DEFAULT_PORTAL] if p not in known]
     return dg.SensorResult(
         dynamic_partitions_requests=[portals.build_add_request(missing)] if missing else []
     )

@@ -1,10 +1,10 @@
 """The `heatsync` command line.
 
-`heatsync run` does what the daily schedule does (today's partition of the configured portal,
-through Dagster, recorded in the run history); `heatsync run --dry-run` prints what would be
-written and created and writes nothing to the CRM; `heatsync run --day DATE` backfills a past day
-(scores it as of then, writes nothing). Dagster is imported only by `run`. `heatsync check` says
-what the configured credentials reach.
+`heatsync run` does what the daily schedule does (today's partition of every configured portal,
+or of `--portal NAME`, through Dagster, recorded in the run history); `heatsync run --dry-run`
+prints what would be written and created and writes nothing to the CRM; `heatsync run --day DATE`
+backfills a past day (scores it as of then, writes nothing). Dagster is imported only by `run`.
+`heatsync check` says what each portal's credentials reach.
 
 The file commands work on the canonical tables given as CSV or Parquet, with no CRM and no
 Dagster (pipelines/files.py reads and validates them):
@@ -41,6 +41,10 @@ __all__ = ["PROJECT_ROOT", "build_parser", "ensure_dagster_home", "main"]
 
 
 FILE_ERROR = 2
+PORTAL_HELP = (
+    "only this portal (default: every portal of the portals file; without one, the portal the "
+    "environment configures, called default)"
+)
 
 
 def _day(text: str) -> str:
@@ -100,9 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="check credentials, scopes, base URL, time zone and heatsync's fields; write nothing",
     )
-    check_p.add_argument("--portal", default="default", help="portal name (default: default)")
-    run_p = sub.add_parser("run", help="score today's partition of the configured portal")
-    run_p.add_argument("--portal", default="default", help="portal name (default: default)")
+    check_p.add_argument("--portal", help=PORTAL_HELP)
+    run_p = sub.add_parser("run", help="score today's partition of every configured portal")
+    run_p.add_argument("--portal", help=PORTAL_HELP)
     run_p.add_argument(
         "--dry-run", action="store_true", help="print what would change; write nothing"
     )

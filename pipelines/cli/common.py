@@ -1,16 +1,17 @@
-"""What the CRM commands share: the project root, `.env`, DAGSTER_HOME and the settings."""
+"""What the CRM commands share: the project root, `.env`, DAGSTER_HOME, the portals and their
+settings."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from connectors.base import CrmConnector
     from pipelines.config import HeatsyncConfig
-    from pipelines.crms import Crm
+    from pipelines.portals import Portal
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_DAGSTER_YAML = PROJECT_ROOT / "pipelines" / "dagster.yaml"
@@ -34,19 +35,44 @@ def ensure_dagster_home() -> Path:
     return home
 
 
-def connector_from_env(portal: str) -> tuple[Crm, CrmConnector, HeatsyncConfig]:
-    """The configured CRM (HEATSYNC_CRM, else the one whose credentials are set), the portal's
-    connector and heatsync's settings, from the environment (after .env), through the same
-    functions the Dagster definitions use."""
-    from pipelines.config import MissingCredentials, heatsync_config
-    from pipelines.crms import chosen_crm
+class PortalSetup(NamedTuple):
+    """One portal as the CLI runs it: the portal, its connector and its settings."""
 
-    config = heatsync_config(os.environ)
+    portal: Portal
+    connector: CrmConnector
+    config: HeatsyncConfig
+
+
+def selected_portals(name: str | None) -> list[Portal]:
+    """The portal `name`, or every configured portal (the portals file's, else the
+    environment's `default`), from the environment after .env; SystemExit saying what to fix."""
+    from pipelines.crms import NoCrmConfigured
+    from pipelines.portals import PortalsFileError, portals_named
+
     try:
-        crm = chosen_crm(os.environ)
-        connector = crm.connector(portal, os.environ, config)
-    except MissingCredentials as exc:
-        raise SystemExit(
-            f"heatsync: {exc} Put them in the environment or in .env (see .env.example)."
-        ) from None
-    return crm, connector, config
+        return portals_named(name, os.environ)
+    except (PortalsFileError, NoCrmConfigured) as exc:
+        raise SystemExit(f"heatsync: {exc}" + _WHERE * isinstance(exc, NoCrmConfigured)) from None
+
+
+_WHERE = " Put them in the environment or in .env (see .env.example)."
+
+
+def setup(portal: Portal) -> PortalSetup:
+    """The portal's connector and settings, through the same functions the Dagster definitions
+    use; MissingCredentials (a ValueError) saying what to set."""
+    from pipelines.config import heatsync_config
+
+    config = portal.config(heatsync_config(os.environ))
+    return PortalSetup(portal, portal.connector(os.environ, config), config)
+
+
+def label(portal: Portal) -> str:
+    """ "portal NAME: " before a portal's error when a portals file lists several; nothing for
+    the environment's single portal."""
+    return "" if portal.entry is None else f"portal {portal.name}: "
+
+
+def unconfigured(exc: Exception, portal: Portal) -> str:
+    """The line for a portal whose credentials are not set: where to set them."""
+    return f"{exc}{_WHERE if portal.entry is None else ''}"

@@ -1,17 +1,26 @@
-"""`heatsync run`: today's partition (or a past `--day`) of one portal through Dagster, in
-process and recorded in the run history; `--dry-run` runs the same steps of the run layer on a
-throwaway snapshot of the store and prints what would change."""
+"""`heatsync run`: today's partition (or a past `--day`) of every configured portal, or of
+`--portal NAME`, through Dagster, in process and recorded in the run history; `--dry-run` runs the
+same steps of the run layer on a throwaway snapshot of the store and prints what would change."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pipelines.cli.common import connector_from_env, ensure_dagster_home, load_env
+from pipelines.cli.common import (
+    PortalSetup,
+    ensure_dagster_home,
+    label,
+    load_env,
+    selected_portals,
+    setup,
+    unconfigured,
+)
 from pipelines.cli.summary import EXTRACT, print_changes, print_left_out, print_summary
 
 if TYPE_CHECKING:
@@ -19,6 +28,7 @@ if TYPE_CHECKING:
 
     from connectors.base import CrmConnector
     from pipelines.config import HeatsyncConfig
+    from pipelines.portals import Portal
     from pipelines.store import PortalStore
 
 
@@ -33,13 +43,60 @@ def _metadata_by_asset(result: dg.ExecuteInProcessResult) -> dict[str, dict[str,
     return out
 
 
-def run(portal: str, dry_run: bool, day: str | None = None) -> int:
-    """Today's partition of `portal` through Dagster, or a past `day` (scores only, no writes)."""
+def run(portal: str | None, dry_run: bool, day: str | None = None) -> int:
+    """Today's partition (or a past `day`) of `portal`, or of every configured portal one after
+    the other: one summary each; a portal that fails does not stop the others. 0 when all
+    succeeded, else 1 (2 for a bad --day)."""
     load_env()
-    _crm, connector, config = connector_from_env(portal)
+    portals = selected_portals(portal)
+    runner = _Runner()
+    codes = {p.name: runner.portal(p, dry_run, day) for p in portals}
+    if len(codes) > 1:
+        failed = [name for name, code in codes.items() if code]
+        print(
+            f"\nheatsync run · {len(codes) - len(failed)} of {len(codes)} portals succeeded"
+            + (f"; failed: {', '.join(failed)}" if failed else "")
+        )
+    return max(codes.values())
+
+
+class _Runner:
+    """Runs portals one after the other in this process, sharing one Dagster instance and one
+    build of the definitions (made on first use, from the environment of that moment)."""
+
+    def __init__(self) -> None:
+        self._job: dg.JobDefinition | None = None
+
+    def job(self) -> dg.JobDefinition:
+        if self._job is None:
+            ensure_dagster_home()
+            from pipelines.definitions import build_defs
+
+            self._job = build_defs().resolve_job_def("daily_scoring")
+        return self._job
+
+    def portal(self, portal: Portal, dry_run: bool, day: str | None) -> int:
+        from connectors.http import ConnectorError
+        from pipelines.config import MissingCredentials
+
+        try:
+            done = setup(portal)
+            return _run_portal(done, dry_run, day, self.job)
+        except MissingCredentials as exc:
+            print(f"heatsync run: {unconfigured(exc, portal)}", file=sys.stderr)
+        except ConnectorError as exc:
+            # already one readable line, secrets redacted: what failed and what to check
+            print(f"heatsync run: {label(portal)}{exc}", file=sys.stderr)
+        return 1
+
+
+def _run_portal(
+    done: PortalSetup, dry_run: bool, day: str | None, job: Callable[[], dg.JobDefinition]
+) -> int:
     from pipelines.run.asof import local_today
     from pipelines.run.day import portal_time_zone
 
+    portal, connector, config = done.portal.name, done.connector, done.config
     store = config.store(portal)
     tz = portal_time_zone(store, connector)
     now = pd.Timestamp.now(tz="UTC")
@@ -56,7 +113,7 @@ def run(portal: str, dry_run: bool, day: str | None = None) -> int:
         if not first <= day <= today:
             print(
                 f"heatsync run: --day must be from {first} (the first day partition; "
-                f"{FIRST_DAY_VARIABLE} moves it) to {today}",
+                f"{FIRST_DAY_VARIABLE} moves it) to {today} (portal {portal})",
                 file=sys.stderr,
             )
             return 2
@@ -64,18 +121,15 @@ def run(portal: str, dry_run: bool, day: str | None = None) -> int:
     if dry_run:
         return _dry_run(connector, config, store, day, now)
 
-    ensure_dagster_home()
     import dagster as dg
 
-    from pipelines.definitions import build_defs
     from pipelines.partitions import PORTALS, partition_key
 
+    daily = job()
     instance = dg.DagsterInstance.get()
     if portal not in instance.get_dynamic_partitions(PORTALS):
         instance.add_dynamic_partitions(PORTALS, [portal])
-    # Built now, not at import: the environment (portal, credentials, home) is read at call time.
-    job = build_defs().resolve_job_def("daily_scoring")
-    result = job.execute_in_process(
+    result = daily.execute_in_process(
         instance=instance,
         partition_key=partition_key(day, portal),
         raise_on_error=False,
@@ -87,7 +141,7 @@ def run(portal: str, dry_run: bool, day: str | None = None) -> int:
     if EXTRACT not in meta and failures:
         # nothing was read, so there is nothing to summarise: say what failed and stop
         for _step, message in failures:
-            print(f"heatsync run: {message}", file=sys.stderr)
+            print(f"heatsync run: {label(done.portal)}{message}", file=sys.stderr)
         print(f"  (run {result.run_id} FAILED; history in DAGSTER_HOME)", file=sys.stderr)
         return 1
     print_summary(store.portal, day, meta, past=day < today)
@@ -140,7 +194,7 @@ def _dry_run(
         with copy.lock():
             _, extracted = run_day.extract_day(connector, copy, day, now)
             # the config the real run would score with: pinned, else the account's adopted one
-            scoring = scoring_choice(copy, config.scoring_config).config
+            scoring = config.capped(scoring_choice(copy, config.scoring_config).config)
             scored = run_day.score_day(copy, day, now, scoring, locale, save=False)
             updates, _ = run_day.write_back_day(
                 connector, copy, scored.as_of, scored.scores, DRY_RUN_ID, locale, dry_run=True

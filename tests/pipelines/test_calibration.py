@@ -20,7 +20,7 @@ import yaml
 from pipelines.assets import build_assets, build_calibration
 from pipelines.definitions import build_defs
 from pipelines.partitions import partition_key, portals
-from pipelines.resources import HeatsyncSettings
+from pipelines.resources import CrmResource, HeatsyncSettings
 from pipelines.run import day as run
 from pipelines.run.calibration import adopt, adopted_path, history_path
 from pipelines.schedules import weekly_calibration_schedule
@@ -171,7 +171,7 @@ def test_the_weekly_schedule_asks_for_every_portals_today(tmp_path: Path) -> Non
             instance=instance,
             scheduled_execution_time=when,
             repository_def=build_defs().get_repository_def(),
-            resources={"heatsync": HeatsyncSettings(home=str(tmp_path))},
+            resources={"crm": CrmResource(), "heatsync": HeatsyncSettings(home=str(tmp_path))},
         )
         requests = weekly_calibration_schedule.evaluate_tick(context).run_requests or []
     assert sorted(str(r.partition_key) for r in requests) == [f"{today}|{PORTAL}", f"{today}|riga"]

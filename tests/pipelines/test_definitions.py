@@ -62,9 +62,14 @@ def test_secrets_reach_the_resource_only_as_env_vars(defs: dg.Definitions) -> No
 
 def test_every_env_var_in_code_is_documented_in_env_example() -> None:
     example = (ROOT / ".env.example").read_text()
+    from pipelines.crms import CRMS
+
     names = set()
     for path in ROOT.glob("pipelines/**/*.py"):
-        names |= set(re.findall(r'"((?:HUBSPOT|HEATSYNC|DAGSTER)_[A-Z_]+)"', path.read_text()))
+        names |= set(re.findall(r'"((?:HEATSYNC|DAGSTER)_[A-Z_]+)"', path.read_text()))
+    names -= {"HEATSYNC_VARIABLES"}
+    for crm in CRMS.values():  # every variable a registered CRM reads
+        names |= {*crm.variables.values(), *crm.options}
     missing = sorted(n for n in names if f"{n}=" not in example)
     assert not missing, f"not in .env.example: {missing}"
 
@@ -73,8 +78,8 @@ def test_the_dagster_loader_and_the_cli_read_one_configuration(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Environment → settings happens at load time through pipelines.config, for both."""
+    from connectors.hubspot.env import settings_from_env as hubspot_settings
     from connectors.hubspot.settings import DEFAULT_BASE_URL, DEFAULT_BURST_LIMIT
-    from pipelines.config import hubspot_settings
     from pipelines.definitions import build_defs
 
     env = {"HUBSPOT_ACCESS_TOKEN": "placeholder-token", "HEATSYNC_LOCALE": "lv"}
@@ -102,7 +107,8 @@ def test_the_dagster_loader_and_the_cli_read_one_configuration(
 
 
 def test_oauth_settings_are_flat_fields_and_all_three_are_needed() -> None:
-    from pipelines.config import MissingCredentials, hubspot_settings
+    from connectors.hubspot.env import settings_from_env as hubspot_settings
+    from pipelines.config import MissingCredentials
 
     oauth = {
         "HUBSPOT_CLIENT_ID": "app",
@@ -198,16 +204,16 @@ def test_the_configured_crm_is_heatsync_crm_else_the_one_with_credentials(tmp_pa
         chosen_crm({"HUBSPOT_BASE_URL": "http://localhost", "AMOCRM_BASE_URL": "https://x.ru"})
     with pytest.raises(NoCrmConfigured, match="pipedrive"):
         chosen_crm({**hubspot, "HEATSYNC_CRM": "pipedrive"})
-    assert {crm.pool for crm in CRMS.values()} == {"hubspot_api", "amocrm_api"}
+    assert (CRMS["hubspot"].locale, CRMS["amocrm"].locale) == ("en", "ru")
 
-    # amoCRM's token store lives under heatsync's home unless AMOCRM_TOKEN_DIR says otherwise
-    env = {**AMO_ENV, "HEATSYNC_HOME": str(tmp_path)}
-    connector: Any = CRMS["amocrm"].connector("default", env)
-    assert connector.settings.token_dir == tmp_path.resolve() / "tokens"
-    connector = CRMS["amocrm"].connector("default", {**env, "AMOCRM_TOKEN_DIR": str(tmp_path)})
-    assert connector.settings.token_dir == tmp_path
+    # amoCRM's token store lives under heatsync's state directory unless AMOCRM_TOKEN_DIR says
+    connector: Any = CRMS["amocrm"].connector("default", AMO_ENV, tmp_path)
+    assert connector.settings.token_dir == tmp_path / "tokens"
+    elsewhere = tmp_path / "elsewhere"
+    env = {**AMO_ENV, "AMOCRM_TOKEN_DIR": str(elsewhere)}
+    assert CRMS["amocrm"].connector("default", env, tmp_path).settings.token_dir == elsewhere
     with pytest.raises(MissingCredentials, match="AMOCRM_BASE_URL"):
-        CRMS["amocrm"].connector("default", {"AMOCRM_ACCESS_TOKEN": "placeholder"})
+        CRMS["amocrm"].connector("default", {"AMOCRM_ACCESS_TOKEN": "placeholder"}, tmp_path)
 
 
 def test_an_amocrm_environment_builds_an_amocrm_code_location(
@@ -223,7 +229,7 @@ def test_an_amocrm_environment_builds_an_amocrm_code_location(
     assert "placeholder-refresh" not in repr(defs.resources["crm"])
     extract = defs.get_repository_def().asset_graph.get(dg.AssetKey(["crm", "extract"]))
     assert extract.kinds == {"amocrm", "parquet"}
-    assert extract.assets_def.node_def.pool == "amocrm_api"
+    assert extract.assets_def.node_def.pool == "crm_api"
     with dg.build_resources(dict(defs.resources or {})) as resources:
         connector = resources.crm.connector("default", resources.heatsync.values())
     assert type(connector).__name__ == "AmoCrmConnector"

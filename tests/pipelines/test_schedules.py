@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipelines.partitions import portals
-from pipelines.resources import HeatsyncSettings
+from pipelines.resources import CrmConnection, CrmResource, HeatsyncSettings, PortalSettings
 from pipelines.schedules import daily_scoring_schedule, register_portals
 from pipelines.store import PortalStore
 
@@ -40,7 +40,7 @@ def test_schedule_requests_today_per_portal_in_its_time_zone(
         instance=instance,
         scheduled_execution_time=when,
         repository_def=build_defs().get_repository_def(),
-        resources={"heatsync": HeatsyncSettings(home=str(tmp_path))},
+        resources={"crm": CrmResource(), "heatsync": HeatsyncSettings(home=str(tmp_path))},
     )
     requests = list(daily_scoring_schedule.evaluate_tick(context).run_requests or [])
     keys = sorted(str(r.partition_key) for r in requests)
@@ -50,13 +50,48 @@ def test_schedule_requests_today_per_portal_in_its_time_zone(
     assert sorted(r.run_key for r in again) == sorted(r.run_key for r in requests)
 
 
+def test_with_a_portals_file_only_its_portals_run_each_in_its_own_time_zone(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    """A portal's own time zone wins over what its store read; a portal no longer in the file
+    keeps its partitions but is not scheduled."""
+    instance.add_dynamic_partitions(portals.name, ["riga", "honolulu", "removed"])
+    PortalStore(tmp_path, "honolulu").save_portal_meta({"time_zone": "Europe/Riga"})
+    today = datetime.now(UTC).date()
+    when = datetime.combine(today, datetime.min.time(), UTC) + timedelta(hours=6)
+    crm = CrmResource(portals={"riga": CrmConnection(), "honolulu": CrmConnection()})
+    heatsync = HeatsyncSettings(
+        home=str(tmp_path), portals={"honolulu": PortalSettings(time_zone="Pacific/Honolulu")}
+    )
+    from pipelines.definitions import build_defs
+
+    context = dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=when,
+        repository_def=build_defs().get_repository_def(),
+        resources={"crm": crm, "heatsync": heatsync},
+    )
+    requests = daily_scoring_schedule.evaluate_tick(context).run_requests or []
+    keys = sorted(str(r.partition_key) for r in requests)
+    assert keys == [f"{today - timedelta(days=1)}|honolulu", f"{today}|riga"]
+
+
 def test_sensor_registers_the_default_portal_once(instance: dg.DagsterInstance) -> None:
-    context = dg.build_sensor_context(instance=instance)
+    resources = {"crm": CrmResource()}
+    context = dg.build_sensor_context(instance=instance, resources=resources)
     first = register_portals.evaluate_tick(context)
     assert [r.partition_keys for r in first.dynamic_partitions_requests] == [["default"]]
     instance.add_dynamic_partitions(portals.name, ["default"])
-    second = register_portals.evaluate_tick(dg.build_sensor_context(instance=instance))
-    assert not second.dynamic_partitions_requests
+    again = dg.build_sensor_context(instance=instance, resources=resources)
+    assert not register_portals.evaluate_tick(again).dynamic_partitions_requests
+
+
+def test_sensor_registers_every_portal_of_the_portals_file(instance: dg.DagsterInstance) -> None:
+    instance.add_dynamic_partitions(portals.name, ["acme"])
+    crm = CrmResource(portals={"acme": CrmConnection(), "baltic": CrmConnection(crm="amocrm")})
+    context = dg.build_sensor_context(instance=instance, resources={"crm": crm})
+    added = register_portals.evaluate_tick(context).dynamic_partitions_requests
+    assert [r.partition_keys for r in added] == [["baltic"]]
 
 
 @pytest.mark.parametrize("utc_time", ["00:30", "11:00", "23:30"])
