@@ -17,6 +17,7 @@ import dagster as dg
 import pandas as pd
 
 from connectors.http import AuthError, UnreachableError
+from pipelines import insights
 from pipelines.crms import DEFAULT_CRM
 from pipelines.partitions import day_by_portal, split_key
 from pipelines.resources import CrmResource, HeatsyncSettings
@@ -24,6 +25,7 @@ from pipelines.run import calibration as recalibration
 from pipelines.run import day as run
 from pipelines.run.asof import FutureDayError
 from pipelines.steps import StepResult
+from pipelines.store import PortalStore
 
 RETRY = dg.RetryPolicy(
     max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -109,6 +111,7 @@ def contact_scores(
         "scoring_config": choice.describe(),
         "is_today": scored.as_of.is_today,
         "distribution": _distribution_md(scores),
+        **_manager_metadata(store, day, scores),
     }
     return dg.MaterializeResult(
         metadata=_metadata(meta),
@@ -137,6 +140,48 @@ def _distribution_md(scores: pd.DataFrame) -> dg.MetadataValue:
     for segment, row in table.iterrows():
         lines.append(f"| {segment} | " + " | ".join(str(int(v)) for v in row) + " |")
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def _manager_metadata(store: PortalStore, day: str, scores: pd.DataFrame) -> dict[str, Any]:
+    """Transitions since the previous scored day and the hot contacts nobody attends to (past
+    days too: both come from the scores)."""
+    previous_day, previous = store.previous_scores(day)
+    moved = insights.moves(previous, scores)
+    contacts = store.table("contacts")
+    unattended = insights.hot_unattended(scores, day, store.time_zone(), contacts)
+    return {
+        "transitions": _frame_table(insights.transitions(previous, scores).reset_index()),
+        "transitions_since": previous_day or "none",
+        "warmed_up": int((moved["direction"] > 0).sum()),
+        "cooled_down": int((moved["direction"] < 0).sum()),
+        "hot_unattended": len(unattended),
+        "hot_unattended_md": dg.MetadataValue.md(insights.markdown_table(unattended)),
+    }
+
+
+def _column_kind(column: pd.Series) -> str:
+    if pd.api.types.is_integer_dtype(column):
+        return "int"
+    return "float" if pd.api.types.is_float_dtype(column) else "string"
+
+
+def _typed_cell(kind: str, value: Any) -> Any:
+    if pd.isna(value):
+        return None
+    return int(value) if kind == "int" else float(value) if kind == "float" else str(value)
+
+
+def _frame_table(frame: pd.DataFrame) -> dg.MetadataValue:
+    """A small frame as a typed Dagster table (int, float or string columns)."""
+    kinds = {str(c): _column_kind(frame[c]) for c in frame.columns}
+    rows = [
+        dg.TableRecord(
+            {name: _typed_cell(kind, v) for (name, kind), v in zip(kinds.items(), row, strict=True)}
+        )
+        for row in frame.itertuples(index=False)
+    ]
+    schema = dg.TableSchema([dg.TableColumn(name, kind) for name, kind in kinds.items()])
+    return dg.MetadataValue.table(rows, schema=schema)
 
 
 def _not_written(context: dg.AssetExecutionContext, key: dg.AssetKey) -> None:
@@ -206,17 +251,27 @@ def crm_tasks(
     as_of, scores = today
     settings = heatsync.values(portal)
     connector = crm.connector(portal, settings)
+    tasks_config = settings.capped(
+        recalibration.scoring_choice(store, settings.scoring_config).config
+    )
     with _no_retry():
         done = run.tasks_day(
             connector,
             store,
             as_of,
             scores,
-            settings.capped(recalibration.scoring_choice(store, settings.scoring_config).config),
+            tasks_config,
             settings.locale,
             context.run.run_id,
             dry_run=settings.dry_run,
         )
+    load = insights.owner_load(
+        insights.tasks_created_on(store.ledger(), scores, as_of.day, as_of.tz),
+        insights.replanned_left_out(
+            scores, store.table("contacts"), store.ledger(), tasks_config, as_of.tz
+        ),
+    )
+    done.result.metadata["owner_load"] = _frame_table(load)
     no_duplicates = dg.AssetCheckResult(
         check_name="no_duplicate_tasks",
         passed=done.duplicate_keys == 0,

@@ -117,6 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
         "scores it as of then and records them; writes nothing to the CRM",
     )
 
+    report_p = sub.add_parser(
+        "report", help="write a portal's day as a self-contained HTML page for sales managers"
+    )
+    report_p.add_argument("--portal", help=PORTAL_HELP)
+    report_p.add_argument(
+        "--day", type=_day, help="the scored day (YYYY-MM-DD; default: the latest scored day)"
+    )
+    report_p.add_argument(
+        "--out",
+        type=Path,
+        help="HTML file to write (default: heatsync-report-PORTAL-DAY.html here; one portal)",
+    )
+
     score_p = sub.add_parser("score", help="score contacts from CSV/Parquet files")
     _add_file_arguments(score_p, deals_required=False)
     score_p.add_argument(
@@ -196,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("heatsync: interrupted", file=sys.stderr)
             return 130
+    if args.command == "report":
+        from pipelines.cli.manager import report
+
+        return report(args.portal, args.day, args.out)
     from pipelines.files import FileError
 
     _warnings_to_stderr()
