@@ -20,12 +20,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from connectors.base import WRITABLE_FIELDS
 from connectors.spec import MissingCredentials
 from pipelines.config import HeatsyncConfig
 from pipelines.crms import CRMS, Crm, chosen_crm, crm_for_definitions, crm_named
@@ -68,6 +69,18 @@ class PortalEntry(BaseModel):
     locale: str = Field("", description="the reps' language (empty: HEATSYNC_LOCALE or the CRM's)")
     daily_task_cap: int | None = Field(None, ge=0, description="tasks per owner and day")
     scoring_config: str = Field("", description="a scoring config YAML (relative to this file)")
+    field_policy: dict[str, Literal["overwrite", "respect_human_edits", "never_write"]] = Field(
+        default_factory=dict, description="heatsync field -> how a person's edit is treated"
+    )
+    human_edit_days: int | None = Field(None, ge=0, description="how long a person's value stands")
+
+    @field_validator("field_policy")
+    @classmethod
+    def _fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(WRITABLE_FIELDS))
+        if unknown:
+            raise ValueError(f"{unknown}: heatsync's fields are {', '.join(WRITABLE_FIELDS)}")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -267,6 +280,10 @@ class Portal:
                 entry.daily_task_cap if entry.daily_task_cap is not None else base.daily_task_cap
             ),
             scoring_config=entry.scoring_config or base.scoring_config,
+            field_policy={**base.field_policy, **entry.field_policy},
+            human_edit_days=(
+                entry.human_edit_days if entry.human_edit_days is not None else base.human_edit_days
+            ),
         )
 
     def connector(self, env: Mapping[str, str], config: HeatsyncConfig) -> CrmConnector:

@@ -18,6 +18,7 @@ from pydantic import Field
 from connectors.base import CrmConnector
 from pipelines.config import DEFAULT_BACKTEST_HORIZON_DAYS, HeatsyncConfig, MissingCredentials
 from pipelines.crms import CRMS, DEFAULT_CRM, ROLES, Crm
+from pipelines.human_edits import DEFAULT_HUMAN_EDIT_DAYS
 from pipelines.portals import Portal, PortalsFileError
 from pipelines.store import PortalStore
 from scoring import ScoringConfig
@@ -106,6 +107,8 @@ class PortalSettings(dg.Config):
     time_zone: str = ""
     daily_task_cap: int = Field(default=-1, description="tasks per owner and day; -1: the config's")
     scoring_config: str = ""
+    field_policy: dict[str, str] = Field(default_factory=dict)
+    human_edit_days: int = DEFAULT_HUMAN_EDIT_DAYS
 
 
 class HeatsyncSettings(dg.ConfigurableResource):
@@ -121,6 +124,13 @@ class HeatsyncSettings(dg.ConfigurableResource):
         ge=1,
         description="how long after a scored day its outcomes are counted",
     )
+    field_policy: dict[str, str] = Field(
+        default_factory=dict,
+        description="heatsync field -> overwrite | respect_human_edits | never_write",
+    )
+    human_edit_days: int = Field(
+        default=DEFAULT_HUMAN_EDIT_DAYS, ge=0, description="how long a person's value stands"
+    )
     portals: dict[str, PortalSettings] = Field(default_factory=dict)
 
     @classmethod
@@ -134,12 +144,16 @@ class HeatsyncSettings(dg.ConfigurableResource):
             scoring_config=config.scoring_config,
             dry_run=config.dry_run,
             backtest_horizon_days=config.backtest_horizon_days,
+            field_policy=dict(config.field_policy),
+            human_edit_days=config.human_edit_days,
             portals={
                 name: PortalSettings(
                     locale=own.locale,
                     time_zone=own.time_zone,
                     daily_task_cap=-1 if own.daily_task_cap is None else own.daily_task_cap,
                     scoring_config=own.scoring_config,
+                    field_policy=dict(own.field_policy),
+                    human_edit_days=own.human_edit_days,
                 )
                 for name, own in (portals or {}).items()
             },
@@ -155,6 +169,8 @@ class HeatsyncSettings(dg.ConfigurableResource):
             scoring_config=self.scoring_config,
             dry_run=self.dry_run,
             backtest_horizon_days=self.backtest_horizon_days,
+            field_policy=dict(self.field_policy),
+            human_edit_days=self.human_edit_days,
         )
         own = self.portals.get(portal or "")
         if own is None:
@@ -167,6 +183,8 @@ class HeatsyncSettings(dg.ConfigurableResource):
             backtest_horizon_days=base.backtest_horizon_days,
             time_zone=own.time_zone,
             daily_task_cap=None if own.daily_task_cap < 0 else own.daily_task_cap,
+            field_policy={**base.field_policy, **own.field_policy},
+            human_edit_days=own.human_edit_days,
         )
 
     def store(self, portal: str) -> PortalStore:

@@ -132,3 +132,15 @@ def test_a_persons_value_on_a_contact_heatsync_never_wrote_is_kept() -> None:
     edits = _edits(("1", "hot", "2026-12-06", "person", "rep-1"))
     done = protect(updates, contacts, edits, none_written, NOW, days=30)
     assert done.kept["contact_id"].tolist() == ["1"]
+
+
+def test_the_environment_sets_the_policy_and_the_period() -> None:
+    from pipelines.config import SettingsError, heatsync_config
+
+    config = heatsync_config(
+        {"HEATSYNC_FIELD_POLICY": "segment=overwrite", "HEATSYNC_HUMAN_EDIT_DAYS": "7"}
+    )
+    assert (dict(config.field_policy), config.human_edit_days) == ({"segment": "overwrite"}, 7)
+    assert heatsync_config({}).human_edit_days == 30
+    with pytest.raises(SettingsError, match="HEATSYNC_FIELD_POLICY"):
+        heatsync_config({"HEATSYNC_FIELD_POLICY": "segment=maybe"})

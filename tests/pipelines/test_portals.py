@@ -13,8 +13,10 @@ import yaml
 
 from connectors.base import PortalInfo
 from pipelines.config import HeatsyncConfig, MissingCredentials
+from pipelines.crms import CRMS
 from pipelines.portals import (
     DEFAULT_PORTAL,
+    Portal,
     PortalsFileError,
     configured_portals,
     load_portals_file,
@@ -52,6 +54,16 @@ def test_the_shipped_example_is_a_valid_portals_file(tmp_path: Path) -> None:
     # a relative scoring config is the file's neighbour, resolved once
     assert entries["baltic"].scoring_config == str((tmp_path / "scoring" / "baltic.yaml").resolve())
     assert entries["acme"].options == {"HUBSPOT_BURST_LIMIT": 100}
+    assert entries["baltic"].field_policy["reasons"] == "never_write"
+    own = Portal("baltic", CRMS["amocrm"], entries["baltic"]).config(
+        HeatsyncConfig(field_policy={"score": "never_write"})
+    )
+    assert own.human_edit_days == 14
+    assert own.field_policy == {
+        "score": "never_write",
+        "temperature": "respect_human_edits",
+        "reasons": "never_write",
+    }
 
 
 @pytest.mark.parametrize(
@@ -71,6 +83,8 @@ def test_the_shipped_example_is_a_valid_portals_file(tmp_path: Path) -> None:
         ({"redirect_uri": "https://x"}, r"redirect_uri: hubspot has none"),
         ({"options": {"AMOCRM_TOKEN_DIR": "/x"}}, r"options \['AMOCRM_TOKEN_DIR'\]: hubspot reads"),
         ({"token": "oops"}, r"\(acme\)\.token: Extra inputs are not permitted"),
+        ({"field_policy": {"mood": "overwrite"}}, r"field_policy: \['mood'\]: heatsync's fields"),
+        ({"field_policy": {"score": "sometimes"}}, r"field_policy\.score: Input should be"),
     ],
 )
 def test_a_bad_entry_is_named_with_its_field_and_reason(
