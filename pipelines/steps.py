@@ -3,6 +3,8 @@
 extract → score → field write-back → tasks, and the backtest. Each step takes the portal's store,
 a connector (connectors.base.CrmConnector) where it talks to the CRM, and the run's as-of
 (pipelines.run.asof.AsOf, resolved once per run), and returns metadata for the run record.
+The write-back and the tasks record their decisions in the store's decision log (what was
+written, kept, created or not created, and why), which `heatsync history` reads.
 """
 
 from __future__ import annotations
@@ -16,10 +18,19 @@ import pandas as pd
 
 from connectors.base import WRITABLE_FIELDS, CrmConnector, field_changes
 from pipelines.run.asof import AsOf, local_today
-from pipelines.store import CHANGE_COLUMNS, LEDGER_COLUMNS, PortalStore
+from pipelines.store import DECISION_COLUMNS, LEDGER_COLUMNS, PortalStore
 from scoring import ScoringConfig, plan_tasks, score_contacts
 
-__all__ = ["StepResult", "backtest", "create_tasks", "extract", "local_today", "score"]
+__all__ = [
+    "StepResult",
+    "backtest",
+    "create_tasks",
+    "extract",
+    "kept_rows",
+    "local_today",
+    "score",
+    "task_rows",
+]
 
 log = logging.getLogger("heatsync")
 
@@ -191,10 +202,15 @@ def write_fields(
     run_id: str,
     dry_run: bool = False,
 ) -> tuple[pd.DataFrame, StepResult]:
-    """Send the heatsync field values that differ from what the CRM holds; log every change,
-    stamped with the as-of the scores were computed with."""
+    """Send the heatsync field values that differ from what the CRM holds. Every value written
+    (old → new, with the score's reasons) and every field kept for a reason goes into the
+    decision log, stamped with the as-of the scores were computed with; a dry run logs nothing.
+
+    A field left alone on purpose is logged by adding `kept_rows(ids, field, reason)` to
+    `kept`; a write the CRM refuses is logged that way here."""
     contacts = store.table("contacts")
     updates = field_changes(scores, contacts)
+    kept: list[pd.DataFrame] = []
     fields_changed = {
         name: int(updates[f"changed_{name}"].sum())
         for name in WRITABLE_FIELDS
@@ -205,53 +221,139 @@ def write_fields(
         "fields_changed": fields_changed,
         "dry_run": dry_run,
     }
-    if dry_run or updates.empty:
+    if dry_run:
         meta.update({"contacts_written": 0, "write_failures": 0})
         return updates, StepResult(meta)
+    if updates.empty:
+        meta.update({"contacts_written": 0, "write_failures": 0})
+        meta.update(log_decisions(store, kept, run_id, as_of, "fields"))
+        return updates, StepResult(meta)
     report = connector.write_fields(updates)
-    failed_ids = {f["contact_id"] for f in report.failed}
-    written = updates[~updates["contact_id"].isin(failed_ids)]
+    refusals = {f["contact_id"]: f"refused by the CRM: {f['reason']}" for f in report.failed}
+    written = updates[~updates["contact_id"].isin(list(refusals))]
     store.update_current_fields(written)
-    store.append_changes(_change_log(written, contacts, run_id, as_of.instant))
+    gone = written["contact_id"].isin(report.skipped)
+    reasons = scores.drop_duplicates("contact_id").set_index("contact_id")["reasons"]
+    refused = updates[updates["contact_id"].isin(list(refusals))]
+    decisions = [
+        field_rows(written[~gone], contacts, "field_written", reasons),
+        field_rows(refused, contacts, "field_kept", pd.Series(refusals, dtype="object")),
+        field_rows(
+            written[gone],
+            contacts,
+            "field_kept",
+            pd.Series(NO_LONGER_IN_CRM, index=written.loc[gone, "contact_id"], dtype="object"),
+        ),
+        *kept,
+    ]
     meta.update(
         {
             "contacts_written": report.written,
             "write_failures": len(report.failed),
             "failure_examples": report.failed[:10],
+            **log_decisions(store, decisions, run_id, as_of, "fields"),
         }
     )
     problems = [f"{len(report.failed)} contacts could not be written"] if report.failed else []
     return updates, StepResult(meta, problems)
 
 
-def _change_log(
-    written: pd.DataFrame, contacts: pd.DataFrame, run_id: str, now: pd.Timestamp
+NO_LONGER_IN_CRM = "the CRM no longer has this contact (removed or merged)"
+
+
+def field_rows(
+    updates: pd.DataFrame, contacts: pd.DataFrame, kind: str, reasons: pd.Series
 ) -> pd.DataFrame:
-    current = contacts.set_index("contact_id")
+    """Decision rows of `kind` for every changed field of `updates` (rows of field_changes):
+    the CRM's value before, heatsync's value, and the contact's reason from `reasons` (a
+    Series by contact id)."""
+    current = contacts.drop_duplicates("contact_id", keep="last").set_index("contact_id")
     parts = []
     for name in WRITABLE_FIELDS:
         flag = f"changed_{name}"
-        if flag not in written.columns:
+        if flag not in updates.columns:
             continue
-        rows = written[written[flag].astype(bool)]
+        rows = updates[updates[flag].astype(bool)]
         if rows.empty:
             continue
-        old = current.reindex(rows["contact_id"])[f"current_{name}"].to_numpy()
+        ids = rows["contact_id"].astype(str)
         parts.append(
             pd.DataFrame(
                 {
-                    "contact_id": rows["contact_id"].to_numpy(),
-                    "field": name,
-                    "old": pd.Series(old, dtype="object").astype(str).to_numpy(),
-                    "new": rows[name].astype(str).to_numpy(),
-                    "changed_at": now,
-                    "run_id": run_id,
+                    "contact_id": ids.to_numpy(),
+                    "kind": kind,
+                    "name": name,
+                    "old": current.reindex(ids)[f"current_{name}"].to_numpy(),
+                    "new": rows[name].to_numpy(),
+                    "reason": ids.map(reasons).to_numpy(),
                 }
             )
         )
+    return pd.concat(parts, ignore_index=True) if parts else _no_decisions()
+
+
+def kept_rows(
+    contact_ids: pd.Series | list[str],
+    field: str,
+    reason: str | pd.Series,
+    old: pd.Series | None = None,
+    new: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Decision rows saying heatsync left `field` of these contacts alone, and why (one reason
+    for all, or a Series aligned with `contact_ids`); `old` is the CRM's value, `new` the one
+    heatsync would have written, when known."""
+    ids = pd.Series(contact_ids, dtype="object").astype(str).reset_index(drop=True)
+
+    def aligned(value: str | pd.Series | None) -> Any:
+        return value.to_numpy() if isinstance(value, pd.Series) else value
+
+    return pd.DataFrame(
+        {
+            "contact_id": ids,
+            "kind": "field_kept",
+            "name": field,
+            "old": aligned(old),
+            "new": aligned(new),
+            "reason": aligned(reason),
+        }
+    )
+
+
+def task_rows(tasks: pd.DataFrame, kind: str, reason: Any, task_ids: Any = None) -> pd.DataFrame:
+    """Decision rows of `kind` (task_created | task_not_created) for tasks with contact_id, rule
+    and task_key; `reason` and `task_ids` one value or aligned with `tasks`."""
+    return pd.DataFrame(
+        {
+            "contact_id": tasks["contact_id"].astype(str).to_numpy(),
+            "kind": kind,
+            "name": tasks["rule"].to_numpy(),
+            "new": task_ids.to_numpy() if isinstance(task_ids, pd.Series) else task_ids,
+            "reason": reason.to_numpy() if isinstance(reason, pd.Series) else reason,
+            "task_key": tasks["task_key"].to_numpy(),
+        }
+    )
+
+
+def _no_decisions() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in DECISION_COLUMNS})
+
+
+def log_decisions(
+    store: PortalStore, parts: list[pd.DataFrame], run_id: str, as_of: AsOf, step: str
+) -> dict[str, Any]:
+    """Stamp the decision rows with the run and its as-of and append them to the store's log;
+    returns the step's metadata: rows logged by kind, and the command that reads them."""
+    parts = [p for p in parts if len(p)]
     if not parts:
-        return pd.DataFrame(columns=list(CHANGE_COLUMNS))
-    return pd.concat(parts, ignore_index=True)
+        return {"log_rows": {}}
+    rows = pd.concat(parts, ignore_index=True).assign(run_id=run_id, at=as_of.instant)
+    store.append_decisions(rows, step)
+    counts = rows["kind"].value_counts()
+    example = rows["contact_id"].iloc[0]
+    return {
+        "log_rows": {str(k): int(v) for k, v in counts.items()},
+        "history": f"heatsync history {example} --portal {store.portal}",
+    }
 
 
 def reconcile_ledger(connector: CrmConnector, store: PortalStore) -> int:
@@ -308,8 +410,13 @@ def create_tasks(
         "dry_run": dry_run,
         **left_out_metadata(plan.left_out),
     }
-    if dry_run or tasks.empty:
+    if dry_run:
         meta.update({"tasks_created": 0, "task_failures": 0})
+        return tasks, StepResult(meta)
+    not_created = task_rows(plan.not_created, "task_not_created", plan.not_created["reason"])
+    if tasks.empty:
+        meta.update({"tasks_created": 0, "task_failures": 0})
+        meta.update(log_decisions(store, [not_created], run_id, as_of, "tasks"))
         return tasks, StepResult(meta)
 
     pending = pd.DataFrame(
@@ -335,8 +442,25 @@ def create_tasks(
     failed_keys = {f["task_key"] for f in report.failed}
     ledger = ledger[~(ledger["task_key"].isin(failed_keys) & (ledger["status"] == "pending"))]
     store.save_ledger(ledger)
+    reasons = scores.drop_duplicates("contact_id").set_index("contact_id")["reasons"]
+    failures = {f["task_key"]: f"failed: {f['reason']}" for f in report.failed}
+    created = tasks[tasks["task_key"].isin(list(report.created))]
+    found = tasks[tasks["task_key"].isin(list(report.already_existed))]
+    failed = tasks[tasks["task_key"].isin(list(failures))]
+    decisions = [
+        task_rows(
+            created,
+            "task_created",
+            created["contact_id"].map(reasons),
+            created["task_key"].map(report.created),
+        ),
+        task_rows(found, "task_created", FOUND_IN_CRM, found["task_key"].map(ids)),
+        task_rows(failed, "task_not_created", failed["task_key"].map(failures)),
+        not_created,
+    ]
     meta.update(
         {
+            **log_decisions(store, decisions, run_id, as_of, "tasks"),
             "tasks_created": len(report.created),
             "tasks_already_in_crm": len(report.already_existed),
             "task_failures": len(report.failed),
@@ -348,6 +472,7 @@ def create_tasks(
 
 
 LEFT_OUT_SHOWN = 50
+FOUND_IN_CRM = "already in the CRM (created by an earlier, interrupted run)"
 
 
 def left_out_metadata(left_out: pd.DataFrame) -> dict[str, Any]:

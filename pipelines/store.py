@@ -16,7 +16,10 @@ filled from the same account). Home defaults to `.heatsync/`. Inside a store:
     quarantine.parquet   records that failed validation, with reason, newest first per record
     scores/DATE.parquet  the scores computed for one day's partition
     ledger.parquet       every task heatsync decided to create: pending → created (crash safety)
-    changes.parquet      every field value heatsync changed in the CRM: old → new, with run id
+    log/*.parquet        the decision log, one file per run step: every field written (old → new,
+                         with the score's reasons), every field kept and why, every task created
+                         and every task not created and why (DECISION_COLUMNS)
+    changes.parquet      the field changes of stores written before the decision log (read only)
 
 The canonical `portal` column of every table, and so the prefix of every task key, is the
 account key. No Dagster here, so the command line and tests use it directly.
@@ -33,8 +36,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 from connectors.atomic import atomic_open, atomic_write_bytes
 from connectors.base import QUARANTINE_COLUMNS as EXTRACT_QUARANTINE_COLUMNS
@@ -51,6 +58,23 @@ LEDGER_COLUMNS = {
     "run_id": "object",
 }
 CHANGE_COLUMNS = ("contact_id", "field", "old", "new", "changed_at", "run_id")
+# kind: field_written | field_kept | task_created | task_not_created; name: the field or the
+# task's rule; at: the as-of of the run that decided
+DECISION_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("at", pa.timestamp("ns", tz="UTC")),
+        ("contact_id", pa.string()),
+        ("kind", pa.string()),
+        ("name", pa.string()),
+        ("old", pa.string()),
+        ("new", pa.string()),
+        ("reason", pa.string()),
+        ("task_key", pa.string()),
+    ]
+)
+DECISION_COLUMNS = tuple(DECISION_SCHEMA.names)
+DECISION_KINDS = ("field_written", "field_kept", "task_created", "task_not_created")
 # what a connector quarantines, and when the store last saw it
 QUARANTINE_COLUMNS = (*EXTRACT_QUARANTINE_COLUMNS, "seen_at")
 ACCOUNTS_FILE = "accounts.json"
@@ -324,20 +348,78 @@ class PortalStore:
         self.save_ledger(pd.concat(frames, ignore_index=True))
         return len(adopted)
 
-    # ---- change log -----------------------------------------------------------------------
-    def append_changes(self, changes: pd.DataFrame) -> None:
-        if changes.empty:
-            return
-        path = self.root / "changes.parquet"
-        current = pd.read_parquet(path) if path.exists() else None
-        frames = [f for f in (current, changes[list(CHANGE_COLUMNS)]) if f is not None]
-        _write_parquet(path, pd.concat(frames, ignore_index=True))
+    # ---- decision log ---------------------------------------------------------------------
+    def append_decisions(self, rows: pd.DataFrame, step: str) -> int:
+        """Add a run step's decisions (DECISION_COLUMNS) as a file of its own under log/: the
+        log grows without rewriting what is there. Returns how many rows were written."""
+        if rows.empty:
+            return 0
+        table = pa.Table.from_pandas(
+            _decision_frame(rows), schema=DECISION_SCHEMA, preserve_index=False
+        )
+        at = pd.Timestamp(rows["at"].min()).strftime("%Y%m%dT%H%M%S")
+        run = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(rows["run_id"].iloc[0]))
+        path = self.root / "log" / f"{at}-{step}-{run}-{uuid4().hex[:8]}.parquet"
+        with atomic_open(path) as handle:
+            pq.write_table(table, handle)
+        return len(table)
+
+    def decisions(
+        self, contact_id: str | None = None, since: pd.Timestamp | None = None
+    ) -> pd.DataFrame:
+        """The decision log, oldest first: one contact's rows only when `contact_id` is given,
+        and only decisions at or after `since`. Field changes of an older store's
+        changes.parquet are read as field_written rows."""
+        files = sorted((self.root / "log").glob("*.parquet"))
+        if since is not None:
+            stamp = pd.Timestamp(since).tz_convert("UTC").strftime("%Y%m%dT%H%M%S")
+            files = [f for f in files if f.name[: len(stamp)] >= stamp]
+        frames = [_legacy_changes(self.root / "changes.parquet", contact_id)]
+        if files:
+            match = None if contact_id is None else pads.field("contact_id") == str(contact_id)
+            dataset = pads.dataset(
+                [str(f) for f in files], format="parquet", schema=DECISION_SCHEMA
+            )
+            frames.append(dataset.to_table(filter=match).to_pandas())
+        out = _decision_frame(pd.concat([f for f in frames if len(f)] or frames[:1]))
+        if since is not None:
+            out = out[out["at"] >= since]
+        return out.sort_values("at", kind="stable").reset_index(drop=True)
 
     def changes(self) -> pd.DataFrame:
-        path = self.root / "changes.parquet"
+        """Every field value heatsync wrote (CHANGE_COLUMNS), from the decision log."""
+        written = self.decisions()
+        written = written[written["kind"] == "field_written"]
+        return pd.DataFrame(
+            {
+                "contact_id": written["contact_id"],
+                "field": written["name"],
+                "old": written["old"],
+                "new": written["new"],
+                "changed_at": written["at"],
+                "run_id": written["run_id"],
+            }
+        ).reset_index(drop=True)
+
+    def contact(self, contact_id: str) -> pd.DataFrame:
+        """The stored row of one contact (none when the store does not know it), read with a
+        filter instead of the whole table."""
+        path = self.root / "contacts.parquet"
         if not path.exists():
-            return pd.DataFrame({c: pd.Series(dtype="object") for c in CHANGE_COLUMNS})
-        return pd.read_parquet(path)
+            return contract.empty("contacts")
+        found = pd.read_parquet(path, filters=[("contact_id", "==", str(contact_id))])
+        return self._own(contract.conform(found, "contacts"))
+
+    def contact_scores(self, contact_id: str, days: list[str]) -> pd.DataFrame:
+        """One contact's scores on each of `days` (those it was scored on), with a `day` column."""
+        frames = []
+        for day in days:
+            path = self.scores_path(day)
+            if path.exists():
+                row = pd.read_parquet(path, filters=[("contact_id", "==", str(contact_id))])
+                frames.append(row.assign(day=day))
+        frames = [f for f in frames if len(f)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"day": []})
 
     # ---- mutual exclusion -----------------------------------------------------------------
     @contextmanager
@@ -362,6 +444,42 @@ class PortalStore:
             finally:
                 self._locked.discard(root)
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _decision_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """`rows` with exactly DECISION_COLUMNS: text as text or None, `at` in UTC."""
+    out = pd.DataFrame(index=rows.index)
+    for name in DECISION_COLUMNS:
+        column = rows[name] if name in rows.columns else pd.Series(None, index=rows.index)
+        if name == "at":
+            out[name] = pd.to_datetime(column, utc=True).astype("datetime64[ns, UTC]")
+        else:
+            text = column.astype("object")
+            out[name] = text.where(text.isna(), text.astype(str)).where(text.notna(), None)
+    return out.reset_index(drop=True)
+
+
+def _legacy_changes(path: Path, contact_id: str | None) -> pd.DataFrame:
+    """A changes.parquet of an older store as field_written decision rows."""
+    if not path.exists():
+        return pd.DataFrame(columns=list(DECISION_COLUMNS))
+    filters = None if contact_id is None else [("contact_id", "==", str(contact_id))]
+    changes = pd.read_parquet(path, filters=filters)
+    # values were saved as text, an empty one as "None" or "nan"
+    changes[["old", "new"]] = changes[["old", "new"]].replace(
+        {"None": None, "nan": None, "NaT": None}
+    )
+    return pd.DataFrame(
+        {
+            "run_id": changes["run_id"],
+            "at": changes["changed_at"],
+            "contact_id": changes["contact_id"],
+            "kind": "field_written",
+            "name": changes["field"],
+            "old": changes["old"],
+            "new": changes["new"],
+        }
+    )
 
 
 def _read_accounts(home: Path) -> dict[str, str]:

@@ -20,7 +20,9 @@ The daily cap: at most daily_cap tasks per owner and local day (counting history
 day), kept in config.tasks.urgency_order (a burning contact's call_now is the class "burning"),
 then by score. Burning calls are kept even beyond the cap unless cap_burning is set; they still
 take their place in the day. The candidates the cap dropped are returned as `left_out`, most
-urgent first; `skipped` counts the candidate tasks dropped for each reason.
+urgent first; `skipped` counts the candidate tasks dropped for each reason, and `not_created`
+names them one by one (a key already created is already_done, the rule's cooldown is cooldown;
+both count as already_done).
 """
 
 from __future__ import annotations
@@ -52,9 +54,14 @@ TASK_COLUMNS = [
 ]
 SKIP_REASONS = ("do_not_contact", "no_owner", "over_cap", "already_done")
 LEFT_OUT_COLUMNS = ["contact_id", "owner_id", "rule", "score", "display_name", "portal"]
+NOT_CREATED_COLUMNS = ["contact_id", "rule", "task_key", "reason"]
 HISTORY_COLUMNS = ("task_key", "contact_id", "rule", "created_at")
 TOUCH_LIKE_RULES = ("call_now", "at_risk", "birthday")
 CALL_RULES = ("call_now", "at_risk")
+
+
+def _empty_not_created() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in NOT_CREATED_COLUMNS})
 
 
 def _empty_left_out() -> pd.DataFrame:
@@ -67,11 +74,13 @@ def _empty_left_out() -> pd.DataFrame:
 class TaskPlan:
     """Tasks to create (TASK_COLUMNS), how many candidates were skipped, by reason, and the
     candidates the daily cap left out (LEFT_OUT_COLUMNS, most urgent first; as many rows as
-    skipped["over_cap"])."""
+    skipped["over_cap"]), and every skipped candidate with its reason (NOT_CREATED_COLUMNS;
+    reason do_not_contact, no_owner, already_done, cooldown or over_cap)."""
 
     tasks: pd.DataFrame
     skipped: dict[str, int] = field(default_factory=dict)
     left_out: pd.DataFrame = field(default_factory=_empty_left_out)
+    not_created: pd.DataFrame = field(default_factory=_empty_not_created)
 
 
 def _empty_tasks() -> pd.DataFrame:
@@ -284,6 +293,7 @@ def plan_tasks(
 
     h = _history(history, contacts)
     in_history = cand["task_key"].isin(set(h["task_key"].dropna()))
+    key_known = in_history.to_numpy(dtype=bool)
     past = h[h["created_at"] <= as_of]
     if len(past):
         # A call (call_now, at_risk) or birthday task is a touch too: it starts the touch cooldown.
@@ -306,7 +316,7 @@ def plan_tasks(
         called_today = pd.MultiIndex.from_frame(today_calls[["portal", "contact_id"]])
         called |= pd.MultiIndex.from_frame(cand[["portal", "contact_id"]]).isin(called_today)
     covered = (cand["rule"].isin(["touch", "birthday"]) & called).to_numpy()
-    cand, done = cand[~covered], done[~covered]
+    cand, done, key_known = cand[~covered], done[~covered], key_known[~covered]
 
     dnc = cand["do_not_contact"].to_numpy(dtype=bool)
     no_owner = (cand["owner_id"].isna() | (cand["owner_id"] == "")).to_numpy() & ~dnc
@@ -314,7 +324,12 @@ def plan_tasks(
     skipped["do_not_contact"] = int(dnc.sum())
     skipped["no_owner"] = int(no_owner.sum())
     skipped["already_done"] = int(done.sum())
-    cand = cand[~(dnc | no_owner | done)]
+    dropped = dnc | no_owner | done
+    why = np.select(
+        [dnc, no_owner, key_known], ["do_not_contact", "no_owner", "already_done"], "cooldown"
+    )
+    not_created = cand.loc[dropped, NOT_CREATED_COLUMNS[:-1]].assign(reason=why[dropped])
+    cand = cand[~dropped]
 
     urgency = np.where(cand["variant"] == "call_now_burning", "burning", cand["rule"])
     rank = {name: i for i, name in enumerate(t.urgency_order)}
@@ -340,9 +355,14 @@ def plan_tasks(
         fits |= (cand["urgency"] == "burning").to_numpy()
     skipped["over_cap"] = int((~fits).sum())
     left_out = cand.loc[~fits, LEFT_OUT_COLUMNS].reset_index(drop=True)
+    capped = cand.loc[~fits, NOT_CREATED_COLUMNS[:-1]].assign(reason="over_cap")
+    frames = [f for f in (not_created, capped) if len(f)]
+    not_created = (pd.concat(frames, ignore_index=True) if frames else _empty_not_created()).astype(
+        "object"
+    )
     cand = cand[fits].reset_index(drop=True)
     if len(cand) == 0:
-        return TaskPlan(_empty_tasks(), skipped, left_out)
+        return TaskPlan(_empty_tasks(), skipped, left_out, not_created)
 
     subject = pd.Series("", index=cand.index, dtype="object")
     body = pd.Series("", index=cand.index, dtype="object")
@@ -362,4 +382,4 @@ def plan_tasks(
     body = body + why_block.where(why != "", "")
     cand["subject"] = subject
     cand["body"] = body
-    return TaskPlan(cand[TASK_COLUMNS].reset_index(drop=True), skipped, left_out)
+    return TaskPlan(cand[TASK_COLUMNS].reset_index(drop=True), skipped, left_out, not_created)

@@ -130,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="HTML file to write (default: heatsync-report-PORTAL-DAY.html here; one portal)",
     )
 
+    history_p = sub.add_parser(
+        "history",
+        help="a contact's temperature over time with the reasons, the fields written and the "
+        "tasks created or not (from the store; no CRM call)",
+    )
+    history_p.add_argument("contact", help="the contact's id in the CRM")
+    history_p.add_argument("--portal", help="only this portal (default: every portal's store)")
+    history_p.add_argument("--days", type=_horizon, help="only the last N days")
+
     score_p = sub.add_parser("score", help="score contacts from CSV/Parquet files")
     _add_file_arguments(score_p, deals_required=False)
     score_p.add_argument(
@@ -213,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.cli.manager import report
 
         return report(args.portal, args.day, args.out)
+    if args.command == "history":
+        from pipelines.cli.history import history
+
+        return history(args.contact, args.portal, args.days)
     from pipelines.files import FileError
 
     _warnings_to_stderr()
