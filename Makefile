@@ -11,7 +11,7 @@ AMOCRM_STATE := .heatsync/sandbox/amocrm.json
 DEMO_ARGS = --port $(SANDBOX_PORT) --state $(SANDBOX_STATE) --amocrm-port $(AMOCRM_PORT) --amocrm-state $(AMOCRM_STATE)
 export DAGSTER_HOME ?= $(CURDIR)/.heatsync/dagster
 
-.PHONY: help install demo ui sandbox sandbox-amocrm test lint format clean
+.PHONY: help install demo ui sandbox sandbox-amocrm report-screenshot test lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -35,6 +35,21 @@ sandbox: $(STAMP)  ## serve the sandbox HubSpot alone (prints base URL and token
 
 sandbox-amocrm: $(STAMP)  ## serve the sandbox amoCRM alone (prints base URL and credentials)
 	$(PY) -m sandbox.amocrm serve --port $(AMOCRM_PORT) --state $(AMOCRM_STATE)
+
+REPORT_PORTAL ?= hubspot-sandbox
+REPORT_HTML := .heatsync/demo/manager-report-$(REPORT_PORTAL).html
+CHROMIUM ?= chromium
+report-screenshot: $(STAMP)  ## `heatsync report` on the demo's store (run `make demo` first), shot in headless Chromium to docs/img/manager-report.png
+	@test -f .heatsync/demo/portals.yaml || { echo "no demo store: run make demo first" >&2; exit 2; }
+	@command -v $(CHROMIUM) >/dev/null || { echo "needs Chromium: apt-get install -y chromium" >&2; exit 2; }
+	HEATSYNC_HOME=.heatsync/demo HEATSYNC_PORTALS=.heatsync/demo/portals.yaml \
+		$(VENV)/bin/heatsync report --portal $(REPORT_PORTAL) --out $(REPORT_HTML)
+	@mkdir -p docs/img
+	profile=$$(mktemp -d) && $(CHROMIUM) --headless --no-sandbox --disable-gpu \
+		--disable-background-networking --disable-component-update --disable-sync --no-first-run \
+		--user-data-dir=$$profile --screenshot=$(CURDIR)/docs/img/manager-report.png \
+		--window-size=1200,1800 file://$(CURDIR)/$(REPORT_HTML) 2>/dev/null; \
+		status=$$?; rm -rf $$profile; exit $$status
 
 test: $(STAMP) lint  ## lint, type-check and run the whole test suite
 	$(PY) -m pytest -q

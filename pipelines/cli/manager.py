@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from pipelines.store import PortalStore
 
 NO_SCORES = 2
-LISTED = 20
+LISTED = 10
 COLOURS = {"cold": "#4a7fb5", "warm": "#e0a030", "hot": "#d0402a"}
 LEFT_OUT_COLOUR = "#b8b8b8"
 CSS = """
@@ -44,10 +44,14 @@ h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom: 1px solid #ddd; padding
 .figure b { display: block; font-size: 1.4em; }
 .hot { color: #d0402a; } .warm { color: #c08010; } .cold { color: #4a7fb5; }
 table { border-collapse: collapse; font-size: 0.9em; margin: 8px 0; }
-th, td { border-bottom: 1px solid #e4e4e4; padding: 3px 10px; text-align: left; }
+th, td { border-bottom: 1px solid #e4e4e4; padding: 3px 10px; text-align: left;
+         white-space: nowrap; }
+.row table { font-size: 0.82em; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 th { background: #fafafa; }
 img { max-width: 100%; height: auto; }
+.row { display: flex; gap: 28px; align-items: flex-start; flex-wrap: wrap; }
+.row > section, .row > div { flex: 1 1 480px; min-width: 0; }
 .note { color: #666; font-size: 0.9em; }
 """
 
@@ -110,13 +114,17 @@ def render(store: PortalStore, config: HeatsyncConfig, day: str, scores: pd.Data
         f'<p class="sub">account {_e(store.key)} ({_e(meta.get("crm", "crm"))}) · time zone '
         f"{_e(tz)} · scored as of {_e(_as_of_text(scores, tz))}</p>",
         _distribution(seen),
+        '<div class="row">',
         _transitions(seen),
+        _owner_load(seen),
+        "</div>",
+        _unattended(seen),
+        '<div class="row">',
         _moves_section("warmed-up", "Warmed up", insights.warmed_up(seen.moves, LISTED), seen),
         _moves_section(
             "cooled-down", "Cooled down", insights.cooled_down(seen.moves, LISTED), seen
         ),
-        _unattended(seen),
-        _owner_load(seen),
+        "</div>",
         _backtest(store, day, scores, config.backtest_horizon_days),
     ]
     body = "\n".join(parts)
@@ -194,7 +202,7 @@ def _distribution(seen: insights.DayInsights) -> str:
         columns=list(insights.TEMPERATURES), fill_value=0
     )
     by_segment = by_segment.loc[by_segment.sum(axis=1).sort_values().index]
-    fig = _figure(11, 3.6)
+    fig = _figure(8.4, 3.2)
     bands, segs = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 2]})
     bars = bands.bar(counts.index, counts.to_numpy(), color=[COLOURS[t] for t in counts.index])
     bands.bar_label(bars, fmt="{:,.0f}")
@@ -219,9 +227,10 @@ def _distribution(seen: insights.DayInsights) -> str:
                 [("contacts", f"{len(scores):,}", "")]
                 + [(t, f"{int(counts[t]):,}", t) for t in reversed(insights.TEMPERATURES)]
             ),
-            _png(fig, "contacts by temperature and segment"),
-            _table(table.reset_index(names="segment")),
-            "</section>",
+            '<div class="row">',
+            f"<div>{_png(fig, 'contacts by temperature and segment')}</div>",
+            f'<div style="flex: 0 1 auto">{_table(table.reset_index(names="segment"))}</div>',
+            "</div></section>",
         ]
     )
 
@@ -229,7 +238,7 @@ def _distribution(seen: insights.DayInsights) -> str:
 def _transitions(seen: insights.DayInsights) -> str:
     matrix = seen.transitions
     since = seen.previous_day
-    fig = _figure(5.2, 3.8)
+    fig = _figure(4.6, 3.4)
     axes = fig.subplots()
     axes.imshow(matrix.to_numpy(), cmap="Oranges")
     axes.set_xticks(range(matrix.shape[1]), [f"{c}\ntoday" for c in matrix.columns])
@@ -262,8 +271,19 @@ def _transitions(seen: insights.DayInsights) -> str:
 
 
 def _moves_section(anchor: str, title: str, rows: pd.DataFrame, seen: insights.DayInsights) -> str:
-    shown = rows[["contact_id", "name", "owner_id", "was", "now", "previous_score", "score"]].copy()
-    shown["change"] = rows["change"].map(lambda v: f"{v:+.0f}")
+    shown = pd.DataFrame(
+        {
+            "contact": rows["contact_id"],
+            "name": rows["name"],
+            "owner": rows["owner_id"],
+            "band": [f"{a} → {b}" for a, b in zip(rows["was"], rows["now"], strict=True)],
+            "score": [
+                f"{a:.0f} → {b:.0f}"
+                for a, b in zip(rows["previous_score"], rows["score"], strict=True)
+            ],
+            "change": [f"{c:+.0f}" for c in rows["change"]],
+        }
+    )
     return "\n".join(
         [
             f'<section id="{anchor}"><h2>{_e(title)}</h2>',
@@ -306,7 +326,7 @@ def _owner_load(seen: insights.DayInsights) -> str:
         return "\n".join(parts)
     rules = [c for c in load.columns if c not in ("owner_id", "created", "left_out")]
     order = load.iloc[::-1]
-    fig = _figure(11, max(2.4, 0.36 * len(order) + 1.2))
+    fig = _figure(5.6, max(2.4, 0.3 * len(order) + 1.4))
     axes = fig.subplots()
     left = pd.Series(0, index=order.index)
     palette = ["#d0402a", "#e07b30", "#e0a030", "#6a9f4a", "#4a7fb5", "#8a62b0", "#50a0a0"]
@@ -318,8 +338,8 @@ def _owner_load(seen: insights.DayInsights) -> str:
         order["owner_id"], order["left_out"], left=left, color=LEFT_OUT_COLOUR, label="left out"
     )
     axes.set_xlabel("tasks")
-    axes.set_title("Tasks created today by rule, and candidates the daily cap left out")
-    axes.legend(loc="lower right", fontsize=8)
+    axes.set_title("Tasks created, by rule, and left out by the cap", fontsize=10)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=7, frameon=False)
     fig.tight_layout()
     parts += [
         '<p class="note">created: tasks in the ledger created on this day; left out: candidates '
