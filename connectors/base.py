@@ -7,7 +7,7 @@ reporting per row what happened.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -33,6 +33,8 @@ WRITABLE_FIELDS = (
 CLEARABLE_FIELDS = ("segment", "reasons", "next_touch_due")
 
 QUARANTINE_COLUMNS = ("portal", "object_type", "object_id", "reason", "payload")
+# `CrmConnector.field_edits`: one row per (contact, canonical field) someone else changed.
+FIELD_EDIT_COLUMNS = ("contact_id", "field", "value", "changed_at", "source", "by")
 OWN_TASK_COLUMNS = ("task_key", "task_id", "created_at")
 
 
@@ -190,6 +192,22 @@ class CrmConnector(Protocol):
 
     def create_tasks(self, tasks: pd.DataFrame) -> TaskReport:
         """Create tasks (one row per task, columns of scoring.tasks.TASK_COLUMNS)."""
+        ...
+
+    def field_edits(
+        self, contact_ids: Sequence[str], fields: Sequence[str], since: datetime
+    ) -> pd.DataFrame:
+        """The latest change of each (contact, field) at or after `since` made by someone other
+        than heatsync and after heatsync's own last write of that field.
+
+        `fields` are canonical names (WRITABLE_FIELDS and "updated_at"). Columns
+        FIELD_EDIT_COLUMNS: `contact_id`, `field` (canonical), `value` (text as the CRM shows
+        it, heatsync's select options as their canonical codes: cold/warm/hot…; "" when cleared),
+        `changed_at` (UTC), `source` ("person", "integration" or "unknown") and `by` (the user
+        id or app id as text, "" when the CRM does not say). At most one row per (contact,
+        field); none when heatsync's own write is the latest. Meant for the few contacts whose
+        heatsync fields differ from what heatsync last wrote: cost grows with `contact_ids`.
+        """
         ...
 
 

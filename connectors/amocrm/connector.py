@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -107,6 +107,12 @@ class AmoCrmConnector:
         from connectors.amocrm import writeback
 
         return writeback.create_tasks(self, tasks)
+
+    def field_edits(
+        self, contact_ids: Sequence[str], fields: Sequence[str], since: datetime
+    ) -> pd.DataFrame:
+        """Not yet: the amoCRM side follows (events API)."""
+        raise NotImplementedError("field_edits on amoCRM")
 
 
 def _zone(name: str | None) -> str:

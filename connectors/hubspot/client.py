@@ -1,6 +1,7 @@
 """HubSpot CRM API client: auth (bearer or OAuth refresh), limits, retries, paging, batching.
 
-Endpoints (paths per `HubSpotSettings`): objects list/search/batch read/update/create, v4
+Endpoints (paths per `HubSpotSettings`): objects list/search/batch read (also with
+`propertiesWithHistory`, ≤ 50 per request)/update/create, token introspection, v4
 association batch read, owners, deal pipelines, account details, property and property-group
 definitions. Object records are returned as raw dicts so the caller can validate each one and
 quarantine what does not fit; everything else is parsed into `connectors.hubspot.models`.
@@ -55,6 +56,7 @@ from connectors.hubspot.settings import (
     ASSOC_BATCH_SIZE,
     BATCH_SIZE,
     DEFAULT_MODIFIED_PROPERTY,
+    HISTORY_BATCH_SIZE,
     LIST_PAGE_SIZE,
     MODIFIED_PROPERTY,
     REQUIRED_SCOPES,
@@ -344,6 +346,41 @@ class HubSpotClient:
             out.results.extend(resp.results)
             out.errors.extend(resp.errors)
         return out
+
+    def batch_read_history(
+        self, object_type: str, ids: Sequence[str], history: Sequence[str]
+    ) -> BatchOutcome:
+        """Records by id with `propertiesWithHistory` (≤ 50 per request: HubSpot's cap when
+        history is asked); unknown ids come back as errors."""
+        out = BatchOutcome()
+        path = f"{self.settings.objects_path(object_type)}/batch/read"
+        for part in chunks(list(dict.fromkeys(ids)), HISTORY_BATCH_SIZE):
+            body = {
+                "inputs": [{"id": i} for i in part],
+                "properties": ["hs_object_id"],
+                "propertiesWithHistory": list(history),
+            }
+            resp = BatchResponse.model_validate(self.http.request("POST", path, json_body=body))
+            out.results.extend(resp.results)
+            out.errors.extend(resp.errors)
+        return out
+
+    def token_info(self) -> dict[str, Any]:
+        """HubSpot's token introspection (a read): for a private app token or service key
+        `POST /oauth/v2/private-apps/get/access-token-info`, for OAuth
+        `GET /oauth/v1/access-tokens/{token}`."""
+        if self.settings.access_token is not None:
+            token = self.settings.access_token.get_secret_value()
+            payload = self.http.request(
+                "POST",
+                "/oauth/v2/private-apps/get/access-token-info",
+                json_body={"tokenKey": token},
+            )
+        else:
+            payload = self.http.request(
+                "GET", f"/oauth/v1/access-tokens/{self._current_oauth_token()}", authenticated=False
+            )
+        return payload if isinstance(payload, dict) else {}
 
     def batch_update(self, object_type: str, inputs: Sequence[dict[str, Any]]) -> BatchOutcome:
         """Update records (≤ 100 per request). A 207 is parsed into per-id errors.

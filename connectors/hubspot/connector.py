@@ -1,13 +1,14 @@
 """`HubSpotConnector`: connectors.base.CrmConnector for one HubSpot portal.
 
 The facade only: each job lives in its own module — `check` (connectors.hubspot.check), `extract`
-(connectors.hubspot.extract, mapping in connectors.hubspot.mapping), and the write-back
-(connectors.hubspot.writeback).
+(connectors.hubspot.extract, mapping in connectors.hubspot.mapping), the write-back
+(connectors.hubspot.writeback) and the edits others made to heatsync's fields
+(connectors.hubspot.edits).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,7 @@ class HubSpotConnector:
         self.client = client or HubSpotClient(settings)
         self.stats: RequestStats = self.client.stats
         self._portal: PortalInfo | None = None
+        self._own_source_ids: set[str] | None = None  # connectors.hubspot.edits
 
     def __repr__(self) -> str:
         s = self.settings
@@ -106,6 +108,19 @@ class HubSpotConnector:
             attempts=self.settings.create_attempts,
             reconcile_wait_s=self.settings.reconcile_wait_s,
         )
+
+    # -- edits by others (connectors.hubspot.edits) ------------------------------------------
+    def field_edits(
+        self, contact_ids: Sequence[str], fields: Sequence[str], since: datetime
+    ) -> pd.DataFrame:
+        """The latest change of each (contact, heatsync field) at or after `since` not made by
+        heatsync, newer than heatsync's own last write (connectors.base.CrmConnector).
+
+        Property history of ≤ 50 contacts per batch read; heatsync's own versions are those of
+        its app id (token introspection, read once)."""
+        from connectors.hubspot.edits import field_edits
+
+        return field_edits(self, contact_ids, fields, since)
 
 
 if TYPE_CHECKING:

@@ -52,7 +52,9 @@ SEARCH_PAGE_SIZE = 200
 SEARCH_RESULT_CAP = 10_000
 LIST_PAGE_SIZE = 100
 BATCH_SIZE = 100
+HISTORY_BATCH_SIZE = 50  # batch read inputs when propertiesWithHistory is asked
 ASSOC_BATCH_SIZE = 100
+HISTORY_BATCH_SIZE = 50  # batch read inputs when propertiesWithHistory is asked
 
 # heatsync's own properties on contacts (canonical field -> HubSpot property name).
 GROUP_NAME = "heatsync"
@@ -255,6 +257,9 @@ class HubSpotSettings(BaseModel):
     write_retry_rounds: int = Field(3, ge=0)
     create_attempts: int = Field(3, ge=1)
     reconcile_wait_s: float = Field(2.0, ge=0)  # pause before looking up an ambiguous create
+    # history source ids (app ids) that are heatsync's own besides the one token introspection
+    # reports, e.g. an earlier app heatsync wrote through (connectors.hubspot.edits)
+    own_source_ids: tuple[str, ...] = ()
     owners_path: str = "/crm/v3/owners"
     pipelines_path: str = "/crm/v3/pipelines/deals"
     account_path: str = "/account-info/v3/details"

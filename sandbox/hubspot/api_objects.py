@@ -1,4 +1,8 @@
-"""CRM objects in the HubSpot emulator: list, get, create, update, archive and their batches."""
+"""CRM objects in the HubSpot emulator: list, get, create, update, archive and their batches.
+
+List, get and batch read also answer `propertiesWithHistory` (sandbox.hubspot.history); asking for
+it caps a list page and a batch read at 50.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 
 from sandbox.hubspot import schema
 from sandbox.hubspot.common import (
+    BATCH_MAX,
     LIST_LIMIT_MAX,
     ApiBase,
     bool_param,
@@ -14,6 +19,7 @@ from sandbox.hubspot.common import (
     list_param,
     validation_error,
 )
+from sandbox.hubspot.history import HISTORY_BATCH_MAX
 from sandbox.hubspot.state import Record, iso_ms, now_ms
 from sandbox.hubspot.transport import ApiError, Request, Response
 
@@ -24,11 +30,13 @@ class ObjectsApi(ApiBase):
     def h_list(self, req: Request, flavor: str, type_name: str) -> Response:
         obj_type = self._type(type_name)
         limit = int_param(req.query, "limit", 10)
-        if limit > LIST_LIMIT_MAX or limit < 1:
+        with_history = list_param(req.query, "propertiesWithHistory")
+        most = HISTORY_BATCH_MAX if with_history else LIST_LIMIT_MAX
+        if limit > most or limit < 1:
             raise ApiError(
                 400,
                 "VALIDATION_ERROR",
-                f"limit must be between 1 and {LIST_LIMIT_MAX}, got {limit}",
+                f"limit must be between 1 and {most}, got {limit}",
             )
         after = int_param(req.query, "after", 0)
         archived = bool_param(req.query, "archived")
@@ -47,7 +55,7 @@ class ObjectsApi(ApiBase):
             if len(results) == limit:
                 next_after = rec.id
                 break
-            results.append(self._render(obj_type, rec, names, assoc))
+            results.append(self._render(obj_type, rec, names, assoc, with_history))
         body: dict[str, Any] = {"results": results}
         if next_after is not None:
             body["paging"] = self._link(req.path, str(next_after))
@@ -69,9 +77,9 @@ class ObjectsApi(ApiBase):
         if rec is None:
             raise self._not_found(obj_id)
         names = self._names(obj_type, list_param(req.query, "properties"))
-        return Response(
-            200, self._render(obj_type, rec, names, list_param(req.query, "associations"))
-        )
+        assoc = list_param(req.query, "associations")
+        with_history = list_param(req.query, "propertiesWithHistory")
+        return Response(200, self._render(obj_type, rec, names, assoc, with_history))
 
     def h_create(self, req: Request, flavor: str, type_name: str) -> Response:
         obj_type = self._type(type_name)
@@ -108,7 +116,10 @@ class ObjectsApi(ApiBase):
         obj_type = self._type(type_name)
         started = iso_ms(now_ms())
         body = req.json()
-        inputs = self._inputs(body)
+        with_history = body.get("propertiesWithHistory") if isinstance(body, dict) else None
+        if with_history is not None and not isinstance(with_history, list):
+            raise ApiError(400, "VALIDATION_ERROR", "propertiesWithHistory must be a list")
+        inputs = self._inputs(body, HISTORY_BATCH_MAX if with_history else BATCH_MAX)
         names = self._names(obj_type, body.get("properties"))
         archived = bool(body.get("archived", False)) or bool_param(req.query, "archived")
         id_property = body.get("idProperty")
@@ -131,7 +142,7 @@ class ObjectsApi(ApiBase):
                     )
                 )
                 continue
-            results.append(self._render(obj_type, rec, names))
+            results.append(self._render(obj_type, rec, names, None, with_history))
         return self._batch(results, errors, started)
 
     def h_batch_create(self, req: Request, flavor: str, type_name: str) -> Response:

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
-from sandbox.hubspot import schema
+from sandbox.hubspot import history, schema
 from sandbox.hubspot.state import HubSpotState, Record, iso_ms, now_ms, parse_ms
 from sandbox.hubspot.transport import ApiError, Response
 
@@ -175,8 +175,11 @@ class ApiBase:
         rec: Record,
         names: list[str] | None,
         associations: list[str] | None = None,
+        with_history: list[str] | None = None,
     ) -> dict[str, Any]:
         out = rec.to_api(names if names is not None else sorted(rec.props))
+        if with_history:
+            out["propertiesWithHistory"] = history.render(self.state, obj_type, rec, with_history)
         if associations:
             assoc_out: dict[str, Any] = {}
             for name in associations:
@@ -313,6 +316,15 @@ class ApiBase:
         stamp = values.get(create_prop)
         created = parse_ms(stamp) if stamp else None
         rec = self.state.add(obj_type, dict(values), created or now, now)
+        history.record(
+            self.state,
+            obj_type,
+            rec,
+            {n: v for n, v in values.items() if v is not None},
+            now,
+            history.api_source(),
+            created=True,
+        )
         for to_type, to_id, type_id, category in assoc:
             self.state.associate(obj_type, rec.id, to_type, to_id, type_id, category)
         self._after_write(rec, now, created=True)
@@ -321,6 +333,8 @@ class ApiBase:
     def _apply_update(
         self, obj_type: str, rec: Record, values: dict[str, str | None], now: int
     ) -> None:
+        changes = {n: v for n, v in values.items() if rec.props.get(n) != v}
+        history.record(self.state, obj_type, rec, changes, now, history.api_source())
         if self.state.set_props(obj_type, rec, values):
             self.state.touch(obj_type, rec, now, self._lag_ms())
 

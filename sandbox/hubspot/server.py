@@ -6,7 +6,9 @@ result cap), properties and property groups, v4 associations, owners, deal pipel
 details, OAuth token refresh, token introspection (private-app token info and OAuth access-token
 metadata, both listing the granted scopes), bearer auth errors, the ten-secondly and secondly rate
 limits with their headers, and injectable faults (5xx, latency, 429 storms, dropped connections,
-answers lost after a write was applied).
+answers lost after a write was applied), and property history with each change's source
+(`propertiesWithHistory`; `edit_as_user` / `edit_as_integration` change values as a rep or another
+app would).
 
     with SandboxServer(state, SandboxOptions(token="t"), port=0) as srv:
         requests.get(srv.base_url + "/crm/v3/objects/contacts",
@@ -31,6 +33,7 @@ from typing import Any
 from sandbox.http import EmulatorServer
 from sandbox.hubspot.api_account import AccountApi
 from sandbox.hubspot.api_associations import AssociationsApi
+from sandbox.hubspot.api_history import HistoryMixin
 from sandbox.hubspot.api_oauth import OAuthApi
 from sandbox.hubspot.api_objects import ObjectsApi
 from sandbox.hubspot.api_properties import PropertiesApi
@@ -52,6 +55,7 @@ class SandboxServer(
     PropertiesApi,
     AccountApi,
     OAuthApi,
+    HistoryMixin,
     AuthMixin,
     LimitsMixin,
     EmulatorServer[HubSpotState, SandboxOptions],

@@ -118,6 +118,8 @@ class HubSpotState(JsonFileState):
         self.assoc: dict[tuple[str, str], dict[int, dict[int, list[tuple[str, int]]]]] = {}
         self.email_index: dict[str, int] = {}
         self.merged_into: dict[int, int] = {}  # contact id merged away -> survivor id
+        # type -> id -> property -> versions, newest first (sandbox.hubspot.history)
+        self.history: dict[str, dict[int, dict[str, list[dict[str, Any]]]]] = {}
         self.next_id = 1
         self.meta: dict[str, Any] = {}
         self.version = 0  # bumped on every mutation (persistence watches it)
@@ -353,6 +355,9 @@ class HubSpotState(JsonFileState):
             "meta": self.meta,
             "objects": objects,
             "associations": assoc,
+            "history": [
+                [t, rid, props] for t, by_id in self.history.items() for rid, props in by_id.items()
+            ],
         }
 
     @classmethod
@@ -381,6 +386,8 @@ class HubSpotState(JsonFileState):
         for ft, fid, tt, tid, types in data["associations"]:
             for cat, type_id in types:
                 state._link(ft, fid, tt, tid, cat, type_id)
+        for obj_type, rid, props in data.get("history", []):
+            state.history.setdefault(obj_type, {})[int(rid)] = copy.deepcopy(props)
         state.next_id = data["next_id"]
         state.version = 0
         return state
