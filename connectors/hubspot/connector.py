@@ -122,6 +122,13 @@ class HubSpotConnector:
 
         return field_edits(self, contact_ids, fields, since)
 
+    def signals_since(self, since: datetime) -> pd.Series:
+        """Contacts with a form submission, logged activity, meeting booked or sales e-mail reply
+        after `since` (one contacts search; connectors.hubspot.signals)."""
+        from connectors.hubspot.signals import signals_since
+
+        return signals_since(self.client, since)
+
 
 if TYPE_CHECKING:
 

@@ -75,6 +75,9 @@ class AssociationsApi(ApiBase):
                     f"Association type {type_id} is not valid between {obj_type} and {to_type}.",
                 )
             self.state.associate(obj_type, rec.id, to_type, target.id, type_id, category)
+        now = now_ms()
+        self.roll_up(obj_type, rec, to_type, target.id, now)
+        self.roll_up(to_type, target, obj_type, rec.id, now)
         return rec, target
 
     def h_associate(

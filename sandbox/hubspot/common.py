@@ -15,6 +15,9 @@ from sandbox.hubspot.state import HubSpotState, Record, iso_ms, now_ms, parse_ms
 from sandbox.hubspot.transport import ApiError, Response
 
 LIST_LIMIT_MAX = 100
+# Engagements whose association with a contact moves the contact's activity roll-ups.
+ROLLED_UP_ENGAGEMENTS = ("calls", "meetings", "emails", "notes", "communications")
+CALCULATED = {"sourceType": "CALCULATED", "sourceId": "RollupProperties"}
 BATCH_MAX = 100
 SEARCH_LIMIT_MAX = 200
 SEARCH_RESULT_CAP = 10_000
@@ -328,7 +331,32 @@ class ApiBase:
         for to_type, to_id, type_id, category in assoc:
             self.state.associate(obj_type, rec.id, to_type, to_id, type_id, category)
         self._after_write(rec, now, created=True)
+        for to_type, to_id, _, _ in assoc:
+            self.roll_up(obj_type, rec, to_type, to_id, now)
         return rec
+
+    def roll_up(self, eng_type: str, eng: Record, to_type: str, to_id: int | str, now: int) -> None:
+        """A call, meeting, e-mail or note associated with a contact moves the contact's activity
+        roll-ups, as HubSpot's own calculation does: the last activity date, the last meeting
+        booked, the last sales e-mail reply."""
+        if to_type != "contacts" or eng_type not in ROLLED_UP_ENGAGEMENTS:
+            return
+        contact = self.state.get("contacts", to_id)
+        if contact is None:
+            return
+        when = iso_ms(parse_ms(eng.props.get("hs_timestamp") or "") or now)
+        values: dict[str, str | None] = {}
+        if (contact.props.get("notes_last_updated") or "") < when:
+            values["notes_last_updated"] = when
+        if eng_type == "meetings":
+            values["engagements_last_meeting_booked"] = iso_ms(now)
+        if eng_type == "emails" and eng.props.get("hs_email_direction") == "INCOMING_EMAIL":
+            values["hs_sales_email_last_replied"] = when
+        changes = {k: v for k, v in values.items() if contact.props.get(k) != v}
+        if changes:
+            history.record(self.state, "contacts", contact, changes, now, CALCULATED)
+            self.state.set_props("contacts", contact, changes)
+            self.state.touch("contacts", contact, now, self._lag_ms())
 
     def _apply_update(
         self, obj_type: str, rec: Record, values: dict[str, str | None], now: int

@@ -331,6 +331,35 @@ _PROPS: dict[str, list[_Prop]] = {
             (),
             True,
         ),
+        # Roll-ups HubSpot keeps when activity is logged on the contact (sandbox: kept when an
+        # engagement is associated with it; the fast lane searches on them).
+        (
+            "notes_last_updated",
+            "Last Activity Date",
+            "datetime",
+            "date",
+            "salesinformation",
+            (),
+            True,
+        ),
+        (
+            "engagements_last_meeting_booked",
+            "Date of last meeting booked in meetings tool",
+            "datetime",
+            "date",
+            "salesinformation",
+            (),
+            True,
+        ),
+        (
+            "hs_sales_email_last_replied",
+            "Recent Sales Email Replied Date",
+            "datetime",
+            "date",
+            "emailinformation",
+            (),
+            True,
+        ),
         (
             "hs_analytics_last_timestamp",
             "Time Last Seen",
