@@ -27,8 +27,10 @@ account key. No Dagster here, so the command line and tests use it directly.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import operator
 import os
 import shutil
 from collections.abc import Iterator
@@ -74,6 +76,17 @@ DECISION_SCHEMA = pa.schema(
     ]
 )
 DECISION_COLUMNS = tuple(DECISION_SCHEMA.names)
+# what `heatsync history` reads of a day's scores
+SCORE_HISTORY_SCHEMA = pa.schema(
+    [
+        ("contact_id", pa.string()),
+        ("temperature", pa.string()),
+        ("score", pa.float64()),
+        ("segment", pa.string()),
+        ("trend", pa.string()),
+        ("reasons", pa.string()),
+    ]
+)
 DECISION_KINDS = ("field_written", "field_kept", "task_created", "task_not_created")
 # what a connector quarantines, and when the store last saw it
 QUARANTINE_COLUMNS = (*EXTRACT_QUARANTINE_COLUMNS, "seen_at")
@@ -365,31 +378,43 @@ class PortalStore:
         return len(table)
 
     def decisions(
-        self, contact_id: str | None = None, since: pd.Timestamp | None = None
+        self,
+        contact_id: str | None = None,
+        since: pd.Timestamp | None = None,
+        kind: str | None = None,
     ) -> pd.DataFrame:
         """The decision log, oldest first: one contact's rows only when `contact_id` is given,
-        and only decisions at or after `since`. Field changes of an older store's
-        changes.parquet are read as field_written rows."""
+        only decisions at or after `since`, only of `kind` when given. Field changes of an older
+        store's changes.parquet are read as field_written rows."""
         files = sorted((self.root / "log").glob("*.parquet"))
         if since is not None:
             stamp = pd.Timestamp(since).tz_convert("UTC").strftime("%Y%m%dT%H%M%S")
             files = [f for f in files if f.name[: len(stamp)] >= stamp]
-        frames = [_legacy_changes(self.root / "changes.parquet", contact_id)]
+        frames = []
+        if kind in (None, "field_written"):
+            frames.append(_legacy_changes(self.root / "changes.parquet", contact_id))
         if files:
-            match = None if contact_id is None else pads.field("contact_id") == str(contact_id)
+            conditions = [
+                pads.field(column) == str(value)
+                for column, value in (("contact_id", contact_id), ("kind", kind))
+                if value is not None
+            ]
+            match = functools.reduce(operator.and_, conditions) if conditions else None
             dataset = pads.dataset(
                 [str(f) for f in files], format="parquet", schema=DECISION_SCHEMA
             )
             frames.append(dataset.to_table(filter=match).to_pandas())
-        out = _decision_frame(pd.concat([f for f in frames if len(f)] or frames[:1]))
+        frames = [f for f in frames if len(f)]
+        out = _decision_frame(
+            pd.concat(frames) if frames else pd.DataFrame(columns=list(DECISION_COLUMNS))
+        )
         if since is not None:
             out = out[out["at"] >= since]
         return out.sort_values("at", kind="stable").reset_index(drop=True)
 
     def changes(self) -> pd.DataFrame:
         """Every field value heatsync wrote (CHANGE_COLUMNS), from the decision log."""
-        written = self.decisions()
-        written = written[written["kind"] == "field_written"]
+        written = self.decisions(kind="field_written")
         return pd.DataFrame(
             {
                 "contact_id": written["contact_id"],
@@ -411,15 +436,18 @@ class PortalStore:
         return self._own(contract.conform(found, "contacts"))
 
     def contact_scores(self, contact_id: str, days: list[str]) -> pd.DataFrame:
-        """One contact's scores on each of `days` (those it was scored on), with a `day` column."""
-        frames = []
-        for day in days:
-            path = self.scores_path(day)
-            if path.exists():
-                row = pd.read_parquet(path, filters=[("contact_id", "==", str(contact_id))])
-                frames.append(row.assign(day=day))
-        frames = [f for f in frames if len(f)]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"day": []})
+        """One contact's scores (SCORE_HISTORY_SCHEMA) on each of `days` it was scored on, with a
+        `day` column: all days' files are scanned at once, for that contact only."""
+        files = [str(p) for p in map(self.scores_path, days) if p.exists()]
+        if not files:
+            return pd.DataFrame({c: [] for c in (*SCORE_HISTORY_SCHEMA.names, "day")})
+        dataset = pads.dataset(files, format="parquet", schema=SCORE_HISTORY_SCHEMA)
+        found = dataset.to_table(
+            filter=pads.field("contact_id") == str(contact_id),
+            columns=[*SCORE_HISTORY_SCHEMA.names, "__filename"],
+        ).to_pandas()
+        day = found.pop("__filename").map(lambda name: Path(name).stem)
+        return found.assign(day=day).sort_values("day", kind="stable").reset_index(drop=True)
 
     # ---- mutual exclusion -----------------------------------------------------------------
     @contextmanager

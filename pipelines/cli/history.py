@@ -67,7 +67,9 @@ def _stores(name: str | None) -> list[PortalStore]:
 
 
 def _existing(stores: list[PortalStore]) -> list[PortalStore]:
-    there = [s for s in stores if s.root.is_dir()]
+    """The stores that exist, once each (two names bound to one account share one)."""
+    roots = {s.root: s for s in reversed(stores) if s.root.is_dir()}
+    there = [s for s in stores if roots.get(s.root) is s]
     if not there:
         names = ", ".join(s.portal for s in stores)
         raise HistoryError(f"no store for portal {names} under {stores[0].home}")
