@@ -17,6 +17,7 @@ import dagster as dg
 from pipelines.assets import build_assets, build_calibration
 from pipelines.config import heatsync_config
 from pipelines.crms import SECRET_ROLES
+from pipelines.fast_lane import hot_lane, hot_signals
 from pipelines.partitions import day_by_portal, first_day
 from pipelines.portals import Portal, portals_for_definitions
 from pipelines.resources import CrmConnection, CrmResource, HeatsyncSettings
@@ -79,9 +80,9 @@ def build_defs(env: Mapping[str, str] | None = None) -> dg.Definitions:
     crms = sorted({p.crm.name for p in portals})
     return dg.Definitions(
         assets=[*build_assets(partitions, crms), build_calibration(partitions)],
-        jobs=[daily_scoring, weekly_calibration],
+        jobs=[daily_scoring, weekly_calibration, hot_lane],
         schedules=[daily_scoring_schedule, weekly_calibration_schedule],
-        sensors=[register_portals],
+        sensors=[register_portals, hot_signals],
         resources={"crm": crm_resource(env, portals), "heatsync": heatsync_settings(env, portals)},
     )
 

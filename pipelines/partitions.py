@@ -22,11 +22,22 @@ import dagster as dg
 
 from pipelines.portals import DEFAULT_PORTAL
 
-__all__ = ["DEFAULT_PORTAL", "PORTALS", "day_by_portal", "days", "first_day", "portals"]
+__all__ = [
+    "DEFAULT_PORTAL",
+    "PORTALS",
+    "PORTAL_TAG",
+    "day_by_portal",
+    "days",
+    "first_day",
+    "portals",
+]
 
 FIRST_DAY_VARIABLE = "HEATSYNC_FIRST_DAY"
 DEFAULT_WINDOW_DAYS = 90
 PORTALS = "portals"  # the name of the dynamic portal dimension
+# Every run of a portal (daily, backfill, fast lane) carries it: dagster.yaml lets one run per
+# portal at a time.
+PORTAL_TAG = "heatsync/portal"
 
 
 def first_day(today: date | None = None, env: Mapping[str, str] | None = None) -> str:

@@ -4,7 +4,7 @@ the sensor that registers the configured portals as partitions."""
 import dagster as dg
 import pandas as pd
 
-from pipelines.partitions import DEFAULT_PORTAL, PORTALS, partition_key, portals
+from pipelines.partitions import DEFAULT_PORTAL, PORTAL_TAG, PORTALS, partition_key, portals
 from pipelines.resources import CrmResource, HeatsyncSettings
 from pipelines.run.asof import local_today
 
@@ -43,7 +43,11 @@ def _todays_runs(
             continue
         tz = heatsync.values(portal).time_zone or heatsync.store(portal).time_zone()
         key = partition_key(local_today(tz, now), portal)
-        requests.append(dg.RunRequest(run_key=f"{key}@{now.date()}", partition_key=key))
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{key}@{now.date()}", partition_key=key, tags={PORTAL_TAG: portal}
+            )
+        )
     return requests
 
 

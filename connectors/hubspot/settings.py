@@ -251,7 +251,9 @@ class HubSpotSettings(BaseModel):
     max_attempts: int = Field(6, ge=1)
     max_total_wait_s: float = 120.0
     vip_property: str = DEFAULT_VIP_PROPERTY
-    search_lag_s: float = 60.0
+    # how far the window stays behind `until`: 0, since the next window starts overlap_s before
+    # the cursor and so re-reads what the search index had not caught yet (seconds, not minutes)
+    search_lag_s: float = 0.0
     overlap_s: float = 300.0
     note_tags: tuple[str, ...] = DEFAULT_NOTE_TAGS
     write_retry_rounds: int = Field(3, ge=0)

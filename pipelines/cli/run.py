@@ -123,7 +123,7 @@ def _run_portal(
 
     import dagster as dg
 
-    from pipelines.partitions import PORTALS, partition_key
+    from pipelines.partitions import PORTAL_TAG, PORTALS, partition_key
 
     daily = job()
     instance = dg.DagsterInstance.get()
@@ -133,7 +133,7 @@ def _run_portal(
         instance=instance,
         partition_key=partition_key(day, portal),
         raise_on_error=False,
-        tags={"heatsync/launched_by": "cli"},
+        tags={"heatsync/launched_by": "cli", PORTAL_TAG: portal},
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
     failures = _step_failures(result)
