@@ -11,6 +11,7 @@ asked is skipped for that tick and asked again on the next, the others go on.
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -84,12 +85,16 @@ def hot_lane() -> None:
     hot_contacts()
 
 
-def _cursor(context: dg.SensorEvaluationContext) -> dict[str, str]:
+def _cursor(context: dg.SensorEvaluationContext) -> dict[str, dict[str, Any]]:
+    """Per portal: the newest signal's time (`at`) and the contacts signalled at that very
+    instant (`ids`: CRM timestamps may be whole seconds, and a later signal can share one)."""
     try:
         value = json.loads(context.cursor or "{}")
     except json.JSONDecodeError:
         return {}
-    return value if isinstance(value, dict) else {}
+    if not isinstance(value, dict):
+        return {}
+    return {p: v for p, v in value.items() if isinstance(v, dict) and isinstance(v.get("at"), str)}
 
 
 @dg.sensor(
@@ -108,21 +113,24 @@ def hot_signals(
     requests = []
     for portal in portals:
         seen = cursor.get(portal)
-        if seen is None:  # first look at this portal: from now on
-            cursor[portal] = now.isoformat()
+        if seen is None:  # first look at this portal: what comes from the current second on
+            start = pd.Timestamp(now).floor("s") - pd.Timedelta(seconds=1)
+            cursor[portal] = {"at": start.isoformat(), "ids": []}
             continue
-        since = datetime.fromisoformat(seen)
+        since = pd.Timestamp(seen["at"])
         try:
             connector = crm.connector(portal, heatsync.values(portal))
-            signals = connector.signals_since(since - LOOK_BACK)
+            signals = connector.signals_since((since - LOOK_BACK).to_pydatetime())
         except (ConnectorError, dg.Failure) as exc:
             context.log.warning(f"hot signals of portal {portal}: {exc}")
             continue
-        fresh = signals[signals > pd.Timestamp(since)]
+        known = signals.index.astype(str).isin([str(i) for i in seen.get("ids", [])])
+        fresh = signals[(signals > since) | ((signals == since) & ~known)]
         if fresh.empty:
             continue
         newest = fresh.max()
-        cursor[portal] = newest.isoformat()
+        at_newest = [str(i) for i in signals[signals == newest].index]
+        cursor[portal] = {"at": newest.isoformat(), "ids": sorted(at_newest)}
         ids = sorted(str(i) for i in fresh.index)
         requests.append(
             dg.RunRequest(
