@@ -179,6 +179,13 @@ class AmoCrmSettings(BaseModel):
     # responsible users that stand for "nobody" (e.g. the admin amoCRM gives unassigned contacts)
     unowned_user_ids: tuple[int, ...] = ()
     note_tags: tuple[str, ...] = DEFAULT_NOTE_TAGS
+    # field_edits (connectors.amocrm.edits): users whose changes are heatsync's own besides the one
+    # the token acts as; users other integrations act as; and whether the token's user (e.g. the
+    # admin behind a long-lived token) also edits heatsync's fields by hand, so that its changes
+    # are returned as "unknown" instead of skipped as heatsync's
+    own_user_ids: tuple[int, ...] = ()
+    integration_user_ids: tuple[int, ...] = ()
+    token_user_edits_by_hand: bool = False
     task_types: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(DEFAULT_TASK_TYPES))
     task_lookback_days: int = Field(400, ge=1)  # how far back a task key is looked for
     create_attempts: int = Field(3, ge=1)

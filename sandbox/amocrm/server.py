@@ -6,8 +6,9 @@
 
 Routes live in `_ROUTES`; handlers in `api_read` / `api_write` / `oauth`; the rate limit, the
 account block and injected faults in `faults`; the HTTP handler, lifecycle, state file and fault
-draws it shares with the HubSpot emulator in `sandbox.http`. See sandbox/README.md ("amoCRM
-sandbox").
+draws it shares with the HubSpot emulator in `sandbox.http`; `edit_as_user` /
+`edit_as_integration` (`edits`) change a contact field as a rep or another integration would.
+See sandbox/README.md ("amoCRM sandbox").
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sandbox.amocrm.common import (
     Response,
     error_response,
 )
+from sandbox.amocrm.edits import EditsMixin
 from sandbox.amocrm.faults import Limiter, html_page, server_error
 from sandbox.amocrm.oauth import TokenRegistry
 from sandbox.amocrm.state import AmoState
@@ -95,7 +97,7 @@ class _HttpHandler(SandboxHandler):
         return response.status != 204
 
 
-class AmoSandboxServer(EmulatorServer[AmoState, AmoOptions]):
+class AmoSandboxServer(EditsMixin, EmulatorServer[AmoState, AmoOptions]):
     """The amoCRM emulator. Use as a context manager or call `start()` / `stop()`.
 
     `state_path`: when given, the state is saved there (atomically) at most once per
