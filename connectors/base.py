@@ -210,6 +210,12 @@ class CrmConnector(Protocol):
         """
         ...
 
+    def signals_since(self, since: datetime) -> pd.Series:
+        """Contacts with evidence that may be hot (a form submission, an inbound call, message
+        or reply, a meeting booked) after `since`: contact id -> when (UTC). One or two requests:
+        the fast lane asks every few seconds. heatsync's own writes are never a signal."""
+        ...
+
 
 def field_changes(scores: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFrame:
     """Compare scores with the values the CRM holds (`current_*` columns of contacts).

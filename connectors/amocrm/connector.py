@@ -120,6 +120,13 @@ class AmoCrmConnector:
 
         return field_edits(self, contact_ids, fields, since)
 
+    def signals_since(self, since: datetime) -> pd.Series:
+        """Contacts with an inbound call, SMS or chat message after `since` (two requests;
+        connectors.amocrm.signals)."""
+        from connectors.amocrm.signals import signals_since
+
+        return signals_since(self.client, since)
+
 
 def _zone(name: str | None) -> str:
     if not name:
