@@ -233,7 +233,15 @@ def crm_field_writeback(
     connector = crm.connector(portal, settings)
     with _no_retry():
         _, result = run.write_back_day(
-            connector, store, as_of, scores, context.run.run_id, settings.locale, settings.dry_run
+            connector,
+            store,
+            as_of,
+            scores,
+            context.run.run_id,
+            settings.locale,
+            settings.dry_run,
+            policy=settings.field_policy,
+            human_edit_days=settings.human_edit_days,
         )
     yield _write_result(result, connector, "all_fields_written")
 

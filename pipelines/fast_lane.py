@@ -59,6 +59,8 @@ def hot_contacts(
             scoring,
             settings.locale,
             context.run.run_id,
+            policy=settings.field_policy,
+            human_edit_days=settings.human_edit_days,
         )
     except ConnectorError as exc:
         raise dg.Failure(description=str(exc)) from None

@@ -10,6 +10,7 @@ written, kept, created or not created, and why), which `heatsync history` reads.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -17,6 +18,14 @@ from typing import Any
 import pandas as pd
 
 from connectors.base import WRITABLE_FIELDS, CrmConnector, field_changes
+from pipelines.human_edits import (
+    DEFAULT_HUMAN_EDIT_DAYS,
+    KEPT_REASON,
+    Protected,
+    never_written,
+    protect,
+    to_ask,
+)
 from pipelines.run.asof import AsOf, local_today
 from pipelines.store import DECISION_COLUMNS, LEDGER_COLUMNS, PortalStore
 from scoring import ScoringConfig, plan_tasks, score_contacts
@@ -201,16 +210,23 @@ def write_fields(
     as_of: AsOf,
     run_id: str,
     dry_run: bool = False,
+    policy: Mapping[str, str] | None = None,
+    human_edit_days: int = DEFAULT_HUMAN_EDIT_DAYS,
 ) -> tuple[pd.DataFrame, StepResult]:
     """Send the heatsync field values that differ from what the CRM holds. Every value written
     (old → new, with the score's reasons) and every field kept for a reason goes into the
     decision log, stamped with the as-of the scores were computed with; a dry run logs nothing.
 
-    A field left alone on purpose is logged by adding `kept_rows(ids, field, reason)` to
-    `kept`; a write the CRM refuses is logged that way here."""
+    `policy` (field -> overwrite | respect_human_edits | never_write; pipelines.human_edits)
+    says which fields are never sent and which keep a value a person set after heatsync's last
+    write, for `human_edit_days` from the person's edit; those are logged as kept, with who and
+    when. A write the CRM refuses is logged as kept too."""
     contacts = store.table("contacts")
-    updates = field_changes(scores, contacts)
-    kept: list[pd.DataFrame] = []
+    policy = policy or {}
+    updates = never_written(field_changes(scores, contacts), policy)
+    people = _people_edits(connector, store, updates, contacts, as_of, policy, human_edit_days)
+    updates = people.updates
+    kept: list[pd.DataFrame] = [_kept_by_people(people.kept)]
     fields_changed = {
         name: int(updates[f"changed_{name}"].sum())
         for name in WRITABLE_FIELDS
@@ -220,6 +236,8 @@ def write_fields(
         "contacts_to_update": len(updates),
         "fields_changed": fields_changed,
         "dry_run": dry_run,
+        "kept_edited_by_a_person": len(people.kept),
+        **_kept_examples(people.kept),
     }
     if dry_run:
         meta.update({"contacts_written": 0, "write_failures": 0})
@@ -233,6 +251,7 @@ def write_fields(
     written = updates[~updates["contact_id"].isin(list(refusals))]
     store.update_current_fields(written)
     gone = written["contact_id"].isin(report.skipped)
+    store.remember_written(written[~gone], as_of.run_at)
     reasons = scores.drop_duplicates("contact_id").set_index("contact_id")["reasons"]
     refused = updates[updates["contact_id"].isin(list(refusals))]
     decisions = [
@@ -259,6 +278,69 @@ def write_fields(
 
 
 NO_LONGER_IN_CRM = "the CRM no longer has this contact (removed or merged)"
+KEPT_SHOWN = 20
+
+
+def _people_edits(
+    connector: CrmConnector,
+    store: PortalStore,
+    updates: pd.DataFrame,
+    contacts: pd.DataFrame,
+    as_of: AsOf,
+    policy: Mapping[str, str],
+    days: int,
+) -> Protected:
+    """The updates without the protected fields a person set; asks the CRM only about the
+    fields whose value there is not heatsync's own last write."""
+    written = store.written()
+    ask = to_ask(updates, contacts, written, policy)
+    if ask.empty:
+        return protect(updates, contacts, ask, written, as_of.run_at, days)
+    since = (as_of.run_at - pd.Timedelta(days=days)).to_pydatetime()
+    edits = connector.field_edits(
+        sorted(ask["contact_id"].astype(str).unique()), sorted(ask["field"].unique()), since
+    )
+    edits = edits.merge(ask, on=["contact_id", "field"])
+    return protect(updates, contacts, edits, written, as_of.run_at, days)
+
+
+def _kept_by_people(kept: pd.DataFrame) -> pd.DataFrame:
+    """Decision rows of the fields kept as a person set them: by whom, when, until when."""
+    if kept.empty:
+        return kept_rows([], "", "")
+    frames = []
+    for name, group in kept.groupby("field"):
+        why = (
+            KEPT_REASON
+            + " ("
+            + group["by"].where(group["by"] != "", "someone").radd("by ")
+            + ", "
+            + pd.to_datetime(group["edited_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M UTC")
+            + "; kept until "
+            + pd.to_datetime(group["until"], utc=True).dt.strftime("%Y-%m-%d")
+            + ")"
+        )
+        frames.append(kept_rows(group["contact_id"], str(name), why, old=group["value"]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _kept_examples(kept: pd.DataFrame) -> dict[str, Any]:
+    if kept.empty:
+        return {}
+    shown = kept.head(KEPT_SHOWN)
+    return {
+        "kept_edited_by_a_person_list": [
+            {
+                "contact_id": str(r.contact_id),
+                "field": str(r.field),
+                "value": str(r.value),
+                "by": str(r.by),
+                "edited_at": pd.Timestamp(r.edited_at).isoformat(),
+                "until": pd.Timestamp(r.until).isoformat(),
+            }
+            for r in shown.itertuples(index=False)
+        ]
+    }
 
 
 def field_rows(
@@ -380,8 +462,10 @@ def create_tasks(
     locale: str,
     run_id: str,
     dry_run: bool = False,
+    rules: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, StepResult]:
-    """Plan follow-up tasks and create the new ones, never twice for one contact, rule and period.
+    """Plan follow-up tasks and create the new ones, never twice for one contact, rule and period
+    (only those of `rules` when given: the fast lane creates call-now tasks alone).
 
     Crash safety: each planned task is written to the ledger as `pending` *before* the CRM call
     and marked `created` after. A later run first asks the CRM (consistently, through the
@@ -402,6 +486,8 @@ def create_tasks(
         tz=as_of.tz,
     )
     tasks = plan.tasks
+    if rules:
+        tasks = tasks[tasks["rule"].isin(rules)].reset_index(drop=True)
     meta: dict[str, Any] = {
         "tasks_planned": len(tasks),
         "tasks_by_rule": {str(k): int(v) for k, v in tasks["rule"].value_counts().items()},

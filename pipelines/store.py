@@ -19,6 +19,8 @@ filled from the same account). Home defaults to `.heatsync/`. Inside a store:
     log/*.parquet        the decision log, one file per run step: every field written (old → new,
                          with the score's reasons), every field kept and why, every task created
                          and every task not created and why (DECISION_COLUMNS)
+    written.parquet      heatsync's latest write of each contact's field (value, when): a value
+                         in the CRM that differs was set by someone else
     changes.parquet      the field changes of stores written before the decision log (read only)
 
 The canonical `portal` column of every table, and so the prefix of every task key, is the
@@ -271,6 +273,45 @@ class PortalStore:
         _write_parquet(
             self.root / "contacts.parquet", contract.conform(contacts.reset_index(), "contacts")
         )
+
+    # ---- what heatsync last wrote ---------------------------------------------------------
+    def written(self) -> pd.DataFrame:
+        """heatsync's latest write of each (contact, field): contact_id, field, value (text),
+        at. A person's edit is told from heatsync's own value by it (pipelines.human_edits)."""
+        path = self.root / "written.parquet"
+        if not path.exists():
+            return pd.DataFrame(
+                {
+                    "contact_id": pd.Series(dtype=object),
+                    "field": pd.Series(dtype=object),
+                    "value": pd.Series(dtype=object),
+                    "at": pd.Series(dtype="datetime64[ns, UTC]"),
+                }
+            )
+        return pd.read_parquet(path)
+
+    def remember_written(self, written: pd.DataFrame, at: pd.Timestamp) -> None:
+        """Record the values of `written` (field_changes rows the CRM accepted) as heatsync's
+        latest writes, replacing earlier ones of the same contact and field."""
+        flags = [c for c in written.columns if c.startswith("changed_")]
+        if written.empty or not flags:
+            return
+        values = written.melt(
+            id_vars="contact_id",
+            value_vars=[c.removeprefix("changed_") for c in flags],
+            var_name="field",
+            value_name="value",
+        )
+        changed = written.melt(id_vars="contact_id", value_vars=flags, value_name="changed")
+        values = values[changed["changed"].astype(bool).to_numpy()]
+        values = values.assign(
+            contact_id=values["contact_id"].astype(str),
+            value=values["value"].astype("object").where(values["value"].notna(), "").astype(str),
+            at=at,
+        )
+        merged = pd.concat([self.written(), values], ignore_index=True)
+        merged = merged.drop_duplicates(["contact_id", "field"], keep="last")
+        _write_parquet(self.root / "written.parquet", merged.reset_index(drop=True))
 
     # ---- quarantine -----------------------------------------------------------------------
     def add_quarantine(self, rows: pd.DataFrame, seen_at: pd.Timestamp) -> int:

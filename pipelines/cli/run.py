@@ -21,7 +21,13 @@ from pipelines.cli.common import (
     setup,
     unconfigured,
 )
-from pipelines.cli.summary import EXTRACT, print_changes, print_left_out, print_summary
+from pipelines.cli.summary import (
+    EXTRACT,
+    print_changes,
+    print_kept,
+    print_left_out,
+    print_summary,
+)
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -196,8 +202,16 @@ def _dry_run(
             # the config the real run would score with: pinned, else the account's adopted one
             scoring = config.capped(scoring_choice(copy, config.scoring_config).config)
             scored = run_day.score_day(copy, day, now, scoring, locale, save=False)
-            updates, _ = run_day.write_back_day(
-                connector, copy, scored.as_of, scored.scores, DRY_RUN_ID, locale, dry_run=True
+            updates, written = run_day.write_back_day(
+                connector,
+                copy,
+                scored.as_of,
+                scored.scores,
+                DRY_RUN_ID,
+                locale,
+                dry_run=True,
+                policy=config.field_policy,
+                human_edit_days=config.human_edit_days,
             )
             contacts = copy.table("contacts")
             planned = run_day.tasks_day(
@@ -223,6 +237,7 @@ def _dry_run(
         "(read only: nothing is saved)"
     )
     print_changes(updates, contacts)
+    print_kept(written.metadata, indent="  ")
     new_tasks = tasks[~tasks["task_key"].isin(list(existing))]
     print(f"  would create {len(new_tasks)} tasks:")
     for task in new_tasks.head(20).itertuples(index=False):

@@ -15,6 +15,20 @@ TASKS = "crm/tasks"
 PAST_DAY = "past day: a backfill scores and records, it writes nothing to the CRM"
 
 
+def print_kept(fields: dict[str, Any], indent: str = "               ") -> None:
+    """The fields kept as a person set them: how many, and who and when for the first few."""
+    count = int(fields.get("kept_edited_by_a_person") or 0)
+    if not count:
+        return
+    print(f"{indent}kept {count}: edited by a person (their value stands for the period)")
+    for row in (fields.get("kept_edited_by_a_person_list") or [])[:5]:
+        who = row.get("by") or "someone"
+        print(
+            f"{indent}  contact {row['contact_id']} {row['field']} = {row['value']!r} "
+            f"by {who} at {str(row['edited_at'])[:16]}, until {str(row['until'])[:10]}"
+        )
+
+
 def print_summary(
     portal: str, day: str, meta: dict[str, dict[str, Any]], past: bool = False
 ) -> None:
@@ -59,6 +73,7 @@ def print_summary(
             + (f" ({detail})" if detail else "")
             + f"; {fields.get('write_failures', 0)} failed"
         )
+        print_kept(fields)
     by_rule = tasks.get("tasks_by_rule") or {}
     skipped = tasks.get("skipped") or {}
     if past:

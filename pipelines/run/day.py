@@ -8,12 +8,14 @@ after scoring take the as-of the scores were computed with. Nothing here imports
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 
 from connectors.base import CrmConnector
 from pipelines import steps
+from pipelines.human_edits import DEFAULT_HUMAN_EDIT_DAYS
 from pipelines.run.asof import AsOf
 from pipelines.steps import StepResult
 from pipelines.store import PortalStore
@@ -104,13 +106,23 @@ def write_back_day(
     run_id: str,
     locale: str,
     dry_run: bool = False,
+    policy: Mapping[str, str] | None = None,
+    human_edit_days: int = DEFAULT_HUMAN_EDIT_DAYS,
 ) -> tuple[pd.DataFrame, StepResult]:
-    """heatsync's fields (created first where missing) with the values that changed; returns
-    the changes (what a dry run would send) and the step's result."""
+    """heatsync's fields (created first where missing) with the values that changed, under the
+    portal's write `policy` (a value a person set stays for `human_edit_days`); returns the
+    changes (what a dry run would send) and the step's result."""
     with store.lock():
         created = [] if dry_run else connector.ensure_schema(locale)
         updates, result = steps.write_fields(
-            connector, store, scores, as_of, run_id, dry_run=dry_run
+            connector,
+            store,
+            scores,
+            as_of,
+            run_id,
+            dry_run=dry_run,
+            policy=policy,
+            human_edit_days=human_edit_days,
         )
     result.metadata["properties_created"] = created
     return updates, result

@@ -6,24 +6,30 @@ cursor (a form submission, an inbound call or message, a meeting booked:
 does, as of the moment the run started, under the portal's lock and with the same store and task
 keys: an incremental extract, today's scores for every contact (saved as today's, so that the
 next daily run sees the hot episode that began now and keeps its task key), then the field
-write-back and the tasks of these contacts only. The daily run later finds their values in the
-CRM and their tasks in the ledger, and sends nothing twice. Nothing here imports Dagster.
+write-back of these contacts and their call-now tasks, outside the daily cap per owner (the
+daily run counts them in the owner's day; its other tasks wait for it). The daily run later
+finds their values in the CRM and their tasks in the ledger, and sends nothing twice. Nothing
+here imports Dagster.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from connectors.base import CrmConnector
 from pipelines import steps
+from pipelines.human_edits import DEFAULT_HUMAN_EDIT_DAYS
 from pipelines.run.asof import AsOf
 from pipelines.run.day import portal_time_zone
 from pipelines.steps import StepResult
 from pipelines.store import PortalStore
 from scoring import ScoringConfig
+
+FAST_RULES = ("call_now",)
+UNCAPPED = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -60,8 +66,11 @@ def hot_contacts(
     config: ScoringConfig,
     locale: str,
     run_id: str,
+    policy: Mapping[str, str] | None = None,
+    human_edit_days: int = DEFAULT_HUMAN_EDIT_DAYS,
 ) -> FastLaneResult:
-    """Score the portal as of `now` and write back the fields and tasks of `contact_ids`."""
+    """Score the portal as of `now` and write back the fields and call-now tasks of
+    `contact_ids` (fields under the portal's write `policy`, as the daily run writes them)."""
     wanted = [str(c) for c in contact_ids]
     with store.lock():
         tz = portal_time_zone(store, connector)
@@ -70,6 +79,17 @@ def hot_contacts(
         as_of = AsOf.today(store.time_zone(), now)
         scores, _ = steps.score(store, as_of, config, locale)
         mine = scores[scores["contact_id"].astype(str).isin(wanted)].reset_index(drop=True)
-        _, fields = steps.write_fields(connector, store, mine, as_of, run_id)
-        _, tasks = steps.create_tasks(connector, store, mine, as_of, config, locale, run_id)
+        _, fields = steps.write_fields(
+            connector, store, mine, as_of, run_id, policy=policy, human_edit_days=human_edit_days
+        )
+        _, tasks = steps.create_tasks(
+            connector, store, mine, as_of, uncapped(config), locale, run_id, rules=FAST_RULES
+        )
     return FastLaneResult(as_of, mine, fields, tasks)
+
+
+def uncapped(config: ScoringConfig) -> ScoringConfig:
+    """`config` without the daily cap per owner: a buyer asking now is called now, whatever the
+    owner's day already holds (the fast lane creates call-now tasks only, a few a day)."""
+    tasks = config.tasks.model_copy(update={"daily_cap": UNCAPPED, "cap_burning": False})
+    return config.model_copy(update={"tasks": tasks})
