@@ -1,7 +1,9 @@
 """heatsync's contact fields in amoCRM (`/api/v4/contacts/custom_fields`): specs, check, ensure.
 
 `ensure_schema` finds the fields by `code` and creates the missing ones once (one POST of every
-missing field, ≤ 50) with `is_api_only` (reps see them, only the API writes them), select enums
+missing field, ≤ 50) with `is_api_only` (reps see them, only the API writes them) except the
+ones a person may correct (`settings.editable_fields`: temperature and segment, whose value a
+rep sets stays for a while; pipelines.human_edits), select enums
 with codes (temperature cold/warm/hot, the segments, the trend), names in the locale (ru, en, lv).
 A field whose name, enums or flag drifted from the locale's gets one PATCH (enums sent as the
 complete list, existing ones with their ids). A second run sends no write. `check_schema` reports
@@ -42,8 +44,12 @@ FIELD_TYPES = {
 }
 
 
-def field_specs(locale: str, *, with_vip: bool) -> list[dict[str, Any]]:
-    """The POST body of every contact field heatsync owns, in `locale`."""
+def field_specs(
+    locale: str, *, with_vip: bool, editable: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """The POST body of every contact field heatsync owns, in `locale`; the `editable` ones
+    (canonical names) reps may change in amoCRM's interface, the others only the API writes."""
+    people = set(editable)
     specs: list[dict[str, Any]] = []
     for sort, (name, code) in enumerate(FIELD_CODES.items()):
         spec: dict[str, Any] = {
@@ -51,7 +57,7 @@ def field_specs(locale: str, *, with_vip: bool) -> list[dict[str, Any]]:
             "type": FIELD_TYPES[name],
             "code": code,
             "sort": 900 + sort,
-            "is_api_only": True,
+            "is_api_only": name not in people,
         }
         if name in SELECT_OPTIONS:
             spec["enums"] = [
@@ -129,7 +135,9 @@ def ensure_schema(conn: AmoCrmConnector, locale: str) -> list[str]:
     is sent for those already equal."""
     client = conn.client
     fields = client.custom_fields("contacts")
-    specs = field_specs(locale, with_vip=not _has_vip(conn, fields))
+    specs = field_specs(
+        locale, with_vip=not _has_vip(conn, fields), editable=conn.settings.editable_fields
+    )
     have = by_code(fields)
     wanted = [s["code"] for s in specs if s["code"] not in have]
     for attempt in range(conn.settings.create_attempts + 1):
@@ -178,7 +186,8 @@ def check_schema(conn: AmoCrmConnector, locale: str) -> list[CheckItem]:
     fields = conn.client.custom_fields("contacts")
     have = by_code(fields)
     items: list[CheckItem] = []
-    for spec in field_specs(locale, with_vip=not _has_vip(conn, fields)):
+    editable = conn.settings.editable_fields
+    for spec in field_specs(locale, with_vip=not _has_vip(conn, fields), editable=editable):
         name = f"field {spec['code']}"
         current = have.get(spec["code"])
         if current is None:

@@ -157,6 +157,9 @@ class AmoCrmSettings(BaseModel):
     refresh_ahead_s: float = 600.0  # refresh this long before the access token expires
     lock_timeout_s: float = Field(120.0, gt=0)  # waiting for another process's refresh
     locale: str = "ru"
+    # heatsync's fields reps may correct in amoCRM's interface (the others are API-only): the
+    # ones whose write policy respects a person's edit (pipelines.human_edits' default)
+    editable_fields: tuple[str, ...] = ("temperature", "segment")
     rate_per_second: int = Field(7, ge=1, le=7)
     rate_window_s: float = Field(1.05, gt=0)  # a little over a second: the server's clock differs
     page_size: int = Field(PAGE_SIZE, ge=1, le=PAGE_SIZE)

@@ -68,13 +68,15 @@ def test_fields_are_created_once_with_codes_and_enums(server: AmoSandboxServer) 
     assert set(created) == CODES  # the account's own VIP checkbox is read, not duplicated
     fields = {f["code"]: f for f in server.state.custom_fields["contacts"] if f.get("code")}
     temperature = fields["HEATSYNC_TEMPERATURE"]
-    assert temperature["type"] == "select" and temperature["is_api_only"]
+    # reps may correct the temperature and the segment (their edit stands for a while)
+    assert temperature["type"] == "select" and not temperature["is_api_only"]
     assert [e["code"] for e in temperature["enums"]] == ["cold", "warm", "hot"]
     assert [e["value"] for e in temperature["enums"]] == ["Холодный", "Тёплый", "Горячий"]
     assert [e["code"] for e in fields["HEATSYNC_SEGMENT"]["enums"]] == list(contract.SEGMENTS)
     assert [e["code"] for e in fields["HEATSYNC_TREND"]["enums"]] == list(contract.TRENDS)
     assert fields["HEATSYNC_NEXT_TOUCH_DUE"]["type"] == "date"
-    assert all(fields[c]["is_api_only"] for c in CODES)
+    editable = {"HEATSYNC_TEMPERATURE", "HEATSYNC_SEGMENT"}
+    assert all(fields[c]["is_api_only"] == (c not in editable) for c in CODES)
     assert _writes(server) == {"POST /api/v4/contacts/custom_fields": 1}
 
     server.reset_stats()
