@@ -85,6 +85,7 @@ def _candidates(home: Path, portal: str, temperature: str) -> list[str]:
     contacts = store.table("contacts").set_index("contact_id")
     ok = (
         (scores["temperature"] == temperature)
+        & (scores["segment"].fillna("") != "burning")  # a burning contact is called already
         & scores["contact_id"].map(contacts["owner_id"]).notna()
         & ~scores["contact_id"].map(contacts["do_not_contact"]).fillna(False).astype(bool)
     )
@@ -172,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         cold = _candidates(work / "home", "hubspot-bench", "cold")
         warm = _candidates(work / "home", "amocrm-bench", "warm")
         latencies: dict[str, list[float]] = {"HubSpot form": [], "amoCRM inbound call": []}
+        cold = [c for c in cold if _hubspot_calls(hubspot, c) == 0]
+        warm = [c for c in warm if _amocrm_calls(amocrm, c) == 0]
         for trial in range(args.trials):
             contact = cold[trial]
             _quote_request(hubspot, contact)
