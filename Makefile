@@ -51,8 +51,8 @@ report-screenshot: $(STAMP)  ## `heatsync report` on the demo's store (run `make
 		--window-size=1200,1800 file://$(CURDIR)/$(REPORT_HTML) 2>/dev/null; \
 		status=$$?; rm -rf $$profile; exit $$status
 
-test: $(STAMP) lint  ## lint, type-check and run the whole test suite
-	$(PY) -m pytest -q
+test: $(STAMP) lint  ## lint, type-check and run the whole test suite (4 processes)
+	$(PY) -m pytest -q -n 4
 
 lint: $(STAMP)  ## ruff and mypy
 	$(VENV)/bin/ruff check .
