@@ -1,6 +1,7 @@
 """A rep's edit of a protected field survives the next runs and is reported with who and when;
 another integration's edit is overwritten; heatsync's own writes are never taken for a person's;
-when the period has run out heatsync writes again (HubSpot sandbox, `heatsync run`)."""
+when the period has run out heatsync writes again (`heatsync run` on the HubSpot sandbox; on
+amoCRM a rep's correction in the interface stands too)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.store import PortalStore
+from sandbox.amocrm.common import AmoOptions
+from sandbox.amocrm.render import generate_state as generate_amocrm
+from sandbox.amocrm.server import AmoSandboxServer
 from sandbox.hubspot.server import SandboxOptions, SandboxServer
 from sandbox.hubspot.state import generate_state
 
@@ -98,3 +102,45 @@ def test_never_write_leaves_a_field_alone(
         temperatures = [r.props.get(PROP) for r in server.state.iter_live("contacts")]
     assert not any(written)
     assert sum(1 for t in temperatures if t) >= 140  # the other fields were written
+
+
+@pytest.fixture
+def amocrm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AmoSandboxServer]:
+    with AmoSandboxServer(generate_amocrm(120, seed=13), AmoOptions(), port=0) as srv:
+        monkeypatch.chdir(tmp_path)
+        for name in ("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_REFRESH_TOKEN", "HEATSYNC_PORTALS"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("AMOCRM_BASE_URL", srv.base_url)
+        monkeypatch.setenv("AMOCRM_ACCESS_TOKEN", str(srv.long_lived_token))
+        monkeypatch.setenv("HEATSYNC_HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+        yield srv
+
+
+def _amo_temperature(server: AmoSandboxServer, contact: str) -> str | None:
+    with server.lock:
+        field = server.state.field("contacts", code="HEATSYNC_TEMPERATURE")
+        assert field is not None
+        codes = {e["id"]: e.get("code") for e in field["enums"]}
+        for value in server.state.contacts[int(contact)].get("custom_fields_values") or []:
+            if value["field_id"] == field["id"] and value["values"]:
+                return codes.get(value["values"][0].get("enum_id"))
+    return None
+
+
+def test_on_amocrm_a_reps_correction_of_the_temperature_stands(
+    amocrm: AmoSandboxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run"]) == 0
+    store = PortalStore(Path.cwd() / "home", "default")
+    scores = store.scores(store.scored_days()[-1])
+    assert scores is not None
+    contact = str(scores.loc[scores["temperature"] == "cold", "contact_id"].iloc[0])
+    rep = next(u["id"] for u in amocrm.state.users if u["id"] != amocrm.state.api_user_id)
+    # the temperature is editable in amoCRM's interface (the other fields are API-only)
+    amocrm.edit_as_user(contact, "HEATSYNC_TEMPERATURE", "hot", rep)
+    capsys.readouterr()
+    assert main(["run"]) == 0
+    out = capsys.readouterr().out
+    assert _amo_temperature(amocrm, contact) == "hot"
+    assert re.search(rf"contact {contact} temperature = 'hot' by {rep} at ", out), out
