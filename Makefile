@@ -11,7 +11,7 @@ AMOCRM_STATE := .heatsync/sandbox/amocrm.json
 DEMO_ARGS = --port $(SANDBOX_PORT) --state $(SANDBOX_STATE) --amocrm-port $(AMOCRM_PORT) --amocrm-state $(AMOCRM_STATE)
 export DAGSTER_HOME ?= $(CURDIR)/.heatsync/dagster
 
-.PHONY: help install demo ui sandbox sandbox-amocrm report-screenshot test lint format clean
+.PHONY: help install demo ui serve sandbox sandbox-amocrm report-screenshot test lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -29,6 +29,9 @@ demo: $(STAMP)  ## run the whole pipeline once on the bundled sandbox portals (H
 
 ui: $(STAMP)  ## open the Dagster UI (port UI_PORT, default 3000) on both sandbox portals and the demo's run history
 	$(PY) -m sandbox.demo $(DEMO_ARGS) --ui --ui-port $(UI_PORT)
+
+serve: $(STAMP)  ## Dagster webserver + daemon on PostgreSQL (deploy/dagster.yaml, HEATSYNC_POSTGRES_URL), UI on UI_PORT; Ctrl-C stops both
+	$(PY) -m deploy.serve --port $(UI_PORT)
 
 sandbox: $(STAMP)  ## serve the sandbox HubSpot alone (prints base URL and token)
 	$(PY) -m sandbox.hubspot serve --port $(SANDBOX_PORT) --state $(SANDBOX_STATE)

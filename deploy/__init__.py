@@ -1,0 +1,1 @@
+"""The production deployment: deploy/dagster.yaml (PostgreSQL) and `make serve`."""
