@@ -22,6 +22,8 @@ filled from the same account). Home defaults to `.heatsync/`. Inside a store:
     written.parquet      heatsync's latest write of each contact's field (value, when): a value
                          in the CRM that differs was set by someone else
     changes.parquet      the field changes of stores written before the decision log (read only)
+    erasures.jsonl       one line per `heatsync forget`: when, a hash of the contact id, how many
+                         rows each table lost (no personal data)
 
 The canonical `portal` column of every table, and so the prefix of every task key, is the
 account key. No Dagster here, so the command line and tests use it directly.
@@ -30,6 +32,7 @@ account key. No Dagster here, so the command line and tests use it directly.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import operator
@@ -44,6 +47,7 @@ from uuid import uuid4
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
@@ -93,6 +97,27 @@ DECISION_KINDS = ("field_written", "field_kept", "task_created", "task_not_creat
 # what a connector quarantines, and when the store last saw it
 QUARANTINE_COLUMNS = (*EXTRACT_QUARANTINE_COLUMNS, "seen_at")
 ACCOUNTS_FILE = "accounts.json"
+ERASURES_FILE = "erasures.jsonl"
+# the tables `forget` removes a contact from, in the order it reports them
+FORGET_TABLES = (
+    "contacts",
+    "activities",
+    "deals",
+    "quarantine",
+    "scores",
+    "log",
+    "changes",
+    "written",
+    "ledger",
+)
+# where a quarantined record's payload names a contact: a key holding a contact id, a list of
+# associated contacts, or an amoCRM entity reference
+_CONTACT_ID_KEYS = ("contact_id", "contactId")
+_CONTACT_LIST_KEYS = ("contacts", "contact")
+_CONTACT_ENTITY_TYPES = ("contact", "contacts")
+_CONTACT_OBJECT_TYPES = ("contact", "contacts")
+# amoCRM's contact notes: their entity_id is the contact
+_CONTACT_NOTE_OBJECT_TYPES = ("notes",)
 
 log = logging.getLogger("heatsync")
 
@@ -490,6 +515,62 @@ class PortalStore:
         day = found.pop("__filename").map(lambda name: Path(name).stem)
         return found.assign(day=day).sort_values("day", kind="stable").reset_index(drop=True)
 
+    # ---- erasure ---------------------------------------------------------------------------
+    def forget(self, contact_id: str, apply: bool = True) -> dict[str, int]:
+        """Remove every row of `contact_id` from the store's files: rows per table (FORGET_TABLES;
+        `scores` and `log` summed over their files). With `apply=False` only count them.
+
+        Each file that changes is rewritten atomically with its schema; a log file left empty
+        is deleted, a day's scores file stays (the day remains scored). Take the lock around it.
+        Cursors, portal.json and config/ hold no contact and are left as they are.
+        """
+        contact_id = str(contact_id)
+        removed = dict.fromkeys(FORGET_TABLES, 0)
+        files: list[tuple[str, Path, str]] = [
+            (name, self.root / f"{name}.parquet", "contact_id")
+            for name in ("contacts", "activities", "deals", "written", "ledger", "changes")
+        ]
+        files += [
+            ("scores", p, "contact_id") for p in sorted((self.root / "scores").glob("*.parquet"))
+        ]
+        files += [("log", p, "contact_id") for p in sorted((self.root / "log").glob("*.parquet"))]
+        for name, path, column in files:
+            if not path.exists():
+                continue
+            table = pq.read_table(path)
+            if column not in table.column_names:
+                continue
+            ids = pc.cast(table[column], pa.string())
+            keep = pc.fill_null(pc.not_equal(ids, contact_id), True)
+            removed[name] += _drop(path, table, keep, apply, delete_empty=name == "log")
+        path = self.root / "quarantine.parquet"
+        if path.exists():
+            table = pq.read_table(path)
+            frame = table.select(["object_type", "object_id", "payload"]).to_pandas()
+            mine = [
+                quarantined_mentions(str(t), o, p, contact_id)
+                for t, o, p in frame.itertuples(index=False)
+            ]
+            keep = pa.array([not m for m in mine], type=pa.bool_())
+            removed["quarantine"] += _drop(path, table, keep, apply, delete_empty=False)
+        return removed
+
+    def record_erasure(self, contact_id: str, removed: dict[str, int], at: pd.Timestamp) -> Path:
+        """Append the erasure to erasures.jsonl: when, the SHA-256 of "<account key>:<contact
+        id>" (no name, e-mail or phone; whoever knows the id can check it was erased) and the rows
+        removed per table. Returns the file."""
+        digest = hashlib.sha256(f"{self.key}:{contact_id}".encode()).hexdigest()
+        line = {
+            "at": pd.Timestamp(at).tz_convert("UTC").isoformat(),
+            "account": self.key,
+            "contact_sha256": digest,
+            "removed": {k: int(v) for k, v in removed.items() if v},
+        }
+        path = self.root / ERASURES_FILE
+        before = path.read_bytes() if path.exists() else b""
+        atomic_write_bytes(path, before + (json.dumps(line, sort_keys=True) + "\n").encode())
+        return path
+
     # ---- mutual exclusion -----------------------------------------------------------------
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -549,6 +630,69 @@ def _legacy_changes(path: Path, contact_id: str | None) -> pd.DataFrame:
             "new": changes["new"],
         }
     )
+
+
+def _drop(path: Path, table: pa.Table, keep: pa.Array, apply: bool, delete_empty: bool) -> int:
+    """Rewrite `path` with the rows of `table` where `keep` holds (when `apply`); how many go."""
+    kept = table.filter(keep)
+    gone = table.num_rows - kept.num_rows
+    if apply and gone:
+        if delete_empty and kept.num_rows == 0:
+            path.unlink()
+        else:
+            with atomic_open(path) as handle:
+                pq.write_table(kept, handle)
+    return gone
+
+
+def quarantined_mentions(object_type: str, object_id: Any, payload: Any, contact_id: str) -> bool:
+    """Whether a quarantine row belongs to `contact_id`: the record is that contact, or its
+    payload (the record as received, JSON) names it as a contact: a `contact_id`/`contactId`
+    value, an entry of a `contacts` list (an id, or an object with that `id`/`toObjectId`), an
+    amoCRM entity reference of type contact, or the `entity_id` of an amoCRM contact note. The
+    same number elsewhere (a deal's or a note's own id, an amount) is not the contact."""
+    if object_type in _CONTACT_OBJECT_TYPES and object_id is not None:
+        if str(object_id) == contact_id:
+            return True
+    if not isinstance(payload, str) or contact_id not in payload:
+        return False
+    try:
+        record = json.loads(payload)
+    except ValueError:
+        return False
+    if object_type in _CONTACT_NOTE_OBJECT_TYPES and isinstance(record, dict):
+        if _same(record.get("entity_id"), contact_id):
+            return True
+    return _names_contact(record, contact_id)
+
+
+def _same(value: Any, contact_id: str) -> bool:
+    return value is not None and not isinstance(value, (dict, list)) and str(value) == contact_id
+
+
+def _names_contact(value: Any, contact_id: str) -> bool:
+    if isinstance(value, list):
+        return any(_names_contact(v, contact_id) for v in value)
+    if not isinstance(value, dict):
+        return False
+    if any(_same(value.get(k), contact_id) for k in _CONTACT_ID_KEYS):
+        return True
+    entity = str(value.get("entity_type") or value.get("entityType") or "").lower()
+    if entity in _CONTACT_ENTITY_TYPES and _same(value.get("entity_id"), contact_id):
+        return True
+    for key in _CONTACT_LIST_KEYS:
+        listed = value.get(key)
+        if isinstance(listed, dict):  # HubSpot: {"contacts": {"results": [...]}}
+            listed = listed.get("results")
+        if isinstance(listed, list) and any(_listed(item, contact_id) for item in listed):
+            return True
+    return any(_names_contact(v, contact_id) for v in value.values())
+
+
+def _listed(item: Any, contact_id: str) -> bool:
+    if isinstance(item, dict):
+        return any(_same(item.get(k), contact_id) for k in ("id", "toObjectId"))
+    return _same(item, contact_id)
 
 
 def _read_accounts(home: Path) -> dict[str, str]:

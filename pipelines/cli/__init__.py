@@ -139,6 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     history_p.add_argument("--portal", help="only this portal (default: every portal's store)")
     history_p.add_argument("--days", type=_horizon, help="only the last N days")
 
+    forget_p = sub.add_parser(
+        "forget",
+        help="delete a contact's personal data from the local store (not from the CRM)",
+    )
+    forget_p.add_argument("contact", help="the contact's id in the CRM")
+    forget_p.add_argument("--portal", help="only this portal (default: every portal's store)")
+    forget_p.add_argument(
+        "--yes", action="store_true", help="do not ask for confirmation (needed without a TTY)"
+    )
+
     score_p = sub.add_parser("score", help="score contacts from CSV/Parquet files")
     _add_file_arguments(score_p, deals_required=False)
     score_p.add_argument(
@@ -226,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.cli.history import history
 
         return history(args.contact, args.portal, args.days)
+    if args.command == "forget":
+        from pipelines.cli.forget import forget
+
+        return forget(args.contact, args.portal, args.yes)
     from pipelines.files import FileError
 
     _warnings_to_stderr()
