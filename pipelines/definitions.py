@@ -1,9 +1,9 @@
-"""The heatsync code location: assets, checks, jobs, schedules, sensor and resources.
+"""The heatsync code location: assets, checks, jobs, schedules, sensors and resources.
 
 Nothing is read at import time: `defs` is built when Dagster loads the code location (and
 `build_defs` whenever it is called), from the environment of that moment: the portals (a portals
 file, or the one portal the environment configures), the credentials to reference, heatsync's
-settings and the first day partition.
+settings, the first day partition, the schedules' times and where failure notices go.
 """
 
 from __future__ import annotations
@@ -18,16 +18,11 @@ from pipelines.assets import build_assets, build_calibration
 from pipelines.config import heatsync_config
 from pipelines.crms import SECRET_ROLES
 from pipelines.fast_lane import hot_lane, hot_signals
+from pipelines.notify import notify_resource, notify_sensors
 from pipelines.partitions import day_by_portal, first_day
 from pipelines.portals import Portal, portals_for_definitions
 from pipelines.resources import CrmConnection, CrmResource, HeatsyncSettings
-from pipelines.schedules import (
-    daily_scoring,
-    daily_scoring_schedule,
-    register_portals,
-    weekly_calibration,
-    weekly_calibration_schedule,
-)
+from pipelines.schedules import build_schedules, daily_scoring, register_portals, weekly_calibration
 
 
 def _connection(portal: Portal, env: Mapping[str, str]) -> dict[str, Any]:
@@ -81,9 +76,13 @@ def build_defs(env: Mapping[str, str] | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[*build_assets(partitions, crms), build_calibration(partitions)],
         jobs=[daily_scoring, weekly_calibration, hot_lane],
-        schedules=[daily_scoring_schedule, weekly_calibration_schedule],
-        sensors=[register_portals, hot_signals],
-        resources={"crm": crm_resource(env, portals), "heatsync": heatsync_settings(env, portals)},
+        schedules=build_schedules(env),
+        sensors=[register_portals, hot_signals, *notify_sensors(env)],
+        resources={
+            "crm": crm_resource(env, portals),
+            "heatsync": heatsync_settings(env, portals),
+            "notify": notify_resource(env),
+        },
     )
 
 
