@@ -6,8 +6,8 @@ two names once) it removes, under the store's lock and file by file atomically, 
 rows of contacts, activities, deals, quarantine, every day's scores, the decision log (and an
 older store's changes.parquet), written.parquet and the task ledger, prints the rows removed per
 table and appends a line without personal data to the store's erasures.jsonl. The CRM is not
-touched: erasing the contact there is the CRM's job, and while the contact exists in the CRM
-the next run reads it back. Exit 0 when removed, 1 when not confirmed, 2 when no store knows the
+touched: erasing the contact there is the CRM's job, and while the contact exists in the CRM a
+later extract reads it back. Exit 0 when removed, 1 when not confirmed, 2 when no store knows the
 contact (or the portal is unknown).
 """
 
@@ -26,8 +26,9 @@ NOT_CONFIRMED = 1
 # what a store keeps outside heatsync's reach, said after every erasure
 AFTERWARDS = (
     "heatsync did not touch the CRM: erase the contact there too (HubSpot: delete it, or its "
-    "GDPR delete; amoCRM/Kommo: delete the contact). While it exists in the CRM, the next run "
-    "reads it back, and tasks still due may be created for it again.\n"
+    "GDPR delete; amoCRM/Kommo: delete the contact). While it exists in the CRM, a later run "
+    "reads it back (when the CRM reports it changed, or at a full extract) and scores it, writes "
+    "its fields and plans its tasks again.\n"
     "Dagster's run history (DAGSTER_HOME) may still name it in run metadata (left-out lists, "
     "hot contacts unattended, failure examples): see docs/operations.md, "
     '"Where personal data lives".'
