@@ -21,7 +21,7 @@ import pandas as pd
 
 from connectors.amocrm.deals import linked_contacts
 from connectors.amocrm.markers import key_from_marker, markers_in
-from connectors.amocrm.parsing import Bad, clip, number, ts
+from connectors.amocrm.parsing import NOT_AN_OBJECT, Bad, clip, number, ts
 from connectors.amocrm.settings import CALL_STATUS_OUTCOMES, MEETING_TASK_TYPE_ID, NOTE_TYPES
 from connectors.base import OWN_TASK_COLUMNS, empty_own_tasks
 from scoring import contract
@@ -37,6 +37,9 @@ NOTE_TAG = re.compile(r"^\s*\[\s*([A-Za-z_]+)(?:\s+(inbound|outbound))?\s*\]\s*(
 def note_activity(
     ex: Extraction, note: dict[str, Any], object_type: str = "notes"
 ) -> dict[str, Any] | None:
+    if not isinstance(note, dict):
+        ex.q(object_type, note, NOT_AN_OBJECT)
+        return None
     try:
         if note.get("id") in (None, "") or note.get("entity_id") in (None, ""):
             raise Bad("id or entity_id: missing")
@@ -81,12 +84,15 @@ def note_activity(
         return row
     except Bad as exc:
         ex.q(object_type, note, str(exc))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         ex.q(object_type, note, f"unexpected shape: {exc}")
     return None
 
 
 def chat_activity(ex: Extraction, event: dict[str, Any]) -> dict[str, Any] | None:
+    if not isinstance(event, dict):
+        ex.q("events", event, NOT_AN_OBJECT)
+        return None
     try:
         entity = event.get("entity_type")
         contact = event.get("entity_id") if entity == "contact" else None
@@ -110,14 +116,21 @@ def chat_activity(ex: Extraction, event: dict[str, Any]) -> dict[str, Any] | Non
             "crm_id": str(event["id"]),
             "crm_type": f"event:{event.get('type')}",
         }
-    except (Bad, KeyError) as exc:
+    except Bad as exc:
         ex.q("events", event, str(exc))
-        return None
+    except KeyError as exc:
+        ex.q("events", event, f"{exc.args[0]}: missing")
+    except (TypeError, ValueError, OverflowError) as exc:
+        ex.q("events", event, f"unexpected shape: {exc}")
+    return None
 
 
 def task_activity(
     ex: Extraction, task: dict[str, Any], own: list[dict[str, Any]]
 ) -> dict[str, Any] | None:
+    if not isinstance(task, dict):
+        ex.q("tasks", task, NOT_AN_OBJECT)
+        return None
     try:
         if task.get("id") in (None, "") or task.get("entity_id") in (None, ""):
             return None  # a task on no contact is nobody's activity
@@ -166,7 +179,7 @@ def task_activity(
         return row
     except Bad as exc:
         ex.q("tasks", task, str(exc))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         ex.q("tasks", task, f"unexpected shape: {exc}")
     return None
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.amocrm.labels import LABELS
 from connectors.amocrm.models import CustomField
-from connectors.amocrm.parsing import Bad, calendar_date, clip, number, ts
+from connectors.amocrm.parsing import NOT_AN_OBJECT, Bad, calendar_date, clip, number, ts
 from connectors.amocrm.settings import FIELD_CODES, UPDATED_AT_CODE
 
 if TYPE_CHECKING:
@@ -105,6 +105,9 @@ def option_code(kind: str, code: str | None, text: Any) -> str | None:
 
 
 def contact_row(ex: Extraction, raw: dict[str, Any], fields: FieldMap) -> dict[str, Any] | None:
+    if not isinstance(raw, dict):
+        ex.q("contacts", raw, NOT_AN_OBJECT)
+        return None
     try:
         if raw.get("id") in (None, ""):
             raise Bad("id: missing")
@@ -138,7 +141,7 @@ def contact_row(ex: Extraction, raw: dict[str, Any], fields: FieldMap) -> dict[s
     except Bad as exc:
         ex.q("contacts", raw, str(exc))
         return None
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         ex.q("contacts", raw, f"unexpected shape: {exc}")
         return None
     birthday = _first(values, fields.birthday)

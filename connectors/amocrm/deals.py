@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from connectors.amocrm.parsing import Bad, clip, number, opt_ts, ts
+from connectors.amocrm.parsing import NOT_AN_OBJECT, Bad, clip, number, opt_ts, ts
 from connectors.amocrm.settings import LOST_STATUS_ID, WON_STATUS_ID
 
 if TYPE_CHECKING:
@@ -27,6 +27,9 @@ def read_deals(ex: Extraction) -> list[dict[str, Any]]:
             stages[(pipeline.id, step.id)] = step.name
             stages.setdefault((None, step.id), step.name)
     for lead in leads:
+        if not isinstance(lead, dict):
+            ex.q("leads", lead, NOT_AN_OBJECT)
+            continue
         try:
             if lead.get("id") in (None, ""):
                 raise Bad("id: missing")
@@ -59,7 +62,7 @@ def read_deals(ex: Extraction) -> list[dict[str, Any]]:
         except Bad as exc:
             ex.q("leads", lead, str(exc))
             continue
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             ex.q("leads", lead, f"unexpected shape: {exc}")
             continue
         linked = linked_contacts(lead)
@@ -72,5 +75,10 @@ def read_deals(ex: Extraction) -> list[dict[str, Any]]:
 
 
 def linked_contacts(lead: dict[str, Any]) -> list[str]:
-    links = ((lead.get("_embedded") or {}).get("contacts")) or []
-    return [str(x["id"]) for x in links if isinstance(x, dict) and x.get("id") is not None]
+    """The ids of the lead's contacts (`_embedded.contacts`); none when that is not a list."""
+    embedded = lead.get("_embedded")
+    links = embedded.get("contacts") if isinstance(embedded, dict) else None
+    if not isinstance(links, list):
+        return []
+    ids = (x.get("id") for x in links if isinstance(x, dict))
+    return list(dict.fromkeys(str(i) for i in ids if i not in (None, "")))

@@ -237,7 +237,7 @@ class Extraction:
             log.warning("%s: quarantined %d record(s)", self.portal, len(self.quarantine))
         cursor = self.until.astimezone(UTC).isoformat()
         return ExtractResult(
-            contacts=contract.conform(pd.DataFrame(contact_rows), "contacts"),
+            contacts=contacts_frame(contact_rows),
             activities=activities_frame(activity_rows),
             deals=contract.conform(pd.DataFrame(deal_rows), "deals"),
             quarantine=pd.DataFrame(self.quarantine, columns=list(QUARANTINE_COLUMNS)),
@@ -247,6 +247,15 @@ class Extraction:
             warnings=dict(self.warnings),
             own_tasks=own_tasks_frame(own_tasks),
         )
+
+
+def contacts_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The contacts table; a contact listed twice (it changed while the pages were read) once,
+    as last read."""
+    frame = contract.conform(pd.DataFrame(rows), "contacts")
+    if len(frame):
+        frame = frame.drop_duplicates(subset=["portal", "contact_id"], keep="last")
+    return frame.reset_index(drop=True)
 
 
 def extract(

@@ -16,6 +16,12 @@ TEXT_MAX = 500
 # how far from local midnight a date value may be and still be read as that day (a time zone
 # shift of the writer); further off, the day is ambiguous
 MIDNIGHT_TOLERANCE_S = 3 * 3600
+# the moments the canonical tables can hold (datetime64[ns] spans 1677-09-21 to 2262-04-11)
+EARLIEST = datetime(1678, 1, 1, tzinfo=UTC)
+LATEST = datetime(2262, 1, 1, tzinfo=UTC)
+
+
+NOT_AN_OBJECT = "record: not a JSON object"
 
 
 class Bad(ValueError):
@@ -23,19 +29,35 @@ class Bad(ValueError):
 
 
 def ts(value: Any, what: str) -> datetime:
-    """Unix seconds (or an ISO 8601 string) -> aware UTC datetime."""
+    """Unix seconds (or an ISO 8601 string) -> aware UTC datetime, within EARLIEST..LATEST."""
     if value is None or value == "" or isinstance(value, bool):
         raise Bad(f"{what}: missing")
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(float(value), tz=UTC)
+        return _epoch(value, what)
     text = str(value).strip()
     if re.fullmatch(r"-?\d+(\.\d+)?", text):
-        return datetime.fromtimestamp(float(text), tz=UTC)
+        return _epoch(float(text), what)
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        moment = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise Bad(f"{what}: not a timestamp: {text[:40]!r}") from None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return in_range(moment, what)
+
+
+def _epoch(seconds: float, what: str) -> datetime:
+    try:
+        moment = datetime.fromtimestamp(float(seconds), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise Bad(f"{what}: not a timestamp: {str(seconds)[:40]!r}") from None
+    return in_range(moment, what)
+
+
+def in_range(moment: datetime, what: str) -> datetime:
+    """`moment` unless it is outside the years the canonical tables hold (pandas' ns range)."""
+    if not EARLIEST <= moment < LATEST:
+        raise Bad(f"{what}: {moment.isoformat()} is out of range (years 1678 to 2261)")
+    return moment
 
 
 def opt_ts(value: Any, what: str) -> datetime | None:
@@ -66,7 +88,12 @@ def calendar_date(value: Any, tz: ZoneInfo, what: str) -> date:
     if isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}", value.strip()):
         text = value.strip()
         if len(text) == 10:
-            return date.fromisoformat(text)
+            try:
+                day = date.fromisoformat(text)
+            except ValueError:
+                raise Bad(f"{what}: not a calendar date: {text!r}") from None
+            in_range(datetime(day.year, day.month, day.day, tzinfo=UTC), what)
+            return day
     moment = ts(value, what).astimezone(tz)
     midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     after = (moment - midnight).total_seconds()

@@ -1,0 +1,28 @@
+"""Hypothesis profiles for the property-based tests (docs/reliability.md).
+
+`ci` (the default, used by `make test`): a small budget per property, no deadline (the
+suite runs in 4 processes on 2 CPUs, so timings are noisy), no example database writes.
+`thorough`: many more examples, for a run by hand or nightly: HYPOTHESIS_PROFILE=thorough.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=3_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
