@@ -372,7 +372,7 @@ def test_a_setting_that_cannot_work_names_its_variable(env: dict[str, str], vari
 
 
 def test_the_definitions_hold_the_secrets_only_as_environment_references(
-    monkeypatch: pytest.MonkeyPatch,
+    instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "placeholder-token")
     monkeypatch.setenv("HEATSYNC_NOTIFY_WEBHOOK_URL", "https://hooks.example/T0/hook-secret")

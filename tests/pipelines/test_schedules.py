@@ -104,3 +104,48 @@ def test_every_portals_today_is_a_partition_at_any_hour(utc_time: str) -> None:
     # From UTC+14 (already tomorrow after 10:00 UTC) to UTC-11 (still yesterday before 11:00).
     for tz in ("Pacific/Kiritimati", "Asia/Tokyo", "Europe/Riga", "UTC", "Pacific/Pago_Pago"):
         assert local_today(tz, now) in existing, (tz, utc_time)
+
+
+def test_schedule_times_and_time_zone_are_per_deployment(instance: dg.DagsterInstance) -> None:
+    from pipelines.definitions import build_defs
+
+    env = {
+        "HUBSPOT_ACCESS_TOKEN": "placeholder-token",
+        "HEATSYNC_DAILY_CRON": "30 7 * * 1-5",
+        "HEATSYNC_WEEKLY_CRON": "0 4 * * 0",
+        "HEATSYNC_SCHEDULE_TIMEZONE": "Europe/Riga",
+    }
+    defs = build_defs(env)
+    daily = defs.resolve_schedule_def("daily_scoring_schedule")
+    weekly = defs.resolve_schedule_def("weekly_calibration_schedule")
+    assert (daily.cron_schedule, daily.execution_timezone, daily.job_name) == (
+        "30 7 * * 1-5",
+        "Europe/Riga",
+        "daily_scoring",
+    )
+    assert (weekly.cron_schedule, weekly.execution_timezone, weekly.job_name) == (
+        "0 4 * * 0",
+        "Europe/Riga",
+        "weekly_calibration",
+    )
+    defaults = build_defs({"HUBSPOT_ACCESS_TOKEN": "placeholder-token"})
+    assert defaults.resolve_schedule_def("daily_scoring_schedule").cron_schedule == "0 6 * * *"
+    assert defaults.resolve_schedule_def("weekly_calibration_schedule").cron_schedule == (
+        "0 5 * * 1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("HEATSYNC_DAILY_CRON", "every morning"),
+        ("HEATSYNC_WEEKLY_CRON", "0 5 * * 8"),
+        ("HEATSYNC_SCHEDULE_TIMEZONE", "Europe/Atlantis"),
+    ],
+)
+def test_a_schedule_setting_that_is_not_valid_names_its_variable(variable: str, value: str) -> None:
+    from pipelines.config import SettingsError
+    from pipelines.schedules import build_schedules
+
+    with pytest.raises(SettingsError, match=variable):
+        build_schedules({variable: value})
