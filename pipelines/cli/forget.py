@@ -55,9 +55,9 @@ def forget(
         where = ", ".join(f"{s.portal} ({s.key})" for s in stores)
         print(f"heatsync forget: no contact {contact_id} in the store of {where}", file=sys.stderr)
         return NOT_FOUND
-    for store, counts in found:
-        print(_table(store, contact_id, counts, "to remove"), file=out)
     if not yes:
+        for store, counts in found:
+            print(_table(store, contact_id, counts, "to remove"), file=out)
         if not stdin.isatty():
             print(
                 "heatsync forget: not confirmed; nothing deleted (pass --yes when not at a "
