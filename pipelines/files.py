@@ -167,8 +167,11 @@ class _Problems:
 
 def _text(values: pd.Series) -> pd.Series:
     """Values as stripped strings (None for missing), without a per-value loop for strings."""
-    if pd.api.types.is_float_dtype(values) and values.dropna().mod(1).eq(0).all():
-        values = values.astype("Int64")  # ids stored as floats in Parquet: 42.0 -> "42"
+    if pd.api.types.is_float_dtype(values):
+        present = values.dropna()
+        # ids stored as floats in Parquet: 42.0 -> "42" (whole numbers a float holds exactly)
+        if present.mod(1).eq(0).all() and present.abs().le(2**53).all():
+            values = values.astype("Int64")
     out = values.astype("object").where(values.notna(), None)
     kind = pd.api.types.infer_dtype(out, skipna=True)
     if kind not in ("string", "empty"):

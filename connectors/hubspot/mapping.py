@@ -190,7 +190,12 @@ def own_tasks_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def contacts_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    return contract.conform(pd.DataFrame(rows), "contacts", ROLLUP_COUNT_COLUMNS)
+    """The contacts table; a contact listed twice (it changed while the pages were read) once,
+    as last read."""
+    frame = contract.conform(pd.DataFrame(rows), "contacts", ROLLUP_COUNT_COLUMNS)
+    if len(frame):
+        frame = frame.drop_duplicates(subset=["portal", "contact_id"], keep="last")
+    return frame.reset_index(drop=True)
 
 
 def activities_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -16,6 +16,9 @@ from pydantic import BeforeValidator
 from scoring import contract
 
 TEXT_MAX = 500
+# the moments the canonical tables can hold (datetime64[ns] spans 1677-09-21 to 2262-04-11)
+EARLIEST = datetime(1678, 1, 1, tzinfo=UTC)
+LATEST = datetime(2262, 1, 1, tzinfo=UTC)
 
 
 def _blank(value: Any) -> bool:
@@ -29,13 +32,22 @@ def parse_ts(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     text = str(value).strip()
-    if re.fullmatch(r"-?\d{9,}(\.\d+)?", text):
-        return datetime.fromtimestamp(float(text) / 1000.0, tz=UTC)
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        if re.fullmatch(r"-?\d{9,}(\.\d+)?", text):
+            moment = datetime.fromtimestamp(float(text) / 1000.0, tz=UTC)
+        else:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            moment = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
         raise ValueError(f"not a timestamp: {text[:40]!r}") from None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return in_range(moment)
+
+
+def in_range(moment: datetime) -> datetime:
+    """`moment` unless it is outside the years the canonical tables hold (pandas' ns range)."""
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"{moment.isoformat()} is out of range (years 1678 to 2261)")
+    return moment
 
 
 def parse_num(value: Any) -> float | None:
@@ -68,12 +80,16 @@ def parse_birthday(value: Any) -> date | None:
         return None
     text = str(value).strip()
     if re.fullmatch(r"-?\d{9,}", text):  # some portals store epoch ms in it
-        return datetime.fromtimestamp(int(text) / 1000.0, tz=UTC).date()
+        moment = parse_ts(text)
+        assert moment is not None  # the text is not blank
+        return moment.date()
     for pattern, order in _BIRTHDAY_FORMATS:
         match = pattern.match(text)
         if match:
             parts = dict(zip(order, (int(g) for g in match.groups()), strict=True))
-            return date(parts.get("y", contract.BIRTHDAY_UNKNOWN_YEAR), parts["m"], parts["d"])
+            day = date(parts.get("y", contract.BIRTHDAY_UNKNOWN_YEAR), parts["m"], parts["d"])
+            in_range(datetime(day.year, day.month, day.day, tzinfo=UTC))
+            return day
     raise ValueError(f"unparseable birthday {text[:40]!r}")
 
 
