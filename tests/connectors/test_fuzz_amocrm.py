@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from connectors.amocrm.activities import chat_activity, note_activity, task_activity
@@ -26,7 +26,7 @@ from connectors.amocrm.settings import AmoCrmSettings
 from connectors.base import QUARANTINE_COLUMNS, PortalInfo
 from scoring import contract
 from tests.connectors.conftest import fake_token
-from tests.connectors.fuzz import garbage, mutated
+from tests.connectors.fuzz import apply, garbage, mutated
 
 NOW = 1_772_000_000  # 2026-02-25, Unix seconds
 TZ = "Europe/Moscow"
@@ -180,6 +180,10 @@ any_record: st.SearchStrategy[Any] = st.one_of(garbage, st.just([]), st.just("x"
 
 
 @given(st.one_of(mutated(CONTACT), any_record))
+@example(apply(CONTACT, ("custom_fields_values", 2, "values", 0, "value"), "2024-02-30"))
+@example(apply(CONTACT, ("created_at",), 10**20))
+@example(apply(CONTACT, ("created_at",), 253_402_300_800))
+@example(apply(CONTACT, ("responsible_user_id",), float("inf")))
 def test_contact_row_maps_or_quarantines(raw: Any) -> None:
     ex = _extraction()
     fields = FieldMap(FakeClient().custom_fields(), _connector(FakeClient()))
@@ -208,6 +212,7 @@ def _skipped_note(note: dict[str, Any]) -> bool:
 
 
 @given(st.one_of(mutated(EVENT), any_record))
+@example(apply(EVENT, ("created_at",), float("nan")))
 def test_chat_activity_maps_or_quarantines(event: Any) -> None:
     ex = _extraction()
     row = chat_activity(ex, event)
@@ -217,6 +222,7 @@ def test_chat_activity_maps_or_quarantines(event: Any) -> None:
 
 
 @given(st.one_of(mutated(TASK), mutated({**TASK, "task_type_id": 1}), any_record))
+@example(apply(TASK, ("duration",), 1e300))
 def test_task_activity_maps_or_quarantines(task: Any) -> None:
     ex = _extraction()
     own: list[dict[str, Any]] = []
@@ -227,6 +233,8 @@ def test_task_activity_maps_or_quarantines(task: Any) -> None:
 
 
 @given(st.lists(st.one_of(mutated(LEAD), st.just(LEAD)), min_size=1, max_size=3))
+@example([apply(LEAD, ("_embedded",), ["x"])])
+@example(["not a lead"])
 def test_leads_map_or_quarantine(leads: list[Any]) -> None:
     ex = _extraction(FakeClient({"/leads": leads}))
     rows = read_deals(ex)
