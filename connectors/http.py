@@ -102,6 +102,8 @@ __all__ = [
 
 log = logging.getLogger("heatsync.connectors.http")
 log.addFilter(RedactingFilter())
+# urllib3 logs each request line at DEBUG; HubSpot's token introspection puts the token in the path
+logging.getLogger("urllib3.connectionpool").addFilter(RedactingFilter())
 
 # --------------------------------------------------------------------------------------------
 # Session and requests

@@ -29,6 +29,8 @@ _PATTERNS: list[re.Pattern[str]] = [
     secret_field_pattern(
         "access_token", "refresh_token", "client_secret", "token", "api_key", "apikey"
     ),
+    # an OAuth authorization code in a URL query (a redirect URI, a code exchange)
+    re.compile(r"(?i)([?&](?:code|auth_code|authorization_code)=)[^&#\s\"']+"),
 ]
 
 
