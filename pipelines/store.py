@@ -6,7 +6,8 @@ key such as `hubspot-4471803`), and the tables live under `<home>/accounts/<acco
 Two local names for one account share one store; pointing a name at another account switches
 it to that account's own store (a full extract on first use). Before a name is bound its store
 is `<home>/store/<name>/` (the layout before accounts; moved into place on binding when it was
-filled from the same account). Home defaults to `.heatsync/`. Inside a store:
+filled from the same account). Home defaults to `.heatsync/`; `<home>/locks/` holds the run locks
+of `heatsync run` (one per local name and per account). Inside a store:
 
     portal.json          the portal's time zone and currency, as last read from the CRM
     cursors.json         per-object high-water marks of the incremental extract
@@ -31,6 +32,8 @@ account key. No Dagster here, so the command line and tests use it directly.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import hashlib
 import json
@@ -38,11 +41,12 @@ import logging
 import operator
 import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from uuid import uuid4
 
 import pandas as pd
@@ -51,7 +55,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from connectors.atomic import atomic_open, atomic_write_bytes
+from connectors.atomic import atomic_open
 from connectors.base import QUARANTINE_COLUMNS as EXTRACT_QUARANTINE_COLUMNS
 from scoring import contract
 
@@ -135,8 +139,40 @@ def default_home() -> Path:
     return Path(__file__).resolve().parent.parent / ".heatsync"
 
 
+class StoreFull(OSError):
+    """The disk (or the user's quota) ran out while a file of the store was saved; the file
+    being replaced is left as it was (atomic writes), so the store is consistent, one save short."""
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextmanager
+def _saving(path: Path) -> Iterator[BinaryIO]:
+    """`atomic_open(path)`, with a full disk reported as StoreFull naming the table and folder."""
+    try:
+        with atomic_open(path) as handle:
+            yield handle
+    except OSError as exc:
+        if exc.errno not in _FULL or isinstance(exc, StoreFull):
+            raise
+        table = path.name.split(".")[0]
+        if path.parent.name in ("scores", "log"):
+            table = f"{path.parent.name}/{table}"
+        raise StoreFull(
+            exc.errno,
+            f"no space left on device while saving {table} in {path.parent}; "
+            "the previous version is intact",
+        ) from exc
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    with _saving(path) as handle:
+        handle.write(data)
+
+
 def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    with atomic_open(path) as handle:
+    with _saving(path) as handle:
         frame.reset_index(drop=True).to_parquet(handle, index=False)
 
 
@@ -216,7 +252,9 @@ class PortalStore:
         if account is not None:
             _write_accounts(home, {self.portal: account})
         if self.root.is_dir():
-            shutil.copytree(self.root, copy.root, ignore=shutil.ignore_patterns(".lock"))
+            shutil.copytree(
+                self.root, copy.root, ignore=shutil.ignore_patterns(".lock", RUN_LOCK_FILE)
+            )
         return copy
 
     # ---- small JSON documents -------------------------------------------------------------
@@ -228,7 +266,7 @@ class PortalStore:
 
     def _write_json(self, name: str, value: dict[str, Any]) -> None:
         data = json.dumps(value, indent=2, sort_keys=True).encode()
-        atomic_write_bytes(self.root / name, data)
+        _write_bytes(self.root / name, data)
 
     def portal_meta(self) -> dict[str, Any]:
         return self._read_json("portal.json")
@@ -439,7 +477,7 @@ class PortalStore:
         at = pd.Timestamp(rows["at"].min()).strftime("%Y%m%dT%H%M%S")
         run = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(rows["run_id"].iloc[0]))
         path = self.root / "log" / f"{at}-{step}-{run}-{uuid4().hex[:8]}.parquet"
-        with atomic_open(path) as handle:
+        with _saving(path) as handle:
             pq.write_table(table, handle)
         return len(table)
 
@@ -568,7 +606,7 @@ class PortalStore:
         }
         path = self.root / ERASURES_FILE
         before = path.read_bytes() if path.exists() else b""
-        atomic_write_bytes(path, before + (json.dumps(line, sort_keys=True) + "\n").encode())
+        _write_bytes(path, before + (json.dumps(line, sort_keys=True) + "\n").encode())
         return path
 
     # ---- mutual exclusion -----------------------------------------------------------------
@@ -594,6 +632,85 @@ class PortalStore:
             finally:
                 self._locked.discard(root)
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+    @contextmanager
+    def run_lock(
+        self,
+        wait_s: float = 0.0,
+        waiting: Callable[[str], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Iterator[None]:
+        """One whole `heatsync run` of this portal at a time (the per-step `lock` alone lets two
+        runs take turns step by step, both writing). Held on the local name and, once bound, on
+        the account (two names of one account exclude each other too), in `<home>/locks/`, which
+        binding never moves. When another process holds it: `waiting(holder)` once (holder: its
+        pid as it wrote it), then tries again until `wait_s` seconds have passed or `cancelled()`
+        says to give up, and raises StoreBusy."""
+        names = [f"name-{self.portal}"] + ([self.account] if self.account else [])
+        with contextlib.ExitStack() as stack:
+            deadline = time.monotonic() + wait_s
+            for name in names:
+                path = self.home / "locks" / f"{name}.lock"
+                stack.enter_context(_run_lock(path, deadline, waiting, cancelled))
+            yield
+
+
+RUN_LOCK_FILE = ".run.lock"
+
+
+class StoreBusy(RuntimeError):
+    """Another process holds the run lock of the portal (its pid in `holder`, when known)."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        super().__init__(f"{path} is held by {holder or 'another process'}")
+        self.path = path
+        self.holder = holder
+
+
+def _holder(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+    return f"pid {text}" if text.isdigit() else text
+
+
+@contextmanager
+def _run_lock(
+    path: Path,
+    deadline: float,
+    waiting: Callable[[str], None] | None,
+    cancelled: Callable[[], bool] | None,
+) -> Iterator[None]:
+    """An exclusive flock on `path` holding this process's pid, tried without blocking until
+    `deadline` (time.monotonic()); the kernel releases it when the process dies, however."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = _holder(path)
+                if time.monotonic() >= deadline or (cancelled is not None and cancelled()):
+                    raise StoreBusy(path, holder) from None
+                if waiting is not None and not told:
+                    waiting(holder)
+                    told = True
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def _decision_frame(rows: pd.DataFrame) -> pd.DataFrame:
@@ -640,7 +757,7 @@ def _drop(path: Path, table: pa.Table, keep: pa.Array, apply: bool, delete_empty
         if delete_empty and kept.num_rows == 0:
             path.unlink()
         else:
-            with atomic_open(path) as handle:
+            with _saving(path) as handle:
                 pq.write_table(kept, handle)
     return gone
 
@@ -704,4 +821,4 @@ def _read_accounts(home: Path) -> dict[str, str]:
 
 def _write_accounts(home: Path, accounts: dict[str, str]) -> None:
     data = json.dumps(accounts, indent=2, sort_keys=True).encode()
-    atomic_write_bytes(home / ACCOUNTS_FILE, data)
+    _write_bytes(home / ACCOUNTS_FILE, data)

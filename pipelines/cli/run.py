@@ -1,14 +1,26 @@
 """`heatsync run`: today's partition (or a past `--day`) of every configured portal, or of
 `--portal NAME`, through Dagster, in process and recorded in the run history; `--dry-run` runs the
-same steps of the run layer on a throwaway snapshot of the store and prints what would change."""
+same steps of the run layer on a throwaway snapshot of the store and prints what would change.
+
+Stopping and overlapping: the first SIGTERM or SIGINT (Ctrl-C) asks the run to stop before its
+next step (the Dagster job runs in a worker thread, so the signal reaches this module's handler
+instead of Dagster's, which would interrupt a step mid-request and retry it); the step running
+finishes, the next fails without retries, the run is recorded as failed, one line says what is
+left, and the exit code is 130 (SIGINT) or 143 (SIGTERM). A second signal stops the process at
+once. One `heatsync run` per portal at a time: a second one waits for the first up to
+HEATSYNC_RUN_WAIT seconds (default 300), then gives up with exit code 75."""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
@@ -23,6 +35,9 @@ from pipelines.cli.common import (
 )
 from pipelines.cli.summary import (
     EXTRACT,
+    FIELDS,
+    SCORES,
+    TASKS,
     print_changes,
     print_kept,
     print_left_out,
@@ -36,6 +51,107 @@ if TYPE_CHECKING:
     from pipelines.config import HeatsyncConfig
     from pipelines.portals import Portal
     from pipelines.store import PortalStore
+
+
+T = TypeVar("T")
+EXIT_CODES: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
+BUSY = 75  # EX_TEMPFAIL: another run holds the portal; try again later
+RUN_WAIT_VARIABLE = "HEATSYNC_RUN_WAIT"
+DEFAULT_RUN_WAIT_S = 300.0
+
+
+class _Stop:
+    """What the signal handlers saw: the first SIGTERM/SIGINT asks for a stop at the next safe
+    point, a second one ends the process at once."""
+
+    def __init__(self) -> None:
+        self.signo: int | None = None
+
+    @property
+    def asked(self) -> bool:
+        return self.signo is not None
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signo).name if self.signo is not None else ""
+
+    @property
+    def code(self) -> int:
+        return EXIT_CODES.get(self.signo or signal.SIGTERM, 143)
+
+    def handle(self, signo: int, _frame: FrameType | None) -> None:
+        if self.signo is not None:
+            print(
+                f"heatsync run: {signal.Signals(signo).name} again: stopped at once; a task "
+                "being created may be left pending, the next run settles it",
+                file=sys.stderr,
+                flush=True,
+            )
+            os._exit(EXIT_CODES.get(signo, 143))
+        self.signo = signo
+        print(
+            f"heatsync run: {self.name} received: stopping after the current step "
+            "(send it again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    @contextmanager
+    def guard(self, step: str) -> Iterator[None]:
+        """The run layer's guard (pipelines.run.day.guarded): stop before `step` when a stop
+        was asked for, and fail a step on a full disk; neither is retried by Dagster."""
+        import dagster as dg
+
+        from pipelines.store import StoreFull
+
+        if self.asked:
+            raise dg.Failure(
+                description=f"stopped by {self.name} before {step}", allow_retries=False
+            )
+        try:
+            yield
+        except StoreFull as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+    @contextmanager
+    def handlers(self) -> Iterator[None]:
+        """SIGTERM and SIGINT go to `handle` within the block (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        before = {s: signal.signal(s, self.handle) for s in EXIT_CODES}
+        try:
+            yield
+        finally:
+            for s, handler in before.items():
+                signal.signal(s, handler)
+
+
+def _in_thread(work: Callable[[], T]) -> T:
+    """`work()` in a worker thread while this (main) thread stays free to take signals."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="heatsync-run", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _run_wait() -> float:
+    text = os.environ.get(RUN_WAIT_VARIABLE, "").strip()
+    try:
+        return max(0.0, float(text)) if text else DEFAULT_RUN_WAIT_S
+    except ValueError:
+        return DEFAULT_RUN_WAIT_S
 
 
 def _metadata_by_asset(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, Any]]:
@@ -56,7 +172,22 @@ def run(portal: str | None, dry_run: bool, day: str | None = None) -> int:
     load_env()
     portals = selected_portals(portal)
     runner = _Runner()
-    codes = {p.name: runner.portal(p, dry_run, day) for p in portals}
+    stop = _Stop()
+    codes: dict[str, int] = {}
+    with stop.handlers():
+        for p in portals:
+            if stop.asked:
+                break
+            codes[p.name] = runner.portal(p, dry_run, day, stop)
+    if stop.asked:
+        left = [p.name for p in portals if p.name not in codes]
+        if left:
+            print(
+                f"heatsync run: stopped by {stop.name}; portals not run: {', '.join(left)} "
+                "— the next run does them",
+                file=sys.stderr,
+            )
+        return stop.code
     if len(codes) > 1:
         failed = [name for name, code in codes.items() if code]
         print(
@@ -81,13 +212,16 @@ class _Runner:
             self._job = build_defs().resolve_job_def("daily_scoring")
         return self._job
 
-    def portal(self, portal: Portal, dry_run: bool, day: str | None) -> int:
+    def portal(self, portal: Portal, dry_run: bool, day: str | None, stop: _Stop) -> int:
         from connectors.http import ConnectorError
         from pipelines.config import MissingCredentials
+        from pipelines.store import StoreFull
 
         try:
             done = setup(portal)
-            return _run_portal(done, dry_run, day, self.job)
+            return _run_portal(done, dry_run, day, self.job, stop)
+        except StoreFull as exc:
+            print(f"heatsync run: {label(portal)}{exc}", file=sys.stderr)
         except MissingCredentials as exc:
             print(f"heatsync run: {unconfigured(exc, portal)}", file=sys.stderr)
         except ConnectorError as exc:
@@ -97,7 +231,11 @@ class _Runner:
 
 
 def _run_portal(
-    done: PortalSetup, dry_run: bool, day: str | None, job: Callable[[], dg.JobDefinition]
+    done: PortalSetup,
+    dry_run: bool,
+    day: str | None,
+    job: Callable[[], dg.JobDefinition],
+    stop: _Stop,
 ) -> int:
     from pipelines.run.asof import local_today
     from pipelines.run.day import portal_time_zone
@@ -130,18 +268,49 @@ def _run_portal(
     import dagster as dg
 
     from pipelines.partitions import PORTAL_TAG, PORTALS, partition_key
+    from pipelines.run.day import guarded
+    from pipelines.store import StoreBusy
 
     daily = job()
     instance = dg.DagsterInstance.get()
     if portal not in instance.get_dynamic_partitions(PORTALS):
         instance.add_dynamic_partitions(PORTALS, [portal])
-    result = daily.execute_in_process(
-        instance=instance,
-        partition_key=partition_key(day, portal),
-        raise_on_error=False,
-        tags={"heatsync/launched_by": "cli", PORTAL_TAG: portal},
-        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-    )
+    wait = _run_wait()
+
+    def waiting(holder: str) -> None:
+        print(
+            f"heatsync run: portal {portal}: another heatsync run is working on it "
+            f"({holder or 'another process'}), waiting up to {wait:g} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        with store.run_lock(wait, waiting, lambda: stop.asked), guarded(stop.guard):
+            result = _in_thread(
+                lambda: daily.execute_in_process(
+                    instance=instance,
+                    partition_key=partition_key(day, portal),
+                    raise_on_error=False,
+                    tags={"heatsync/launched_by": "cli", PORTAL_TAG: portal},
+                    run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                )
+            )
+    except StoreBusy as exc:
+        if stop.asked:
+            print(
+                f"heatsync run: stopped by {stop.name} while waiting for portal {portal}; "
+                "nothing done — the next run does all of it",
+                file=sys.stderr,
+            )
+            return stop.code
+        print(
+            f"heatsync run: portal {portal}: another heatsync run "
+            f"({exc.holder or 'another process'}) is still working on it after {wait:g} s; "
+            f"not run this time ({RUN_WAIT_VARIABLE} sets the wait)",
+            file=sys.stderr,
+        )
+        return BUSY
     failures = _step_failures(result)
     meta = _metadata_by_asset(result)
     if EXTRACT not in meta and failures:
@@ -155,7 +324,28 @@ def _run_portal(
     print(f"  history      DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
     for step, message in failures:
         print(f"  ! {step}: {message}", file=sys.stderr)
+    if stop.asked:
+        print(f"heatsync run: {_stopped(stop.name, meta, day < today)}", file=sys.stderr)
+        return stop.code
     return 0 if result.success else 1
+
+
+def _stopped(signame: str, meta: dict[str, dict[str, Any]], past: bool) -> str:
+    """One line: where the stop came, what is done and what the next run does."""
+    if TASKS in meta or (past and SCORES in meta):
+        return f"{signame} came as the run finished; nothing is left for the next run"
+    if FIELDS in meta:
+        left = "after the field write-back; tasks not created yet — the next run creates them"
+    elif SCORES in meta:
+        left = (
+            "after scoring; fields not written and tasks not created yet — the next run "
+            "writes and creates them"
+        )
+    elif EXTRACT in meta:
+        left = "after the extract; not scored yet — the next run scores, writes and creates tasks"
+    else:
+        left = "before the extract; nothing done — the next run does all of it"
+    return f"stopped by {signame} {left}"
 
 
 def _step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:

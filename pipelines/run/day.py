@@ -4,11 +4,16 @@ The Dagster assets resolve their partition and call these; the `heatsync` comman
 same ones (its dry run on a throwaway snapshot of the store). `now` is the moment the run started:
 every step of one run passes the same value, so they all resolve the same as-of, and the steps
 after scoring take the as-of the scores were computed with. Nothing here imports Dagster.
+
+Every step starts inside the guard a caller may install (`guarded`): `heatsync run` uses it to
+stop a run between steps when asked to (SIGTERM, Ctrl-C) and to fail a step without Dagster's
+retries when retrying cannot help (a full disk).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 
 import pandas as pd
@@ -20,6 +25,28 @@ from pipelines.run.asof import AsOf
 from pipelines.steps import StepResult
 from pipelines.store import PortalStore
 from scoring import ScoringConfig
+
+Guard = Callable[[str], AbstractContextManager[None]]
+
+
+def _no_guard(step: str) -> AbstractContextManager[None]:
+    return nullcontext()
+
+
+_guard: list[Guard] = [_no_guard]
+
+
+@contextmanager
+def guarded(guard: Guard) -> Iterator[None]:
+    """Within the block, each step of this process runs inside `guard(step)` (step: "the
+    extract", "scoring", "the field write-back", "the tasks", "the backtest"), whatever thread
+    runs it: the guard may raise before the step starts, or translate what the step raises."""
+    before = _guard[0]
+    _guard[0] = guard
+    try:
+        yield
+    finally:
+        _guard[0] = before
 
 
 def portal_time_zone(store: PortalStore, connector: CrmConnector) -> str:
@@ -38,7 +65,7 @@ def extract_day(
 ) -> tuple[AsOf, StepResult]:
     """The extract of `day`: FutureDayError for a day after the portal's today (before anything
     is read), a skip when the store already covers a past day, else an incremental pull."""
-    with store.lock():
+    with _guard[0]("the extract"), store.lock():
         as_of = AsOf.resolve(day, portal_time_zone(store, connector), now)
         if store_covers(store, as_of):
             return as_of, StepResult({"mode": "skipped", "reason": f"store already covers {day}"})
@@ -75,7 +102,7 @@ def score_day(
 ) -> ScoredDay:
     """Score the store's contacts as of `day` (saved as the day's scores unless `save` is
     False)."""
-    with store.lock():
+    with _guard[0]("scoring"), store.lock():
         as_of = AsOf.resolve(day, store.time_zone(), now)
         scores, result = steps.score(store, as_of, config, locale, save=save)
         contacts = store.table("contacts")
@@ -112,7 +139,7 @@ def write_back_day(
     """heatsync's fields (created first where missing) with the values that changed, under the
     portal's write `policy` (a value a person set stays for `human_edit_days`); returns the
     changes (what a dry run would send) and the step's result."""
-    with store.lock():
+    with _guard[0]("the field write-back"), store.lock():
         created = [] if dry_run else connector.ensure_schema(locale)
         updates, result = steps.write_fields(
             connector,
@@ -149,7 +176,7 @@ def tasks_day(
     dry_run: bool = False,
 ) -> TasksDone:
     """Plan the day's follow-up tasks as of the scores' as-of and create the new ones."""
-    with store.lock():
+    with _guard[0]("the tasks"), store.lock():
         tasks, result = steps.create_tasks(
             connector, store, scores, as_of, config, locale, run_id, dry_run=dry_run
         )
@@ -159,6 +186,6 @@ def tasks_day(
 
 def backtest_day(store: PortalStore, day: str, now: pd.Timestamp, horizon_days: int) -> StepResult:
     """Did the contacts scored `horizon_days` before `day` buy by the end of `day`?"""
-    with store.lock():
+    with _guard[0]("the backtest"), store.lock():
         as_of = AsOf.resolve(day, store.time_zone(), now)
         return steps.backtest(store, as_of, horizon_days)
