@@ -146,6 +146,7 @@ def _candidates(
     t = config.tasks
     today_text = today.strftime("%Y-%m-%d")
     end_of_day = local_midnight_utc(today + pd.Timedelta(days=1), tz) - pd.Timedelta(minutes=1)
+    end_of_day = max(end_of_day, as_of)  # planned in the day's last minute: due now, not before
     same_day = min(as_of + pd.Timedelta(hours=t.same_day_due_hours), end_of_day)
     frames = []
 
