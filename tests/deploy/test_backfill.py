@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -26,7 +27,7 @@ from tests.deploy.backfill_rig import (
 )
 
 # One process per run, not one per step: on a shared CI machine each step process costs seconds.
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+IN_PROCESS: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}
 DONE = {"COMPLETED", "COMPLETED_SUCCESS"}
 GAVE_UP = {"FAILED", "CANCELED", "CANCELING", "COMPLETED_FAILED", "FAILING"}
 
