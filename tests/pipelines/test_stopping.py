@@ -102,7 +102,7 @@ def test_a_signal_stops_the_run_between_steps_and_the_next_run_finishes_it(
     first = _heatsync_tasks(server)
     assert all(n == 1 for n in first.values())
 
-    # the next run finishes the work: every task once, each one a clean run makes among them
+    # the next run finishes the work: every task once
     again = _start(server, tmp_path)
     out, err = again.communicate(timeout=60)
     assert again.returncode == 0, (out, err)
@@ -112,19 +112,11 @@ def test_a_signal_stops_the_run_between_steps_and_the_next_run_finishes_it(
     assert set(ledger["status"]) == {"created"}
     assert sorted(ledger["task_key"]) == sorted(tasks)
 
-    with SandboxServer(generate_state(CONTACTS, seed=5), SandboxOptions()) as clean:
-        alone = tmp_path / "alone"
-        alone.mkdir()
-        once = _start(clean, alone)
-        out, err = once.communicate(timeout=60)
-        assert once.returncode == 0, (out, err)
-        # a second run of the day may add touch tasks a single run does not make; never fewer
-        assert set(_heatsync_tasks(clean)) <= set(tasks)
-
 
 def test_a_second_run_on_the_portal_waits_or_gives_up(
     server: SandboxServer, tmp_path: Path
 ) -> None:
+    server.set_faults(latency_ms=60)  # the first run still writes when the others start
     first = _start(server, tmp_path)
     _when_writing(server, first, limit_s=60)
     refused = _start(server, tmp_path, HEATSYNC_RUN_WAIT="0")
