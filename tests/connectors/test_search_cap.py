@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 from connectors.hubspot.settings import CURSOR_OBJECTS
@@ -42,9 +41,7 @@ def test_window_over_10k_is_fully_extracted_without_duplicates() -> None:
     with serve(state, search_per_second=50, burst_limit=1000) as srv:
         hub = connector_for(srv, search_per_second=50, burst_limit=1000)
         cursors = {t: (BATCH_UPDATE_AT - timedelta(days=1)).isoformat() for t in CURSOR_OBJECTS}
-        start = time.monotonic()
         result = hub.extract(cursors, BATCH_UPDATE_AT + timedelta(hours=1))
-        elapsed = time.monotonic() - start
         got = result.contacts["contact_id"].tolist()
         assert len(got) == len(set(got))  # no duplicates
         assert set(got) == set(ids)  # no loss
@@ -52,4 +49,3 @@ def test_window_over_10k_is_fully_extracted_without_duplicates() -> None:
         # the window was bisected, and the one-millisecond batch of 10,100 was walked by
         # hs_object_id pages (never past the cap, which the sandbox answers with 400)
         assert searches > len(ids) // 200
-        assert elapsed < 30
