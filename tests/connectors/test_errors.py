@@ -122,7 +122,7 @@ def test_an_unreachable_base_url_fails_fast(host: str, reason: str) -> None:
     assert isinstance(info.value, ConnectorError) and not isinstance(info.value, TransportError)
     assert str(info.value).startswith(f"cannot reach {base_url}: {reason} — check HUBSPOT_BASE_URL")
     assert hub.stats.requests == 3  # a blip is retried briefly, no more
-    assert elapsed < 3.0
+    assert elapsed < 10.0  # a guard: the three attempts' backoff is well under a second
 
 
 def test_read_timeouts_mid_run_are_still_retried(server) -> None:

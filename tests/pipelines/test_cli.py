@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,14 +124,12 @@ def test_a_wrong_token_once_the_portal_is_known_fails_without_retries(
     capsys.readouterr()
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-eu1-" + "0" * 8 + "-not-this-portal")
     server.reset_stats()
-    started = time.monotonic()
     assert main(["run"]) == 1
     captured = capsys.readouterr()
-    assert time.monotonic() - started < 8  # Dagster's retry policy waits 10 s: not used
     assert "temperature" not in captured.out and "extract" not in captured.out
     assert "HubSpot refused the access token (401" in captured.err
     assert len(captured.err.strip().splitlines()) <= 2, captured.err
-    assert server.stats()["requests"] == 1
+    assert server.stats()["requests"] == 1  # one attempt: neither the client nor Dagster retried
 
 
 def test_an_unreachable_base_url_is_one_line(
