@@ -16,7 +16,7 @@ import logging
 import secrets
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -107,25 +107,36 @@ def recorded(
     return Recorded(tmp_path, caplog)
 
 
-def _run(recorded: Recorded, capfd: pytest.CaptureFixture[str], args: list[str]) -> int:
-    code = main(["run", *args])
+def _run(recorded: Recorded, capfd: pytest.CaptureFixture[str], command: str = "run") -> int:
+    code = main([command])
     out, err = capfd.readouterr()
     recorded.output += [out, err]
     return code
 
 
 class _Expirer:
-    """Expires every access token a sandbox issued, every `period_s`, while a run goes on."""
+    """Expires every access token a sandbox issued once, mid-run: after `after` more requests."""
 
-    def __init__(self, expire: Callable[[], None], period_s: float = 1.5) -> None:
-        self._expire = expire
-        self._period_s = period_s
+    def __init__(self, server: SandboxServer | AmoSandboxServer, after: int = 12) -> None:
+        self._server = server
+        self._after = after
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread = threading.Thread(target=self._wait_and_expire, daemon=True)
+        self.expired = False
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self._period_s):
-            self._expire()
+    def _requests(self) -> int:
+        return int(self._server.stats()["requests"])
+
+    def _wait_and_expire(self) -> None:
+        due = self._requests() + self._after
+        while not self._stop.wait(0.02):
+            if self._requests() >= due:
+                if isinstance(self._server, SandboxServer):
+                    self._server.expire_oauth_tokens()
+                else:
+                    self._server.expire_access_tokens()
+                self.expired = True
+                return
 
     def __enter__(self) -> _Expirer:
         self._thread.start()
@@ -139,16 +150,15 @@ class _Expirer:
 # ------------------------------------------------------------------------------------ HubSpot
 
 
-def test_hubspot_private_app_token_and_oauth_leave_no_secret(
-    recorded: Recorded, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def hubspot(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[SandboxServer, dict[str, str]]]:
     named = {
         "private app token": _secret("hs-pat"),
         "client secret": _secret("hs-client-secret"),
         "refresh token": _secret("hs-refresh"),
         "auth code": _secret("hs-code"),
-        "wrong token": _secret("hs-wrong-pat"),
-        "wrong refresh token": _secret("hs-wrong-refresh"),
     }
     options = SandboxOptions(
         token=named["private app token"],
@@ -156,30 +166,55 @@ def test_hubspot_private_app_token_and_oauth_leave_no_secret(
         client_secret=named["client secret"],
         refresh_token=named["refresh token"],
         oauth_code=named["auth code"],
-        fail_rate_5xx=0.03,
+        fail_rate_5xx=0.05,
     )
-    with SandboxServer(hubspot_state(60, seed=7), options, port=0) as server:
+    with SandboxServer(hubspot_state(30, seed=7), options, port=0) as server:
         monkeypatch.setenv("HUBSPOT_BASE_URL", server.base_url)
-        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", named["private app token"])
-        assert _run(recorded, capfd, []) == 0
+        yield server, named
 
-        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", named["wrong token"])
-        assert _run(recorded, capfd, []) == 1
-        assert "refused the access token" in recorded.output[-1]
 
-        monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN")
-        monkeypatch.setenv("HUBSPOT_CLIENT_ID", options.client_id)
-        monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", named["client secret"])
-        monkeypatch.setenv("HUBSPOT_REFRESH_TOKEN", named["refresh token"])
-        with _Expirer(server.expire_oauth_tokens):
-            assert _run(recorded, capfd, []) == 0
+def test_hubspot_private_app_token_leaves_no_secret(
+    hubspot: tuple[SandboxServer, dict[str, str]],
+    recorded: Recorded,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, named = hubspot
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", named["private app token"])
+    assert _run(recorded, capfd) == 0
+    assert server.stats()["5xx"] > 0
 
-        monkeypatch.setenv("HUBSPOT_REFRESH_TOKEN", named["wrong refresh token"])
-        assert _run(recorded, capfd, []) == 1
-        assert recorded.output[-1].strip(), "a refused refresh says so"
-        with server._meta:
-            issued = list(server._oauth)
-    assert len(issued) >= 2, "the OAuth run refreshed after its access token expired"
+    named["wrong token"] = _secret("hs-wrong-pat")
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", named["wrong token"])
+    assert _run(recorded, capfd) == 1
+    assert "refused the access token" in recorded.output[-1]
+    recorded.assert_clean(named)
+
+
+def test_hubspot_oauth_leaves_no_secret(
+    hubspot: tuple[SandboxServer, dict[str, str]],
+    recorded: Recorded,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, named = hubspot
+    monkeypatch.setenv("HUBSPOT_CLIENT_ID", server.options.client_id)
+    monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", named["client secret"])
+    monkeypatch.setenv("HUBSPOT_REFRESH_TOKEN", named["refresh token"])
+    server.set_faults(fail_rate_5xx=0.0)
+    assert _run(recorded, capfd, "check") == 0  # introspection: the token in the URL path
+    server.set_faults(fail_rate_5xx=0.05)
+    with _Expirer(server) as expirer:
+        assert _run(recorded, capfd) == 0
+    assert expirer.expired and server.stats()["5xx"] > 0
+
+    named["wrong refresh token"] = _secret("hs-wrong-refresh")
+    monkeypatch.setenv("HUBSPOT_REFRESH_TOKEN", named["wrong refresh token"])
+    assert _run(recorded, capfd) == 1
+    assert recorded.output[-1].strip(), "a refused refresh says so"
+    with server._meta:
+        issued = list(server._oauth)
+    assert len(issued) >= 2, "the run refreshed after its access token expired"
     named |= {f"OAuth access token {i}": token for i, token in enumerate(issued)}
     recorded.assert_clean(named)
 
@@ -202,15 +237,14 @@ def _spy_on_issued_tokens(server: AmoSandboxServer) -> list[str]:
     return issued
 
 
-def test_amocrm_oauth_chain_and_long_lived_token_leave_no_secret(
-    recorded: Recorded, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def amocrm(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[AmoSandboxServer, dict[str, str]]]:
     named = {
         "client secret": _secret("amo-client-secret"),
         "refresh token": _secret("amo-refresh"),
         "long-lived token": _secret("amo-llt"),
-        "wrong client secret": _secret("amo-wrong-secret"),
-        "wrong long-lived token": _secret("amo-wrong-llt"),
     }
     options = AmoOptions(
         client_id="amo-client-" + secrets.token_hex(4),
@@ -222,44 +256,64 @@ def test_amocrm_oauth_chain_and_long_lived_token_leave_no_secret(
         rate_per_second=50,
         fail_rate_5xx=0.03,
     )
-    with AmoSandboxServer(amo_state(40, seed=9), options, port=0) as server:
-        issued = _spy_on_issued_tokens(server)
-        code = server.issue_code()
-        named["auth code"] = code
-        for name, value in {
-            "AMOCRM_BASE_URL": server.base_url,
-            "AMOCRM_CLIENT_ID": options.client_id,
-            "AMOCRM_CLIENT_SECRET": named["client secret"],
-            "AMOCRM_REDIRECT_URI": options.redirect_uri,
-            "AMOCRM_AUTH_CODE": code,
-        }.items():
-            monkeypatch.setenv(name, value)
-        with _Expirer(server.expire_access_tokens):
-            assert _run(recorded, capfd, []) == 0  # the code starts the chain
-            monkeypatch.delenv("AMOCRM_AUTH_CODE")
-            monkeypatch.setenv("AMOCRM_REFRESH_TOKEN", named["refresh token"])
-            assert _run(recorded, capfd, []) == 0  # a new grant: a new chain
+    with AmoSandboxServer(amo_state(30, seed=9), options, port=0) as server:
+        monkeypatch.setenv("AMOCRM_BASE_URL", server.base_url)
+        yield server, named
 
-        monkeypatch.setenv("AMOCRM_CLIENT_SECRET", named["wrong client secret"])
-        server.expire_access_tokens()
-        assert _run(recorded, capfd, []) == 1  # the refresh is refused
 
-        for name in ("AMOCRM_CLIENT_ID", "AMOCRM_CLIENT_SECRET", "AMOCRM_REFRESH_TOKEN"):
-            monkeypatch.delenv(name)
-        monkeypatch.delenv("AMOCRM_REDIRECT_URI")
-        monkeypatch.setenv("AMOCRM_ACCESS_TOKEN", named["long-lived token"])
-        assert _run(recorded, capfd, []) == 0
-        monkeypatch.setenv("AMOCRM_ACCESS_TOKEN", named["wrong long-lived token"])
-        assert _run(recorded, capfd, []) == 1
-    assert len(issued) >= 6, "the chain rotated several times"
+def test_amocrm_oauth_chain_leaves_no_secret_and_the_token_store_is_private(
+    amocrm: tuple[AmoSandboxServer, dict[str, str]],
+    recorded: Recorded,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, named = amocrm
+    issued = _spy_on_issued_tokens(server)
+    named["auth code"] = server.issue_code()
+    for name, value in {
+        "AMOCRM_CLIENT_ID": server.options.client_id,
+        "AMOCRM_CLIENT_SECRET": named["client secret"],
+        "AMOCRM_REDIRECT_URI": server.options.redirect_uri,
+        "AMOCRM_AUTH_CODE": named["auth code"],
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert _run(recorded, capfd, "check") == 0  # the code starts a chain
+    monkeypatch.delenv("AMOCRM_AUTH_CODE")
+    monkeypatch.setenv("AMOCRM_REFRESH_TOKEN", named["refresh token"])
+    with _Expirer(server, after=4) as expirer:
+        assert _run(recorded, capfd) == 0  # a new grant: a new chain, rotated mid-run
+    assert expirer.expired and server.stats()["5xx"] > 0
+
+    named["wrong client secret"] = _secret("amo-wrong-secret")
+    monkeypatch.setenv("AMOCRM_CLIENT_SECRET", named["wrong client secret"])
+    server.expire_access_tokens()
+    assert _run(recorded, capfd) == 1  # the refresh is refused
+    assert recorded.output[-1].strip(), "a refused refresh says so"
+    assert len(issued) >= 4, "two grants, and a refresh after the access token expired"
     named |= {f"issued token {i}": token for i, token in enumerate(issued)}
     recorded.assert_clean(named)
 
     tokens = recorded.home / "tokens"
     assert stat.S_IMODE(tokens.stat().st_mode) == 0o700
     files = [p for p in tokens.iterdir() if p.is_file()]
-    assert files
-    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files), files
+    assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files), files
+
+
+def test_amocrm_long_lived_token_leaves_no_secret(
+    amocrm: tuple[AmoSandboxServer, dict[str, str]],
+    recorded: Recorded,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, named = amocrm
+    monkeypatch.setenv("AMOCRM_ACCESS_TOKEN", named["long-lived token"])
+    assert _run(recorded, capfd) == 0
+    assert server.stats()["5xx"] > 0
+    named["wrong long-lived token"] = _secret("amo-wrong-llt")
+    monkeypatch.setenv("AMOCRM_ACCESS_TOKEN", named["wrong long-lived token"])
+    assert _run(recorded, capfd) == 1
+    assert recorded.output[-1].strip()
+    recorded.assert_clean(named)
 
 
 # ------------------------------------------------------------------------------------ HTTP layer
