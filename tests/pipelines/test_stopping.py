@@ -116,28 +116,43 @@ def test_a_signal_stops_the_run_between_steps_and_the_next_run_finishes_it(
 def test_a_second_run_on_the_portal_waits_or_gives_up(
     server: SandboxServer, tmp_path: Path
 ) -> None:
-    server.set_faults(latency_ms=60)  # the first run still writes when the others start
-    first = _start(server, tmp_path)
-    _when_writing(server, first, limit_s=60)
-    refused = _start(server, tmp_path, HEATSYNC_RUN_WAIT="0")
-    waiting = _start(server, tmp_path, HEATSYNC_RUN_WAIT="60")
-    out, err = refused.communicate(timeout=30)
-    assert refused.returncode == 75, (out, err)
-    assert f"another heatsync run (pid {first.pid}) is still working on it" in err
-    assert first.poll() is None  # the refusal came while the first run still ran
+    # another run holds the portal (this test, so that the timing is ours)
+    holder = PortalStore(tmp_path / "home", "default")
+    with holder.run_lock():
+        refused = _start(server, tmp_path, HEATSYNC_RUN_WAIT="0")
+        out, err = refused.communicate(timeout=60)
+        assert refused.returncode == 75, (out, err)
+        assert f"another heatsync run (pid {os.getpid()}) is still working on it" in err
+        log = tmp_path / "waiting.err"
+        with log.open("w") as sink:
+            waiting = subprocess.Popen(
+                [sys.executable, "-m", "pipelines.cli", "run"],
+                cwd=tmp_path,
+                env=_env(server, tmp_path, HEATSYNC_RUN_WAIT="60"),
+                stdout=subprocess.DEVNULL,
+                stderr=sink,
+            )
+        told = f"another heatsync run is working on it (pid {os.getpid()}), waiting"
+        deadline = time.monotonic() + 45
+        while told not in log.read_text() and time.monotonic() < deadline:
+            assert waiting.poll() is None, log.read_text()
+            time.sleep(0.1)
+        assert told in log.read_text()
+        time.sleep(0.5)
+        assert waiting.poll() is None
+        assert server.stats()["writes"] == 0  # neither has written anything
+    assert waiting.wait(timeout=60) == 0, log.read_text()
 
-    out, err = first.communicate(timeout=60)
-    assert first.returncode == 0, (out, err)
+    # two real runs at once: one after the other, every field and task written once
+    server.set_faults(latency_ms=20)
     created = _heatsync_tasks(server)
     writes = server.stats()["writes"]
-    out, err = waiting.communicate(timeout=60)
-    assert waiting.returncode == 0, (out, err)
-    assert f"another heatsync run is working on it (pid {first.pid}), waiting" in err
-    # it ran after the first had finished: nothing was left to write or create
-    assert "0 created" in out
+    runs = [_start(server, tmp_path, HEATSYNC_RUN_WAIT="60") for _ in range(2)]
+    results = [run.communicate(timeout=90) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], results
     assert _heatsync_tasks(server) == created
     assert all(n == 1 for n in created.values())
-    assert server.stats()["writes"] == writes
+    assert server.stats()["writes"] == writes  # nothing was left to write
 
 
 def test_the_run_lock_is_per_portal_and_released_when_the_holder_ends(tmp_path: Path) -> None:
