@@ -102,8 +102,9 @@ __all__ = [
 
 log = logging.getLogger("heatsync.connectors.http")
 log.addFilter(RedactingFilter())
-# urllib3 logs each request line at DEBUG; HubSpot's token introspection puts the token in the path
-logging.getLogger("urllib3.connectionpool").addFilter(RedactingFilter())
+# urllib3 logs each request's URL at DEBUG; HubSpot's token introspection puts the token in the path
+for _name in ("urllib3.connectionpool", "urllib3.util.retry"):
+    logging.getLogger(_name).addFilter(RedactingFilter())
 
 # --------------------------------------------------------------------------------------------
 # Session and requests

@@ -1,13 +1,14 @@
 """Secrets never reach what heatsync and Dagster record.
 
-`heatsync run` is run against both sandboxes with distinctive credentials made at test time, under
-injected 5xx, access tokens expired mid-run, a wrong token and a refused refresh. Then every
-byte under DAGSTER_HOME (SQLite run and event storage, compute logs) and HEATSYNC_HOME (store,
-quarantine, change log) except the amoCRM token store, the captured stdout/stderr and every log
-record (heatsync, Dagster, urllib3 at DEBUG) are searched for each credential and for every token
-the sandboxes issued: the full value, its first and last 16 characters and its URL-encoded
-form. The token store, which must hold the refresh token, is checked for modes 0700/0600
-instead. Unit tests check the HTTP layer's logging and error texts directly.
+`heatsync run` (and `heatsync check`) is run against both sandboxes with distinctive credentials
+made at test time, under injected 5xx, access tokens expired mid-run, a wrong token and a
+refused refresh. Then every byte under DAGSTER_HOME (SQLite run and event storage, compute logs)
+and HEATSYNC_HOME (store, quarantine, change log; Parquet files also read as tables) except the
+amoCRM token store, the captured stdout/stderr and every log record (heatsync, Dagster, urllib3
+at DEBUG) are searched for each credential and for every token the sandboxes issued: the full
+value, its first and last 16 characters and its URL-encoded form. The token store, which must
+hold the refresh token, is checked for modes 0700/0600 instead. Unit tests check the HTTP
+layer's logging and error texts directly.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+import pandas as pd
 import pytest
 import requests
 
@@ -75,6 +77,8 @@ class Recorded:
             for path in sorted(root.rglob("*")):
                 if path.is_file() and tokens not in path.parents:
                     yield str(path), path.read_bytes().decode("latin-1")
+                    if path.suffix == ".parquet":  # its pages may be compressed
+                        yield f"{path} (read)", pd.read_parquet(path).to_json(default_handler=str)
         for i, text in enumerate(self.output):
             yield f"output {i}", text
         for record in self.caplog.records:
@@ -370,18 +374,13 @@ def test_http_logs_no_authorization_header_and_errors_redact_tokens_in_urls(
 
 def test_urllib3_debug_lines_redact_a_token_in_the_path(caplog: pytest.LogCaptureFixture) -> None:
     token = "sbx-oauth-" + secrets.token_urlsafe(24)
+    path = f"/oauth/v1/access-tokens/{token}"
     caplog.set_level(logging.DEBUG)
     logging.getLogger("urllib3.connectionpool").debug(
-        '%s://%s:%s "%s %s %s" %s %s',
-        "http",
-        "127.0.0.1",
-        80,
-        "GET",
-        f"/oauth/v1/access-tokens/{token}",
-        "HTTP/1.1",
-        200,
-        None,
+        '%s://%s:%s "%s %s %s" %s %s', "http", "127.0.0.1", 80, "GET", path, "HTTP/1.1", 200, None
     )
-    assert token not in caplog.text and "access-tokens/" in caplog.text
-    assert redact(f"/oauth/v1/access-tokens/{token}") != f"/oauth/v1/access-tokens/{token}"
+    logging.getLogger("urllib3.util.retry").debug("Incremented Retry for (url='%s'): %r", path, 0)
+    assert len(caplog.records) == 2
+    assert token not in caplog.text and caplog.text.count("access-tokens/***") == 2
+    assert redact(path) == "/oauth/v1/access-tokens/***"
     assert log.filters, "the shared HTTP logger redacts"
