@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                 deployed.serve,
             )
             print(f"backfill {backfill}: {status}")
+            # The instance remembers that its "Join the Dagster community" dialog was seen.
+            deployed.graphql("mutation SetNuxSeen { setNuxSeen }")
             screenshot(deployed.ui + PAGE, args.output.resolve(), args.budget_ms)
             print(f"wrote {args.output}")
     finally:
