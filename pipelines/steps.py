@@ -116,7 +116,9 @@ def score(
     last_extract = store.portal_meta().get("last_extract_at")
     if last_extract and as_of.instant >= pd.Timestamp(last_extract):
         # the CRM's values are from the last extract: never let a backfilled day see them
-        previous, from_crm = _previous_with_crm_values(previous, contacts, store.ledger(), tz)
+        previous, from_crm = _previous_with_crm_values(
+            previous, contacts, store.ledger(), tz, ours=store.written()["contact_id"]
+        )
     scores = score_contacts(
         contacts,
         store.table("activities"),
@@ -156,7 +158,11 @@ def score(
 
 
 def _previous_with_crm_values(
-    previous: pd.DataFrame | None, contacts: pd.DataFrame, ledger: pd.DataFrame, tz: str
+    previous: pd.DataFrame | None,
+    contacts: pd.DataFrame,
+    ledger: pd.DataFrame,
+    tz: str,
+    ours: pd.Series | None = None,
 ) -> tuple[pd.DataFrame | None, pd.Index]:
     """Earlier scores, completed from the values heatsync last wrote to the CRM.
 
@@ -166,10 +172,17 @@ def _previous_with_crm_values(
     period of the latest call_now or at_risk task heatsync made for it (the task keys in the CRM
     carry it), so the episode keeps its task key and gets no second task. Returns the completed
     frame and the ids taken from the CRM.
+
+    Values this store itself wrote (`ours`: the contacts in its written.parquet) are not the
+    CRM's memory of an earlier store but today's own work: a run stopped after the write-back
+    and before the tasks would otherwise see its own hot values as "already hot" and never
+    create the call. Those contacts keep the store's own history.
     """
     known = contacts["current_temperature"].notna() & contacts["current_score"].notna()
     if previous is not None and len(previous):
         known &= ~contacts["contact_id"].isin(previous["contact_id"])
+    if ours is not None and len(ours):
+        known &= ~contacts["contact_id"].astype(str).isin(ours.astype(str))
     crm = contacts.loc[known]
     if crm.empty:
         return previous, pd.Index([])
