@@ -102,7 +102,7 @@ __all__ = [
 
 log = logging.getLogger("heatsync.connectors.http")
 log.addFilter(RedactingFilter())
-# urllib3 logs each request's URL at DEBUG; HubSpot's token introspection puts the token in the path
+# urllib3 logs each request's URL at DEBUG, and some token endpoints carry the token in the path
 for _name in ("urllib3.connectionpool", "urllib3.util.retry"):
     logging.getLogger(_name).addFilter(RedactingFilter())
 
