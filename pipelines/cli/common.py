@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from connectors.base import CrmConnector
     from pipelines.config import HeatsyncConfig
     from pipelines.portals import Portal
+    from pipelines.store import PortalStore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_DAGSTER_YAML = PROJECT_ROOT / "pipelines" / "dagster.yaml"
@@ -76,3 +77,34 @@ def label(portal: Portal) -> str:
 def unconfigured(exc: Exception, portal: Portal) -> str:
     """The line for a portal whose credentials are not set: where to set them."""
     return f"{exc}{_WHERE if portal.entry is None else ''}"
+
+
+class StoreNotFound(Exception):
+    """An unknown portal, or no local store for it: one line, exit status 2."""
+
+
+def portal_stores(name: str | None) -> list[PortalStore]:
+    """The stores of portal `name`, or of every configured portal; no credentials needed."""
+    from pipelines.config import heatsync_config
+    from pipelines.crms import NoCrmConfigured
+    from pipelines.portals import DEFAULT_PORTAL, PortalsFileError, portals_named
+
+    load_env()
+    base = heatsync_config(os.environ)
+    try:
+        portals = portals_named(name, os.environ)
+    except PortalsFileError as exc:
+        raise StoreNotFound(str(exc)) from None
+    except NoCrmConfigured:  # the store is still there to read
+        return existing_stores([base.store(name or DEFAULT_PORTAL)])
+    return existing_stores([p.config(base).store(p.name) for p in portals])
+
+
+def existing_stores(stores: list[PortalStore]) -> list[PortalStore]:
+    """The stores that exist, once each (two names bound to one account share one)."""
+    roots = {s.root: s for s in reversed(stores) if s.root.is_dir()}
+    there = [s for s in stores if roots.get(s.root) is s]
+    if not there:
+        names = ", ".join(s.portal for s in stores)
+        raise StoreNotFound(f"no store for portal {names} under {stores[0].home}")
+    return there

@@ -18,7 +18,7 @@ from typing import TextIO
 
 import pandas as pd
 
-from pipelines.cli.history import HistoryError, _stores
+from pipelines.cli.common import StoreNotFound, portal_stores
 from pipelines.store import FORGET_TABLES, PortalStore
 
 NOT_FOUND = 2
@@ -46,8 +46,8 @@ def forget(
     out = out or sys.stdout
     stdin = stdin or sys.stdin
     try:
-        stores = _stores(portal)
-    except HistoryError as exc:
+        stores = portal_stores(portal)
+    except StoreNotFound as exc:
         print(f"heatsync forget: {exc}", file=sys.stderr)
         return NOT_FOUND
     found = [(s, counts) for s in stores if sum((counts := s.forget(contact_id, False)).values())]

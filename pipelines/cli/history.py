@@ -10,14 +10,13 @@ each one that knows the contact is printed.
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import date, timedelta
 from typing import Any, TextIO
 
 import pandas as pd
 
-from pipelines.cli.common import load_env
+from pipelines.cli.common import StoreNotFound, portal_stores
 from pipelines.run.asof import local_today
 from pipelines.store import PortalStore
 
@@ -26,54 +25,23 @@ EMPTY = "–"
 INDENT = " " * 12
 
 
-class HistoryError(Exception):
-    """An unknown portal or contact: one line, exit status 2."""
-
-
 def history(
     contact_id: str, portal: str | None, days: int | None, out: TextIO | None = None
 ) -> int:
     """Print the story of `contact_id` in each store that knows it; 2 when none does."""
     out = out or sys.stdout
     try:
-        stores = _stores(portal)
+        stores = portal_stores(portal)
         stories = [story(store, contact_id, days) for store in stores]
         found = [text for text in stories if text]
         if not found:
             where = ", ".join(f"{s.portal} ({s.key})" for s in stores)
-            raise HistoryError(f"no contact {contact_id} in the store of {where}")
-    except HistoryError as exc:
+            raise StoreNotFound(f"no contact {contact_id} in the store of {where}")
+    except StoreNotFound as exc:
         print(f"heatsync history: {exc}", file=sys.stderr)
         return NOT_FOUND
     print("\n\n".join(found), file=out)
     return 0
-
-
-def _stores(name: str | None) -> list[PortalStore]:
-    """The stores of portal `name`, or of every configured portal; no credentials needed."""
-    from pipelines.config import heatsync_config
-    from pipelines.crms import NoCrmConfigured
-    from pipelines.portals import DEFAULT_PORTAL, PortalsFileError, portals_named
-
-    load_env()
-    base = heatsync_config(os.environ)
-    try:
-        portals = portals_named(name, os.environ)
-    except PortalsFileError as exc:
-        raise HistoryError(str(exc)) from None
-    except NoCrmConfigured:  # the store is still there to read
-        return _existing([base.store(name or DEFAULT_PORTAL)])
-    return _existing([p.config(base).store(p.name) for p in portals])
-
-
-def _existing(stores: list[PortalStore]) -> list[PortalStore]:
-    """The stores that exist, once each (two names bound to one account share one)."""
-    roots = {s.root: s for s in reversed(stores) if s.root.is_dir()}
-    there = [s for s in stores if roots.get(s.root) is s]
-    if not there:
-        names = ", ".join(s.portal for s in stores)
-        raise HistoryError(f"no store for portal {names} under {stores[0].home}")
-    return there
 
 
 def story(store: PortalStore, contact_id: str, days: int | None = None) -> str:
