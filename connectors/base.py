@@ -38,6 +38,22 @@ FIELD_EDIT_COLUMNS = ("contact_id", "field", "value", "changed_at", "source", "b
 OWN_TASK_COLUMNS = ("task_key", "task_id", "created_at")
 
 
+def empty_edits() -> pd.DataFrame:
+    """An empty `CrmConnector.field_edits` answer (FIELD_EDIT_COLUMNS, changed_at in UTC)."""
+    frame = pd.DataFrame({c: pd.Series(dtype="object") for c in FIELD_EDIT_COLUMNS})
+    frame["changed_at"] = pd.Series(dtype="datetime64[ns, UTC]")
+    return frame
+
+
+def edits_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """A `field_edits` answer from row dicts, sorted by contact and field."""
+    if not rows:
+        return empty_edits()
+    frame = pd.DataFrame(rows, columns=list(FIELD_EDIT_COLUMNS))
+    frame["changed_at"] = pd.to_datetime(frame["changed_at"], utc=True)
+    return frame.sort_values(["contact_id", "field"], ignore_index=True)
+
+
 def empty_own_tasks() -> pd.DataFrame:
     return pd.DataFrame(
         {

@@ -31,7 +31,7 @@ from connectors.amocrm.field_schema import by_code
 from connectors.amocrm.models import CustomField
 from connectors.amocrm.parsing import Bad, calendar_date
 from connectors.amocrm.settings import FIELD_CODES, UPDATED_AT_CODE
-from connectors.base import FIELD_EDIT_COLUMNS
+from connectors.base import edits_frame, empty_edits
 
 if TYPE_CHECKING:
     from connectors.amocrm.connector import AmoCrmConnector
@@ -42,20 +42,6 @@ ENTITY_IDS_MAX = 10  # filter[entity_id][] takes at most 10 ids
 SELECT_FIELDS = frozenset({"temperature", "segment", "trend"})
 DATE_FIELDS = frozenset({"next_touch_due", "updated_at"})
 _TYPED = re.compile(r"^custom_field_(\d+)_value_changed$")
-
-
-def empty_edits() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype="object") for c in FIELD_EDIT_COLUMNS})
-    frame["changed_at"] = pd.Series(dtype="datetime64[ns, UTC]")
-    return frame
-
-
-def edits_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    if not rows:
-        return empty_edits()
-    frame = pd.DataFrame(rows, columns=list(FIELD_EDIT_COLUMNS))
-    frame["changed_at"] = pd.to_datetime(frame["changed_at"], utc=True)
-    return frame.sort_values(["contact_id", "field"], ignore_index=True)
 
 
 def _field_values(event: dict[str, Any], key: str) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from connectors.base import FIELD_EDIT_COLUMNS
+from connectors.base import edits_frame, empty_edits
 from connectors.http import ConnectorError, log, redact
 from connectors.hubspot.settings import CONTACTS, FIELD_PROPERTIES, UPDATED_AT_PROPERTY
 from connectors.hubspot.values import parse_ts
@@ -34,20 +34,6 @@ PROPERTIES = {**FIELD_PROPERTIES, "updated_at": UPDATED_AT_PROPERTY}
 APP_SOURCE_TYPES = frozenset({"INTEGRATION", "API"})
 PERSON_SOURCE_TYPES = frozenset({"CRM_UI", "MOBILE_IOS", "MOBILE_ANDROID"})
 DATE_FIELDS = frozenset({"next_touch_due", "updated_at"})
-
-
-def empty_edits() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype="object") for c in FIELD_EDIT_COLUMNS})
-    frame["changed_at"] = pd.Series(dtype="datetime64[ns, UTC]")
-    return frame
-
-
-def edits_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    if not rows:
-        return empty_edits()
-    frame = pd.DataFrame(rows, columns=list(FIELD_EDIT_COLUMNS))
-    frame["changed_at"] = pd.to_datetime(frame["changed_at"], utc=True)
-    return frame.sort_values(["contact_id", "field"], ignore_index=True)
 
 
 def own_source_ids(connector: HubSpotConnector) -> set[str]:

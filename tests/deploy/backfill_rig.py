@@ -87,7 +87,7 @@ def until(what: str, probe: Callable[[], T | None], timeout: float, proc: Any = 
     raise AssertionError(f"no {what} within {timeout:.0f} s")
 
 
-def _descendants(root: int) -> set[int]:
+def descendants(root: int) -> set[int]:
     """Every live process below `root`, from /proc."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -209,7 +209,7 @@ def deployment(
                 serve,
             )
         finally:
-            started = _descendants(serve.pid)
+            started = descendants(serve.pid)
             if serve.poll() is None:
                 serve.send_signal(signal.SIGINT)
                 try:

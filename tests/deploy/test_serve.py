@@ -9,10 +9,8 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import dagster as dg
 import pytest
@@ -20,6 +18,7 @@ import requests
 from dagster._core.storage.dagster_run import DagsterRunStatus, RunRecord, RunsFilter
 
 from deploy.serve import ROOT
+from tests.deploy.backfill_rig import descendants, until
 
 T = TypeVar("T")
 
@@ -42,35 +41,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _until(what: str, probe: Callable[[], T | None], timeout: float, proc: Any) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"serve exited ({proc.returncode}) waiting for {what}"
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"no {what} within {timeout:.0f} s")
-
-
-def _descendants(root: int) -> set[int]:
-    """Every live process below `root`, from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
-    found: set[int] = set()
-    frontier = {root}
-    while frontier:
-        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -117,10 +87,10 @@ def test_serve_runs_webserver_and_daemon_on_postgres_and_stops_on_sigint(
             except requests.RequestException:
                 return False
 
-        _until("answer from the webserver", answers, 60, serve)
+        until("answer from the webserver", answers, 60, serve)
         monkeypatch.setenv("HEATSYNC_POSTGRES_URL", postgres_url)
         instance = dg.DagsterInstance.from_config(str(home))
-        _until(
+        until(
             "heartbeat of every daemon",
             lambda: DAEMONS <= set(instance.get_daemon_heartbeats()),
             60,
@@ -141,7 +111,7 @@ def test_serve_runs_webserver_and_daemon_on_postgres_and_stops_on_sigint(
             result = answer["data"]["launchRun"]
             return result["run"]["runId"] if result["__typename"] == "LaunchRunSuccess" else None
 
-        first = _until("first launch", lambda: launch("portal-a"), 60, serve)
+        first = until("first launch", lambda: launch("portal-a"), 60, serve)
         second, other = launch("portal-a"), launch("portal-b")
         assert second and other
 
@@ -151,19 +121,19 @@ def test_serve_runs_webserver_and_daemon_on_postgres_and_stops_on_sigint(
                 return {r.dagster_run.run_id: r for r in records}
             return None
 
-        runs = _until("three successful runs", finished, 90, serve)
+        runs = until("three successful runs", finished, 90, serve)
         assert not _overlap(runs[first], runs[second]), "two runs of portal-a ran together"
         assert _overlap(runs[other], runs[first]) or _overlap(runs[other], runs[second])
         instance.dispose()
 
-        started = _descendants(serve.pid)
+        started = descendants(serve.pid)
         assert len(started) >= 2
         serve.send_signal(signal.SIGINT)
         assert serve.wait(timeout=30) == 0
         left = {pid for pid in started if _alive(pid)}
         assert not left, f"processes left running: {left}"
     finally:
-        started |= _descendants(serve.pid)
+        started |= descendants(serve.pid)
         if serve.poll() is None:
             serve.kill()
             serve.wait()
