@@ -267,12 +267,27 @@ def _run_portal(
 
     import dagster as dg
 
+    # Entering the instance makes it the definitions' state storage for this run and leaves
+    # none behind: Dagster 1.13 otherwise keeps a storage whose instance is gone, and the next
+    # build of the definitions in this process fails on it.
+    ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        return _execute(done, day, today, job(), instance, stop)
+
+
+def _execute(
+    done: PortalSetup,
+    day: str,
+    today: str,
+    daily: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    stop: _Stop,
+) -> int:
     from pipelines.partitions import PORTAL_TAG, PORTALS, partition_key
     from pipelines.run.day import guarded
     from pipelines.store import StoreBusy
 
-    daily = job()
-    instance = dg.DagsterInstance.get()
+    portal, store = done.portal.name, done.config.store(done.portal.name)
     if portal not in instance.get_dynamic_partitions(PORTALS):
         instance.add_dynamic_partitions(PORTALS, [portal])
     wait = _run_wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import socket
@@ -235,3 +236,30 @@ def test_run_refuses_a_day_it_cannot_run(
 def test_run_day_must_be_a_date(server: SandboxServer) -> None:
     with pytest.raises(SystemExit):
         main(["run", "--day", "yesterday"])
+
+
+def test_a_run_survives_a_dead_instance_left_behind_in_the_process(
+    server: SandboxServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Dagster 1.13 keeps the entered instance's definitions-state storage in a context variable;
+    # when that instance is gone but the variable is not reset (seen in CI between two runs in
+    # one process), building the definitions outside an instance fails with "Attempted to
+    # resolve undefined DagsterInstance weakref". Leave exactly that state behind.
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    from pipelines.cli.common import ensure_dagster_home
+
+    ensure_dagster_home()  # the shipped dagster.yaml, whose instance has such a storage
+    gone = dg.DagsterInstance.get()
+    storage = gone.defs_state_storage
+    assert storage is not None
+    left_behind = set_defs_state_storage(storage)
+    left_behind.__enter__()
+    del gone
+    gc.collect()
+    try:
+        assert main(["run"]) == 0
+        assert main(["run"]) == 0
+    finally:
+        left_behind.__exit__(None, None, None)
+    assert re.search(r"tasks +\d+ created", capsys.readouterr().out)
