@@ -37,6 +37,7 @@ class FaultOptions(Protocol):
     drop_rate: float
     drop_after_apply_rate: float
     seed: int
+    time_scale: float
     log_requests: bool
 
 
@@ -269,7 +270,7 @@ class EmulatorServer(Generic[StateT, OptionsT]):
             )
             if draws.storm:
                 self._storm -= 1
-        delay_ms = opts.latency_ms + draws.jitter * jitter_ms
+        delay_ms = (opts.latency_ms + draws.jitter * jitter_ms) / opts.time_scale
         if delay_ms:
             time.sleep(delay_ms / 1000)
         if draws.drop < opts.drop_rate:

@@ -40,6 +40,8 @@ class AmoOptions:
     batch_max: int = 50  # PATCH /contacts, POST|PATCH /tasks, POST custom_fields
     fail_rate_5xx: float = 0.0
     latency_ms: int = 0
+    # a faster clock: the rate and 429 windows and the latency divided by it
+    time_scale: float = 1.0
     drop_rate: float = 0.0
     # a state-changing request is applied, then the connection closes without an answer
     drop_after_apply_rate: float = 0.0

@@ -72,7 +72,7 @@ class Limiter:
         with self._lock:
             now = self._clock()
             self._limited.append(now)
-            while self._limited and self._limited[0] <= now - opts.block_window_s:
+            while self._limited and self._limited[0] <= now - opts.block_window_s / opts.time_scale:
                 self._limited.popleft()
             if opts.block_after_429 > 0 and len(self._limited) >= opts.block_after_429:
                 self.blocked_until = now + opts.block_s
@@ -82,7 +82,7 @@ class Limiter:
         """Whether one more request fits in the last second (it is then counted)."""
         with self._lock:
             now = self._clock()
-            while self._window and self._window[0] <= now - 1.0:
+            while self._window and self._window[0] <= now - 1.0 / self.options.time_scale:
                 self._window.popleft()
             if len(self._window) >= self.options.rate_per_second:
                 return False

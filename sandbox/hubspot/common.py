@@ -55,6 +55,9 @@ class SandboxOptions:
     latency_ms: int = 0
     # plus a seeded uniform 0..latency_jitter_ms per request, before it is counted for the limits
     latency_jitter_ms: int = 0
+    # a faster clock: rate windows and latency divided by it (time_scale=10: 190 requests per
+    # second and 5 searches per 0.1 s, 300 ms latency served in 30 ms), so their ratios hold
+    time_scale: float = 1.0
     drop_rate: float = 0.0
     # a state-changing request is applied, then the connection closes without an answer
     drop_after_apply_rate: float = 0.0

@@ -1,5 +1,6 @@
 """Rate limits and faults of the HubSpot emulator: the ten-secondly and secondly (search) limits
-with HubSpot's headers and 429 bodies, and the 5xx answers of an injected fault.
+with HubSpot's headers and 429 bodies, and the 5xx answers of an injected fault. Both windows
+shrink by `time_scale` (a faster clock for benchmarks).
 """
 
 from __future__ import annotations
@@ -28,27 +29,28 @@ class LimitsMixin(ApiBase):
     def _rate_limit(self, is_search: bool) -> tuple[Response | None, dict[str, str]]:
         opts = self.options
         now = time.monotonic()
+        burst_window_s = opts.burst_window_s / opts.time_scale
         with self._meta:
             if is_search:
                 window = self._search
-                while window and window[0] <= now - 1.0:
+                while window and window[0] <= now - 1.0 / opts.time_scale:
                     window.popleft()
                 if len(window) >= opts.search_per_second:
                     return self._rate_limited("SECONDLY", 1), {}
                 window.append(now)
                 return None, {}
             window = self._burst
-            while window and window[0] <= now - opts.burst_window_s:
+            while window and window[0] <= now - burst_window_s:
                 window.popleft()
             if len(window) >= opts.burst_limit:
-                wait = max(1, math.ceil(window[0] + opts.burst_window_s - now))
+                wait = max(1, math.ceil(window[0] + burst_window_s - now))
                 return self._rate_limited("TEN_SECONDLY_ROLLING", wait), {}
             window.append(now)
             self._daily += 1
             headers = {
                 "X-HubSpot-RateLimit-Max": str(opts.burst_limit),
                 "X-HubSpot-RateLimit-Remaining": str(max(0, opts.burst_limit - len(window))),
-                "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(opts.burst_window_s * 1000)),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(burst_window_s * 1000)),
                 "X-HubSpot-RateLimit-Daily": str(opts.daily_limit),
                 "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, opts.daily_limit - self._daily)),
             }
