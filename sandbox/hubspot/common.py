@@ -63,6 +63,11 @@ class SandboxOptions:
     drop_after_apply_rate: float = 0.0
     # each existing input of a batch update fails alone, transiently, in a 207 (see README)
     row_error_rate: float = 0.0
+    # a batch create or update is answered 423 LOCKED and not applied (transport.Handler)
+    lock_rate: float = 0.0
+    # an answer is cut off: its headers and half its body are sent, then the connection closes
+    # (a write was applied); transport.Handler
+    cut_rate: float = 0.0
     seed: int = 1
     daily_limit: int = 625_000
     client_id: str = "sandbox-client-id"
