@@ -116,8 +116,17 @@ def score(
     last_extract = store.portal_meta().get("last_extract_at")
     if last_extract and as_of.instant >= pd.Timestamp(last_extract):
         # the CRM's values are from the last extract: never let a backfilled day see them
+        # a run of this store scored the day before: the CRM's values stamped today may be
+        # that run's writes, which it was killed before recording
+        run_day = pd.Timestamp(as_of.run_at).tz_convert("UTC").strftime("%Y-%m-%d")
+        stamped_on = (day, run_day) if store.scores_path(day).exists() else ()
         previous, from_crm = _previous_with_crm_values(
-            previous, contacts, store.ledger(), tz, ours=store.written()["contact_id"]
+            previous,
+            contacts,
+            store.ledger(),
+            tz,
+            ours=store.written()["contact_id"],
+            stamped_on=stamped_on,
         )
     scores = score_contacts(
         contacts,
@@ -163,6 +172,7 @@ def _previous_with_crm_values(
     ledger: pd.DataFrame,
     tz: str,
     ours: pd.Series | None = None,
+    stamped_on: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame | None, pd.Index]:
     """Earlier scores, completed from the values heatsync last wrote to the CRM.
 
@@ -176,13 +186,19 @@ def _previous_with_crm_values(
     Values this store itself wrote (`ours`: the contacts in its written.parquet) are not the
     CRM's memory of an earlier store but today's own work: a run stopped after the write-back
     and before the tasks would otherwise see its own hot values as "already hot" and never
-    create the call. Those contacts keep the store's own history.
+    create the call. Those contacts keep the store's own history. So do contacts whose heatsync
+    stamp in the CRM (`current_updated_at`) is a day of `stamped_on` (the run's local and UTC
+    day, given when this store already scored the day): a run killed after the CRM took its
+    write and before written.parquet recorded it left those values.
     """
     known = contacts["current_temperature"].notna() & contacts["current_score"].notna()
     if previous is not None and len(previous):
         known &= ~contacts["contact_id"].isin(previous["contact_id"])
     if ours is not None and len(ours):
         known &= ~contacts["contact_id"].astype(str).isin(ours.astype(str))
+    if stamped_on and "current_updated_at" in contacts.columns:
+        stamp = pd.to_datetime(contacts["current_updated_at"], errors="coerce")
+        known &= ~stamp.dt.strftime("%Y-%m-%d").isin(list(stamped_on))
     crm = contacts.loc[known]
     if crm.empty:
         return previous, pd.Index([])
