@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 from uuid import uuid4
 
 import pandas as pd
@@ -57,6 +57,8 @@ import pyarrow.parquet as pq
 
 from connectors.atomic import atomic_open
 from connectors.base import QUARANTINE_COLUMNS as EXTRACT_QUARANTINE_COLUMNS
+from pipelines import storage
+from pipelines.storage import ObjectPath, StorePath
 from scoring import contract
 
 LEDGER_COLUMNS = {
@@ -148,8 +150,13 @@ _FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 @contextmanager
-def _saving(path: Path) -> Iterator[BinaryIO]:
-    """`atomic_open(path)`, with a full disk reported as StoreFull naming the table and folder."""
+def _saving(path: StorePath) -> Iterator[BinaryIO]:
+    """`atomic_open(path)`, with a full disk reported as StoreFull naming the table and folder;
+    on an object store, one upload of the whole file (pipelines.storage)."""
+    if isinstance(path, ObjectPath):
+        with storage.object_writer(path) as handle:
+            yield handle
+        return
     try:
         with atomic_open(path) as handle:
             yield handle
@@ -166,12 +173,12 @@ def _saving(path: Path) -> Iterator[BinaryIO]:
         ) from exc
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
+def _write_bytes(path: StorePath, data: bytes) -> None:
     with _saving(path) as handle:
         handle.write(data)
 
 
-def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
+def _write_parquet(path: StorePath, frame: pd.DataFrame) -> None:
     with _saving(path) as handle:
         frame.reset_index(drop=True).to_parquet(handle, index=False)
 
@@ -180,20 +187,26 @@ def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
 class PortalStore:
     """Read and write the tables of the account a local portal name is bound to.
 
-    Writes are atomic (temp file, fsync, rename). `portal` is the local name (a Dagster partition);
-    `key` is the account key once bound, the local name before.
+    Writes are atomic (temp file, fsync, rename; one whole upload on an object store). `portal`
+    is the local name (a Dagster partition); `key` is the account key once bound, the local name
+    before. `home` is the local folder of the run locks; the tables live where `location` says
+    (pipelines.storage: a folder or s3://bucket/prefix), by default HEATSYNC_STORE_URI, else
+    `home` itself.
     """
 
     home: Path
     portal: str
+    location: str = ""
 
     def __post_init__(self) -> None:
-        self._locked: set[Path] = set()
+        self._locked: set[str] = set()
+        uri = self.location or os.environ.get(storage.URI_VARIABLE, "")
+        self.base: StorePath = storage.store_location(uri, self.home)
 
     @property
     def account(self) -> str | None:
         """The account key this name is bound to, or None before the first extract."""
-        return _read_accounts(self.home).get(self.portal)
+        return _read_accounts(self.base).get(self.portal)
 
     @property
     def key(self) -> str:
@@ -201,10 +214,15 @@ class PortalStore:
 
     @property
     def root(self) -> Path:
+        """The store's folder; on an object store an ObjectPath (pipelines.storage), which
+        offers the Path operations that read but no local file I/O."""
+        return cast(Path, self._root())
+
+    def _root(self) -> StorePath:
         account = self.account
         if account is None:
-            return self.home / "store" / self.portal
-        return self.home / "accounts" / account
+            return self.base / "store" / self.portal
+        return self.base / "accounts" / account
 
     def bind(self, crm: str, account_id: str) -> str | None:
         """Bind the local name to the CRM account `crm`/`account_id`; say what changed, if anything.
@@ -213,22 +231,21 @@ class PortalStore:
         scores and task ledger carry over). A store of another account is left where it is.
         """
         account = account_key(crm, account_id)
-        accounts = _read_accounts(self.home)
+        accounts = _read_accounts(self.base)
         before = accounts.get(self.portal)
         if before == account:
             return None
-        target = self.home / "accounts" / account
-        legacy = self.home / "store" / self.portal
+        target = self.base / "accounts" / account
+        legacy = self.base / "store" / self.portal
         moved = False
-        if before is None and legacy.is_dir() and not target.exists():
+        if before is None and legacy.is_dir() and not storage.filled(target):
             meta_path = legacy / "portal.json"
             meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
             if str(meta.get("portal_id", "")) == str(account_id):
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(legacy, target)
+                storage.move_folder(legacy, target)
                 moved = True
         accounts[self.portal] = account
-        _write_accounts(self.home, accounts)
+        _write_accounts(self.base, accounts)
         others = sorted(n for n, a in accounts.items() if a == account and n != self.portal)
         if before is not None:
             message = (
@@ -246,27 +263,28 @@ class PortalStore:
 
     def snapshot(self, home: Path) -> PortalStore:
         """A copy of this store (and the name's binding) under another home: the dry run works
-        on it so that nothing it does is kept."""
-        copy = PortalStore(home, self.portal)
+        on it so that nothing it does is kept. The copy is a local folder wherever this one is."""
+        copy = PortalStore(home, self.portal, location=str(home))
         account = self.account
         if account is not None:
             _write_accounts(home, {self.portal: account})
-        if self.root.is_dir():
-            shutil.copytree(
-                self.root, copy.root, ignore=shutil.ignore_patterns(".lock", RUN_LOCK_FILE)
-            )
+        root = self._root()
+        if isinstance(root, ObjectPath):
+            storage.download(root, copy.root)
+        elif root.is_dir():
+            shutil.copytree(root, copy.root, ignore=shutil.ignore_patterns(".lock", RUN_LOCK_FILE))
         return copy
 
     # ---- small JSON documents -------------------------------------------------------------
     def _read_json(self, name: str) -> dict[str, Any]:
-        path = self.root / name
+        path = self._root() / name
         if not path.exists():
             return {}
         return dict(json.loads(path.read_text(encoding="utf-8")))
 
     def _write_json(self, name: str, value: dict[str, Any]) -> None:
         data = json.dumps(value, indent=2, sort_keys=True).encode()
-        _write_bytes(self.root / name, data)
+        _write_bytes(self._root() / name, data)
 
     def portal_meta(self) -> dict[str, Any]:
         return self._read_json("portal.json")
@@ -285,10 +303,10 @@ class PortalStore:
 
     # ---- canonical tables -----------------------------------------------------------------
     def table(self, name: str) -> pd.DataFrame:
-        path = self.root / f"{name}.parquet"
+        path = self._root() / f"{name}.parquet"
         if not path.exists():
             return contract.empty(name)
-        return self._own(contract.conform(pd.read_parquet(path), name))
+        return self._own(contract.conform(storage.read_frame(path), name))
 
     def _own(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Rows of this store carry its key as `portal` (rows saved under a local name too)."""
@@ -315,7 +333,7 @@ class PortalStore:
             merged = merged.drop_duplicates(subset=keys, keep="last")
             if name == "contacts" and removed:
                 merged = merged[~merged["contact_id"].isin(removed)]
-            _write_parquet(self.root / f"{name}.parquet", merged)
+            _write_parquet(self._root() / f"{name}.parquet", merged)
             counts[name] = len(merged)
         return counts
 
@@ -334,14 +352,14 @@ class PortalStore:
             ids = rows.index[mask]
             contacts.loc[ids, target] = rows.loc[ids, name].to_numpy()
         _write_parquet(
-            self.root / "contacts.parquet", contract.conform(contacts.reset_index(), "contacts")
+            self._root() / "contacts.parquet", contract.conform(contacts.reset_index(), "contacts")
         )
 
     # ---- what heatsync last wrote ---------------------------------------------------------
     def written(self) -> pd.DataFrame:
         """heatsync's latest write of each (contact, field): contact_id, field, value (text),
         at. A person's edit is told from heatsync's own value by it (pipelines.human_edits)."""
-        path = self.root / "written.parquet"
+        path = self._root() / "written.parquet"
         if not path.exists():
             return pd.DataFrame(
                 {
@@ -351,7 +369,7 @@ class PortalStore:
                     "at": pd.Series(dtype="datetime64[ns, UTC]"),
                 }
             )
-        return pd.read_parquet(path)
+        return storage.read_frame(path)
 
     def remember_written(self, written: pd.DataFrame, at: pd.Timestamp) -> None:
         """Record the values of `written` (field_changes rows the CRM accepted) as heatsync's
@@ -374,7 +392,7 @@ class PortalStore:
         )
         merged = pd.concat([self.written(), values], ignore_index=True)
         merged = merged.drop_duplicates(["contact_id", "field"], keep="last")
-        _write_parquet(self.root / "written.parquet", merged.reset_index(drop=True))
+        _write_parquet(self._root() / "written.parquet", merged.reset_index(drop=True))
 
     # ---- quarantine -----------------------------------------------------------------------
     def add_quarantine(self, rows: pd.DataFrame, seen_at: pd.Timestamp) -> int:
@@ -386,28 +404,31 @@ class PortalStore:
         frames = [f for f in (current, fresh[list(QUARANTINE_COLUMNS)]) if len(f)]
         merged = pd.concat(frames, ignore_index=True)
         merged = merged.drop_duplicates(subset=["object_type", "object_id"], keep="last")
-        _write_parquet(self.root / "quarantine.parquet", merged)
+        _write_parquet(self._root() / "quarantine.parquet", merged)
         return len(fresh)
 
     def quarantine(self) -> pd.DataFrame:
-        path = self.root / "quarantine.parquet"
+        path = self._root() / "quarantine.parquet"
         if not path.exists():
             return pd.DataFrame({c: pd.Series(dtype="object") for c in QUARANTINE_COLUMNS})
-        return pd.read_parquet(path)
+        return storage.read_frame(path)
 
     # ---- scores by day --------------------------------------------------------------------
     def scores_path(self, day: str) -> Path:
-        return self.root / "scores" / f"{day}.parquet"
+        return cast(Path, self._scores_path(day))
+
+    def _scores_path(self, day: str) -> StorePath:
+        return self._root() / "scores" / f"{day}.parquet"
 
     def save_scores(self, day: str, scores: pd.DataFrame) -> None:
-        _write_parquet(self.scores_path(day), scores)
+        _write_parquet(self._scores_path(day), scores)
 
     def scores(self, day: str) -> pd.DataFrame | None:
-        path = self.scores_path(day)
-        return self._own(pd.read_parquet(path)) if path.exists() else None
+        path = self._scores_path(day)
+        return self._own(storage.read_frame(path)) if path.exists() else None
 
     def scored_days(self) -> list[str]:
-        folder = self.root / "scores"
+        folder = self._root() / "scores"
         if not folder.exists():
             return []
         return sorted(p.stem for p in folder.glob("*.parquet"))
@@ -421,17 +442,17 @@ class PortalStore:
 
     # ---- task ledger ----------------------------------------------------------------------
     def ledger(self) -> pd.DataFrame:
-        path = self.root / "ledger.parquet"
+        path = self._root() / "ledger.parquet"
         if not path.exists():
             return pd.DataFrame({c: pd.Series(dtype=t) for c, t in LEDGER_COLUMNS.items()})
-        ledger = pd.read_parquet(path)
+        ledger = storage.read_frame(path)
         # keys written under a local name carry that name: give them the account's prefix
         identity = ledger["task_key"].astype(str).str.split(":", n=1).str[1]
         ledger["task_key"] = self.key + ":" + identity
         return ledger
 
     def save_ledger(self, ledger: pd.DataFrame) -> None:
-        _write_parquet(self.root / "ledger.parquet", ledger[list(LEDGER_COLUMNS)])
+        _write_parquet(self._root() / "ledger.parquet", ledger[list(LEDGER_COLUMNS)])
 
     def adopt_crm_tasks(self, own_tasks: pd.DataFrame) -> int:
         """Record heatsync tasks found in the CRM that the ledger does not know (a lost or new
@@ -476,7 +497,7 @@ class PortalStore:
         )
         at = pd.Timestamp(rows["at"].min()).strftime("%Y%m%dT%H%M%S")
         run = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(rows["run_id"].iloc[0]))
-        path = self.root / "log" / f"{at}-{step}-{run}-{uuid4().hex[:8]}.parquet"
+        path = self._root() / "log" / f"{at}-{step}-{run}-{uuid4().hex[:8]}.parquet"
         with _saving(path) as handle:
             pq.write_table(table, handle)
         return len(table)
@@ -490,13 +511,14 @@ class PortalStore:
         """The decision log, oldest first: one contact's rows only when `contact_id` is given,
         only decisions at or after `since`, only of `kind` when given. Field changes of an older
         store's changes.parquet are read as field_written rows."""
-        files = sorted((self.root / "log").glob("*.parquet"))
+        root = self._root()
+        files: list[StorePath] = sorted((root / "log").glob("*.parquet"), key=str)
         if since is not None:
             stamp = pd.Timestamp(since).tz_convert("UTC").strftime("%Y%m%dT%H%M%S")
             files = [f for f in files if f.name[: len(stamp)] >= stamp]
         frames = []
         if kind in (None, "field_written"):
-            frames.append(_legacy_changes(self.root / "changes.parquet", contact_id))
+            frames.append(_legacy_changes(root / "changes.parquet", contact_id))
         if files:
             conditions = [
                 pads.field(column) == str(value)
@@ -504,9 +526,7 @@ class PortalStore:
                 if value is not None
             ]
             match = functools.reduce(operator.and_, conditions) if conditions else None
-            dataset = pads.dataset(
-                [str(f) for f in files], format="parquet", schema=DECISION_SCHEMA
-            )
+            dataset = storage.dataset(files, DECISION_SCHEMA)
             frames.append(dataset.to_table(filter=match).to_pandas())
         frames = [f for f in frames if len(f)]
         out = _decision_frame(
@@ -533,19 +553,19 @@ class PortalStore:
     def contact(self, contact_id: str) -> pd.DataFrame:
         """The stored row of one contact (none when the store does not know it), read with a
         filter instead of the whole table."""
-        path = self.root / "contacts.parquet"
+        path = self._root() / "contacts.parquet"
         if not path.exists():
             return contract.empty("contacts")
-        found = pd.read_parquet(path, filters=[("contact_id", "==", str(contact_id))])
+        found = storage.read_frame(path, filters=[("contact_id", "==", str(contact_id))])
         return self._own(contract.conform(found, "contacts"))
 
     def contact_scores(self, contact_id: str, days: list[str]) -> pd.DataFrame:
         """One contact's scores (SCORE_HISTORY_SCHEMA) on each of `days` it was scored on, with a
         `day` column: all days' files are scanned at once, for that contact only."""
-        files = [str(p) for p in map(self.scores_path, days) if p.exists()]
+        files = [p for p in map(self._scores_path, days) if p.exists()]
         if not files:
             return pd.DataFrame({c: [] for c in (*SCORE_HISTORY_SCHEMA.names, "day")})
-        dataset = pads.dataset(files, format="parquet", schema=SCORE_HISTORY_SCHEMA)
+        dataset = storage.dataset(files, SCORE_HISTORY_SCHEMA)
         found = dataset.to_table(
             filter=pads.field("contact_id") == str(contact_id),
             columns=[*SCORE_HISTORY_SCHEMA.names, "__filename"],
@@ -564,26 +584,26 @@ class PortalStore:
         """
         contact_id = str(contact_id)
         removed = dict.fromkeys(FORGET_TABLES, 0)
-        files: list[tuple[str, Path, str]] = [
-            (name, self.root / f"{name}.parquet", "contact_id")
+        root = self._root()
+        files: list[tuple[str, StorePath, str]] = [
+            (name, root / f"{name}.parquet", "contact_id")
             for name in ("contacts", "activities", "deals", "written", "ledger", "changes")
         ]
-        files += [
-            ("scores", p, "contact_id") for p in sorted((self.root / "scores").glob("*.parquet"))
-        ]
-        files += [("log", p, "contact_id") for p in sorted((self.root / "log").glob("*.parquet"))]
+        for name in ("scores", "log"):
+            found: list[StorePath] = sorted((root / name).glob("*.parquet"), key=str)
+            files += [(name, p, "contact_id") for p in found]
         for name, path, column in files:
             if not path.exists():
                 continue
-            table = pq.read_table(path)
+            table = storage.read_table(path)
             if column not in table.column_names:
                 continue
             ids = pc.cast(table[column], pa.string())
             keep = pc.fill_null(pc.not_equal(ids, contact_id), True)
             removed[name] += _drop(path, table, keep, apply, delete_empty=name == "log")
-        path = self.root / "quarantine.parquet"
+        path = root / "quarantine.parquet"
         if path.exists():
-            table = pq.read_table(path)
+            table = storage.read_table(path)
             frame = table.select(["object_type", "object_id", "payload"]).to_pandas()
             mine = [
                 quarantined_mentions(str(t), o, p, contact_id)
@@ -604,10 +624,10 @@ class PortalStore:
             "contact_sha256": digest,
             "removed": {k: int(v) for k, v in removed.items() if v},
         }
-        path = self.root / ERASURES_FILE
+        path = self._root() / ERASURES_FILE
         before = path.read_bytes() if path.exists() else b""
         _write_bytes(path, before + (json.dumps(line, sort_keys=True) + "\n").encode())
-        return path
+        return cast(Path, path)
 
     # ---- mutual exclusion -----------------------------------------------------------------
     @contextmanager
@@ -615,22 +635,29 @@ class PortalStore:
         """An exclusive lock on the store, so two runs on one account never interleave writes.
 
         Re-entrant within this object: the extract takes it again once binding has moved the
-        store to its account's folder.
+        store to its account's folder. A store on an object store is locked by a file under
+        `<home>/locks/`: between the processes of one machine only (docs/operations.md, "Shared
+        state on many machines").
         """
         import fcntl
 
-        root = self.root
-        if root in self._locked:
+        root = self._root()
+        if str(root) in self._locked:
             yield
             return
-        root.mkdir(parents=True, exist_ok=True)
-        with open(root / ".lock", "w") as fh:
+        if isinstance(root, ObjectPath):
+            digest = hashlib.sha256(str(root).encode()).hexdigest()[:20]
+            path = self.home / "locks" / f"store-{digest}.lock"
+        else:
+            path = root / ".lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
-            self._locked.add(root)
+            self._locked.add(str(root))
             try:
                 yield
             finally:
-                self._locked.discard(root)
+                self._locked.discard(str(root))
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     @contextmanager
@@ -726,12 +753,12 @@ def _decision_frame(rows: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _legacy_changes(path: Path, contact_id: str | None) -> pd.DataFrame:
+def _legacy_changes(path: StorePath, contact_id: str | None) -> pd.DataFrame:
     """A changes.parquet of an older store as field_written decision rows."""
     if not path.exists():
         return pd.DataFrame(columns=list(DECISION_COLUMNS))
     filters = None if contact_id is None else [("contact_id", "==", str(contact_id))]
-    changes = pd.read_parquet(path, filters=filters)
+    changes = storage.read_frame(path, filters=filters)
     # values were saved as text, an empty one as "None" or "nan"
     changes[["old", "new"]] = changes[["old", "new"]].replace(
         {"None": None, "nan": None, "NaT": None}
@@ -749,7 +776,7 @@ def _legacy_changes(path: Path, contact_id: str | None) -> pd.DataFrame:
     )
 
 
-def _drop(path: Path, table: pa.Table, keep: pa.Array, apply: bool, delete_empty: bool) -> int:
+def _drop(path: StorePath, table: pa.Table, keep: pa.Array, apply: bool, delete_empty: bool) -> int:
     """Rewrite `path` with the rows of `table` where `keep` holds (when `apply`); how many go."""
     kept = table.filter(keep)
     gone = table.num_rows - kept.num_rows
@@ -812,13 +839,13 @@ def _listed(item: Any, contact_id: str) -> bool:
     return _same(item, contact_id)
 
 
-def _read_accounts(home: Path) -> dict[str, str]:
-    path = home / ACCOUNTS_FILE
+def _read_accounts(base: StorePath) -> dict[str, str]:
+    path = base / ACCOUNTS_FILE
     if not path.exists():
         return {}
     return {str(k): str(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
 
 
-def _write_accounts(home: Path, accounts: dict[str, str]) -> None:
+def _write_accounts(base: StorePath, accounts: dict[str, str]) -> None:
     data = json.dumps(accounts, indent=2, sort_keys=True).encode()
-    _write_bytes(home / ACCOUNTS_FILE, data)
+    _write_bytes(base / ACCOUNTS_FILE, data)
