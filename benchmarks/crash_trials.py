@@ -227,16 +227,16 @@ def start_run(crm: Crm, srv: Server, work: Path) -> subprocess.Popen[str]:
         DAGSTER_HOME=str(work / "dagster"),
         PYTHONPATH=str(ROOT),
     )
-    log = (work / "run.log").open("a")
-    return subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "run"],
-        cwd=work,  # no stray .env or portals.yaml is read
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group, killed as one
-    )
+    with (work / "run.log").open("a") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipelines.cli", "run"],
+            cwd=work,  # no stray .env or portals.yaml is read
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its own process group, killed as one
+        )
 
 
 def extract_began(crm: Crm, srv: Server, proc: subprocess.Popen[str]) -> float | None:
