@@ -19,6 +19,11 @@ someone authorizes it again. So:
   interrupted refresh lost the chain and how to authorize again, instead of a bare 401.
   Residual risk, which no client can remove: a crash in the milliseconds between amoCRM's answer
   arriving and the fsync of the file loses that answer, and with it the chain.
+- With PostgreSQL (`PostgresTokenStore`, when HEATSYNC_POSTGRES_URL is set) the chain is a row
+  of a table instead, shared by run workers on many machines: the lock is a row lock
+  (`SELECT ... FOR UPDATE`) held by one transaction from reading the chain to saving the answer,
+  and each save commits at once on a second connection, so that the in-flight record and the
+  new pair are durable before the token request is sent and before the new token is used.
 - Each chain remembers the grant it started from (a hash of the refresh token or authorization
   code given in the environment). A grant in the environment that differs from it is a new grant
   (the user authorized again): the store starts a new chain from it. The same grant as before
@@ -37,9 +42,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.atomic import atomic_open
+
+if TYPE_CHECKING:
+    from psycopg2.extensions import connection as Connection
 
 FORMAT = "heatsync-amocrm-tokens/1"
 
@@ -150,3 +158,164 @@ class TokenStore:
         with atomic_open(self.path, sync_directory=True) as handle:
             os.fchmod(handle.fileno(), 0o600)
             handle.write(payload)
+
+
+TOKENS_TABLE = "heatsync_amocrm_tokens"
+LOCKS_TABLE = "heatsync_amocrm_token_locks"
+_SCHEMA = (
+    f"CREATE TABLE IF NOT EXISTS {TOKENS_TABLE} (chain text PRIMARY KEY, body text NOT NULL, "
+    "saved_at timestamptz NOT NULL DEFAULT now())",
+    f"CREATE TABLE IF NOT EXISTS {LOCKS_TABLE} (chain text PRIMARY KEY)",
+)
+_SCHEMA_READY: set[str] = set()
+
+
+def libpq_url(url: str) -> str:
+    """`url` as libpq reads it: SQLAlchemy's `postgresql+psycopg2://` names a driver too."""
+    scheme, sep, rest = url.strip().partition("://")
+    return f"{scheme.split('+', 1)[0]}{sep}{rest}"
+
+
+class PostgresTokenStore(TokenStore):
+    """The chain of one account and client id as a row of a PostgreSQL table.
+
+    `locked()` holds a transaction with `SELECT ... FOR UPDATE` on the chain's row of
+    heatsync_amocrm_token_locks, so that one process on one machine at a time reads, spends and
+    saves the chain; `write()` commits each save at once on a second connection (a process that
+    dies mid-refresh leaves its in-flight record, like the file store). A missing row is read
+    from `seed` (the file store of the token directory), so a chain kept in a file before
+    PostgreSQL was configured carries over.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        base_url: str,
+        client_id: str,
+        *,
+        lock_timeout_s: float = 120.0,
+        seed: TokenStore | None = None,
+    ) -> None:
+        self.url = libpq_url(url)
+        self.base_url = base_url.rstrip("/")
+        self.client_id = client_id
+        self.lock_timeout_s = lock_timeout_s
+        self.chain = store_name(base_url, client_id).removesuffix(".json")
+        self.seed = seed
+        self._held: Connection | None = None
+
+    def _connect(self) -> Connection:
+        import psycopg2
+
+        try:
+            conn = psycopg2.connect(self.url, connect_timeout=10)
+        except psycopg2.Error as exc:
+            raise TokenStoreError(
+                f"cannot reach the PostgreSQL token store (HEATSYNC_POSTGRES_URL): "
+                f"{str(exc).strip()}"
+            ) from None
+        conn.autocommit = True
+        if self.url not in _SCHEMA_READY:
+            self._create_tables(conn)
+            _SCHEMA_READY.add(self.url)
+        return conn
+
+    @staticmethod
+    def _create_tables(conn: Connection) -> None:
+        import psycopg2
+
+        for statement in _SCHEMA:
+            try:
+                with conn.cursor() as cursor:
+                    cursor.execute(statement)
+            except psycopg2.errors.UniqueViolation:
+                pass  # another process created it at the same moment
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the chain's row lock (every process on every machine using this database)."""
+        import psycopg2
+
+        data = self._connect()
+        try:
+            with data.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {LOCKS_TABLE} (chain) VALUES (%s) ON CONFLICT DO NOTHING",
+                    (self.chain,),
+                )
+            lock = self._connect()
+            lock.autocommit = False
+            try:
+                with lock.cursor() as cursor:
+                    wait_ms = max(1, int(self.lock_timeout_s * 1000))
+                    cursor.execute(f"SET LOCAL lock_timeout = {wait_ms}")
+                    try:
+                        cursor.execute(
+                            f"SELECT chain FROM {LOCKS_TABLE} WHERE chain = %s FOR UPDATE",
+                            (self.chain,),
+                        )
+                    except psycopg2.errors.LockNotAvailable:
+                        raise TokenStoreError(
+                            f"timed out waiting for the amoCRM token lock in PostgreSQL "
+                            f"({LOCKS_TABLE}, chain {self.chain}): another heatsync process "
+                            "is refreshing the token"
+                        ) from None
+                self._held = data
+                try:
+                    yield
+                finally:
+                    self._held = None
+            finally:
+                lock.rollback()
+                lock.close()
+        finally:
+            data.close()
+
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        import psycopg2
+
+        conn = self._held or self._connect()
+        try:
+            with conn.cursor() as cursor:
+                yield cursor
+        except psycopg2.Error as exc:
+            why = str(exc).strip()
+            raise TokenStoreError(f"the PostgreSQL token store failed: {why}") from None
+        finally:
+            if conn is not self._held:
+                conn.close()
+
+    def read(self) -> dict[str, Any] | None:
+        """The stored chain; without a row, the seed's (the token file's), or None."""
+        with self._cursor() as cursor:
+            cursor.execute(f"SELECT body FROM {TOKENS_TABLE} WHERE chain = %s", (self.chain,))
+            row = cursor.fetchone()
+        if row is None:
+            return self.seed.read() if self.seed is not None else None
+        try:
+            data = json.loads(row[0])
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise TokenStoreError(
+                f"the token chain {self.chain} in {TOKENS_TABLE} has an unknown format"
+            )
+        return data
+
+    def write(self, data: dict[str, Any]) -> None:
+        """Replace the stored chain; committed when this returns."""
+        body = {
+            **data,
+            "format": FORMAT,
+            "base_url": self.base_url,
+            "client_id": self.client_id,
+            "saved_at": time.time(),
+        }
+        payload = json.dumps(body, sort_keys=True)
+        with self._cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {TOKENS_TABLE} (chain, body, saved_at) VALUES (%s, %s, now()) "
+                "ON CONFLICT (chain) DO UPDATE SET body = EXCLUDED.body, saved_at = now()",
+                (self.chain, payload),
+            )
