@@ -179,7 +179,8 @@ class JsonHttp:
     picked up); `on_unauthorized` is called once on a 401 and returns True if retrying makes sense
     (e.g. after refreshing an expired OAuth token). `service` names the server in messages,
     `hints` say what to check when it is unreachable or refuses the credentials, and `rules` read
-    its error answers and rate-limit policies.
+    its error answers and rate-limit policies. `pool`: connections kept per host, at least the
+    number of threads that send at once (`connectors.fanout`).
     """
 
     def __init__(
@@ -197,6 +198,7 @@ class JsonHttp:
         service: str = "the server",
         hints: Hints | None = None,
         rules: ServerRules | None = None,
+        pool: int = 8,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter
@@ -204,7 +206,7 @@ class JsonHttp:
         self.timeout = timeout
         self.auth = auth
         self.on_unauthorized = on_unauthorized
-        self.session = session or make_session()
+        self.session = session or make_session(pool=pool)
         self.stats = stats or RequestStats()
         self.service = service
         self.hints = hints or Hints()

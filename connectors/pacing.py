@@ -87,10 +87,15 @@ class RateLimiter:
     """
 
     def __init__(
-        self, burst_limit: int, burst_window_s: float, search_per_second: int, margin: int = 0
+        self,
+        burst_limit: int,
+        burst_window_s: float,
+        search_per_second: int,
+        margin: int = 0,
+        search_window_s: float = 1.0,
     ) -> None:
         self.burst = SlidingWindow(max(1, burst_limit - margin), burst_window_s)
-        self.search = SlidingWindow(max(1, search_per_second), 1.0)
+        self.search = SlidingWindow(max(1, search_per_second), search_window_s)
 
     def acquire(self, *, search: bool = False) -> float:
         slept = self.search.acquire() if search else 0.0
@@ -109,14 +114,19 @@ _SHARED_LOCK = threading.Lock()
 
 
 def shared_limiter(
-    account: str, burst_limit: int, burst_window_s: float, search_per_second: int, margin: int = 0
+    account: str,
+    burst_limit: int,
+    burst_window_s: float,
+    search_per_second: int,
+    margin: int = 0,
+    search_window_s: float = 1.0,
 ) -> RateLimiter:
     """The process-wide limiter for `account` (an opaque key naming the server and credential)."""
-    key = (account, burst_limit, burst_window_s, search_per_second, margin)
+    key = (account, burst_limit, burst_window_s, search_per_second, margin, search_window_s)
     with _SHARED_LOCK:
         limiter = _SHARED.get(key)
         if limiter is None:
             limiter = _SHARED[key] = RateLimiter(
-                burst_limit, burst_window_s, search_per_second, margin
+                burst_limit, burst_window_s, search_per_second, margin, search_window_s
             )
         return limiter

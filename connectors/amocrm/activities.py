@@ -186,25 +186,30 @@ def task_activity(
 
 def lead_note_activities(ex: Extraction) -> list[dict[str, Any]]:
     """Notes on leads (telephony often logs calls on the lead), one row per linked contact."""
-    notes = list(
-        ex.client.pages(
+    notes = ex.listed(
+        "lead_notes",
+        ex.paged(
             "/leads/notes",
             "notes",
             [
                 *[("filter[note_type][]", t) for t in NOTE_TYPES],
                 *ex.window("notes", "updated_at"),
             ],
-        )
+        ),
     )
     unknown = sorted(
         {str(n.get("entity_id")) for n in notes} - set(ex.lead_contacts) - {"None", ""}
     )
-    for part in range(0, len(unknown), ex.settings.batch_size):
-        ids = unknown[part : part + ex.settings.batch_size]
-        params: list[tuple[str, Any]] = [("with", "contacts")]
-        params.extend(("filter[id][]", i) for i in ids)
-        for lead in ex.client.pages("/leads", "leads", params):
-            ex.lead_contacts[str(lead.get("id"))] = linked_contacts(lead)
+    for lead in ex.listed_many(
+        "/leads",
+        "leads",
+        [
+            [("with", "contacts"), *(("filter[id][]", i) for i in unknown[part : part + size])]
+            for size in [ex.settings.batch_size]
+            for part in range(0, len(unknown), size)
+        ],
+    ):
+        ex.lead_contacts[str(lead.get("id"))] = linked_contacts(lead)
     rows = []
     for note in notes:
         contacts = ex.lead_contacts.get(str(note.get("entity_id")), [])

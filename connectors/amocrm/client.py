@@ -174,6 +174,7 @@ class AmoClient:
             service="amoCRM",
             hints=hints_for(settings),
             rules=AMO_RULES,
+            pool=max(8, settings.read_workers + 2),
         )
         # The token request is made while an API request holds its slot of the account's budget
         # (the refresh happens inside that request's auth): it gets a budget of its own, so that
@@ -250,18 +251,30 @@ class AmoClient:
         limit: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every item of a HAL list, page by page, until a 204 or a page without `next`."""
-        size = limit or self.settings.page_size
         page = 1
         while True:
-            query = [*(params or []), ("page", page), ("limit", size)]
-            payload = self.get(path, query)
-            if not payload:
-                return
-            items = (payload.get("_embedded") or {}).get(key) or []
+            items, more = self.page(path, key, params, page, limit=limit)
             yield from items
-            if not items or not (payload.get("_links") or {}).get("next"):
+            if not more:
                 return
             page += 1
+
+    def page(
+        self,
+        path: str,
+        key: str,
+        params: list[tuple[str, Any]] | None,
+        page: int,
+        *,
+        limit: int | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The items of page `page` (from 1) of a HAL list, and whether a next page follows."""
+        query = [*(params or []), ("page", page), ("limit", limit or self.settings.page_size)]
+        payload = self.get(path, query)
+        if not payload:
+            return [], False
+        items = (payload.get("_embedded") or {}).get(key) or []
+        return items, bool(items) and bool((payload.get("_links") or {}).get("next"))
 
     # -- auth --------------------------------------------------------------------------------
     def _auth_headers(self) -> dict[str, str]:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -54,6 +55,7 @@ from connectors.amocrm.activities import (
 )
 from connectors.amocrm.contacts import FieldMap, contact_row, option_code
 from connectors.amocrm.deals import read_deals
+from connectors.amocrm.models import CustomField
 from connectors.amocrm.parsing import (
     MIDNIGHT_TOLERANCE_S,
     TEXT_MAX,
@@ -71,6 +73,7 @@ from connectors.amocrm.settings import (
     REMOVAL_EVENT_TYPES,
 )
 from connectors.base import QUARANTINE_COLUMNS, ExtractResult
+from connectors.fanout import Fanout, PagedRead, read_pages
 from connectors.http import log, redact
 from scoring import contract
 
@@ -115,6 +118,9 @@ class Extraction:
         self.quarantine: list[dict[str, Any]] = []
         self.removed: set[str] = set()
         self.lead_contacts: dict[str, list[str]] = {}  # lead id -> linked contact ids
+        self.fanout: Fanout | None = None
+        self.reads: dict[str, PagedRead] = {}  # lists started by `start`, by name
+        self.fields: Future[list[CustomField]] | None = None
         flag = conn.settings.api_filter
         self.filtering = (
             flag if flag is not None else conn.account().api_filter_enabled is not False
@@ -123,24 +129,72 @@ class Extraction:
             self.warnings["api_filter_off"] += 1
 
     # -- helpers -----------------------------------------------------------------------------
-    def updated(
-        self, path: str, key: str, name: str, extra: list[tuple[str, Any]]
-    ) -> Iterator[dict[str, Any]]:
-        """Contacts or leads updated in the window: by filter[updated_at], or, without the API
-        filtering add-on, newest first (`order[updated_at]=desc`) until older than the window."""
-        if self.filtering:
-            yield from self.client.pages(path, key, [*extra, *self.window(name, "updated_at")])
-            return
+    def paged(
+        self, path: str, key: str, params: list[tuple[str, Any]], limit: int | None = None
+    ) -> PagedRead:
+        return PagedRead(lambda page: self.client.page(path, key, params, page, limit=limit))
+
+    def listed(self, name: str, read: PagedRead) -> list[dict[str, Any]]:
+        """The items of a list started by `start` under `name`, or of `read`, read now."""
+        started = self.reads.pop(name, None)
+        if started is not None:
+            return started.items
+        if self.fanout is None:
+            with Fanout(1) as fanout:
+                read_pages(fanout, [read], 1)
+        else:
+            read_pages(self.fanout, [read], self.settings.read_workers)
+        return read.items
+
+    def listed_many(
+        self, path: str, key: str, queries: list[list[tuple[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """The items of several lists of one endpoint (one per query), read at once, in order."""
+        reads = [self.paged(path, key, query) for query in queries]
+        if reads:
+            if self.fanout is None:
+                with Fanout(1) as fanout:
+                    read_pages(fanout, reads, 1)
+            else:
+                read_pages(self.fanout, reads, self.settings.read_workers)
+        return [item for read in reads for item in read.items]
+
+    def _bounds(self, name: str) -> tuple[int | None, int]:
         since = self.cursors.get(name)
         low = None
         if since:
             start = ts(since, f"cursor {name}") - timedelta(seconds=self.settings.overlap_s)
             low = int(start.timestamp())
-        high = int(self.until.timestamp())
-        for item in self.client.pages(path, key, [*extra, ("order[updated_at]", "desc")]):
-            try:
-                stamp = int(item.get("updated_at"))  # type: ignore[arg-type]
-            except (TypeError, ValueError):
+        return low, int(self.until.timestamp())
+
+    def updated_read(
+        self, path: str, key: str, name: str, extra: list[tuple[str, Any]]
+    ) -> PagedRead:
+        if self.filtering:
+            return self.paged(path, key, [*extra, *self.window(name, "updated_at")])
+        low, _ = self._bounds(name)
+        read = self.paged(path, key, [*extra, ("order[updated_at]", "desc")])
+
+        def older(items: list[dict[str, Any]]) -> bool:
+            stamps = (_stamp(item) for item in items)
+            return low is not None and any(s is not None and s < low for s in stamps)
+
+        read.last = older
+        return read
+
+    def updated(
+        self, path: str, key: str, name: str, extra: list[tuple[str, Any]]
+    ) -> Iterator[dict[str, Any]]:
+        """Contacts or leads updated in the window: by filter[updated_at], or, without the API
+        filtering add-on, newest first (`order[updated_at]=desc`) until older than the window."""
+        items = self.listed(name, self.updated_read(path, key, name, extra))
+        if self.filtering:
+            yield from items
+            return
+        low, high = self._bounds(name)
+        for item in items:
+            stamp = _stamp(item)
+            if stamp is None:
                 yield item  # mapped (and quarantined) like any other record
                 continue
             if stamp > high:
@@ -148,6 +202,37 @@ class Extraction:
             if low is not None and stamp < low:
                 return  # newest first: everything after this is older
             yield item
+
+    def start(self, fanout: Fanout) -> None:
+        """Read every list of the extract at once, a few pages of each list at a time."""
+        self.fanout = fanout
+        self.fields = fanout.submit(self.client.custom_fields, "contacts")
+        notes = [("filter[note_type][]", t) for t in NOTE_TYPES]
+        self.reads = {
+            "events": self.paged(
+                "/events",
+                "events",
+                [
+                    *[("filter[type][]", t) for t in (*CHAT_EVENT_TYPES, *REMOVAL_EVENT_TYPES)],
+                    *self.window("events", "created_at"),
+                ],
+                limit=self.settings.events_page_size,
+            ),
+            "contacts": self.updated_read("/contacts", "contacts", "contacts", []),
+            "notes": self.paged(
+                "/contacts/notes", "notes", [*notes, *self.window("notes", "updated_at")]
+            ),
+            "tasks": self.paged(
+                "/tasks",
+                "tasks",
+                [("filter[entity_type]", "contacts"), *self.window("tasks", "updated_at")],
+            ),
+            "leads": self.updated_read("/leads", "leads", "leads", [("with", "contacts")]),
+            "lead_notes": self.paged(
+                "/leads/notes", "notes", [*notes, *self.window("notes", "updated_at")]
+            ),
+        }
+        read_pages(fanout, list(self.reads.values()), self.settings.read_workers)
 
     def window(self, name: str, field: str) -> list[tuple[str, Any]]:
         since = self.cursors.get(name)
@@ -175,9 +260,19 @@ class Extraction:
 
     # -- run ---------------------------------------------------------------------------------
     def run(self) -> ExtractResult:
-        fields = FieldMap(self.client.custom_fields("contacts"), self.conn)
-        events = list(
-            self.client.pages(
+        with Fanout(self.settings.read_workers, f"heatsync-{self.portal}") as fanout:
+            self.start(fanout)
+            return self._run()
+
+    def _run(self) -> ExtractResult:
+        fields = FieldMap(
+            self.fields.result() if self.fields else self.client.custom_fields("contacts"),
+            self.conn,
+        )
+        notes_filter = [("filter[note_type][]", t) for t in NOTE_TYPES]
+        events = self.listed(
+            "events",
+            self.paged(
                 "/events",
                 "events",
                 [
@@ -185,7 +280,7 @@ class Extraction:
                     *self.window("events", "created_at"),
                 ],
                 limit=self.settings.events_page_size,
-            )
+            ),
         )
         for event in events:
             if event.get("type") in REMOVAL_EVENT_TYPES and event.get("entity_id") is not None:
@@ -198,13 +293,11 @@ class Extraction:
                 contact_rows.append(row)
 
         activity_rows: list[dict[str, Any]] = []
-        notes = self.client.pages(
-            "/contacts/notes",
+        notes = self.listed(
             "notes",
-            [
-                *[("filter[note_type][]", t) for t in NOTE_TYPES],
-                *self.window("notes", "updated_at"),
-            ],
+            self.paged(
+                "/contacts/notes", "notes", [*notes_filter, *self.window("notes", "updated_at")]
+            ),
         )
         for note in notes:
             act = note_activity(self, note)
@@ -216,10 +309,13 @@ class Extraction:
                 if act is not None:
                     activity_rows.append(act)
         own_tasks: list[dict[str, Any]] = []
-        tasks = self.client.pages(
-            "/tasks",
+        tasks = self.listed(
             "tasks",
-            [("filter[entity_type]", "contacts"), *self.window("tasks", "updated_at")],
+            self.paged(
+                "/tasks",
+                "tasks",
+                [("filter[entity_type]", "contacts"), *self.window("tasks", "updated_at")],
+            ),
         )
         for task in tasks:
             act = task_activity(self, task, own_tasks)
@@ -247,6 +343,13 @@ class Extraction:
             warnings=dict(self.warnings),
             own_tasks=own_tasks_frame(own_tasks),
         )
+
+
+def _stamp(item: Any) -> int | None:
+    try:
+        return int(item.get("updated_at"))
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def contacts_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

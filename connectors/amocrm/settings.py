@@ -162,6 +162,9 @@ class AmoCrmSettings(BaseModel):
     editable_fields: tuple[str, ...] = ("temperature", "segment")
     rate_per_second: int = Field(7, ge=1, le=7)
     rate_window_s: float = Field(1.05, gt=0)  # a little over a second: the server's clock differs
+    # threads one extract reads with (and pages of one list read at once): budget × latency
+    # (7/s × 0.3 s) plus headroom; the pace, not the threads, bounds the requests per second
+    read_workers: int = Field(4, ge=1, le=16)
     page_size: int = Field(PAGE_SIZE, ge=1, le=PAGE_SIZE)
     events_page_size: int = Field(EVENTS_PAGE_SIZE, ge=1, le=EVENTS_PAGE_SIZE)
     batch_size: int = Field(BATCH_SIZE, ge=1, le=BATCH_SIZE)

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import RequestStats
+from connectors.fanout import Fanout
 from connectors.http import (
     AuthError,
     ConnectorError,
@@ -149,6 +150,7 @@ class HubSpotClient:
                 settings.burst_window_s,
                 settings.search_per_second,
                 margin=min(settings.burst_margin, settings.burst_limit - 1),
+                search_window_s=settings.search_window_s,
             ),
             policy=RetryPolicy(
                 attempts=settings.max_attempts,
@@ -163,6 +165,7 @@ class HubSpotClient:
             service="HubSpot",
             hints=hints_for(settings),
             rules=HUBSPOT_RULES,
+            pool=max(8, settings.read_workers + 2),
         )
 
     def close(self) -> None:
@@ -412,25 +415,48 @@ class HubSpotClient:
         return BatchOutcome(results=resp.results, errors=resp.errors)
 
     def associations(
-        self, from_type: str, to_type: str, ids: Sequence[str]
+        self, from_type: str, to_type: str, ids: Sequence[str], fanout: Fanout | None = None
     ) -> dict[str, list[str]]:
         """v4 batch read: from-id -> associated to-ids (≤ 100 inputs/request, per-input paging)."""
-        out: dict[str, list[str]] = {}
+        return self.associations_later(from_type, to_type, ids, fanout)()
+
+    def associations_later(
+        self, from_type: str, to_type: str, ids: Sequence[str], fanout: Fanout | None = None
+    ) -> Callable[[], dict[str, list[str]]]:
+        """`associations`, its first requests sent now (on `fanout`'s threads when given); the
+        function returned waits for them, reads the further pages and merges in input order."""
         path = self.settings.associations_path(from_type, to_type)
-        pending: list[dict[str, str]] = [{"id": i} for i in dict.fromkeys(ids)]
-        while pending:
-            batch, pending = pending[:ASSOC_BATCH_SIZE], pending[ASSOC_BATCH_SIZE:]
-            payload = self.http.request("POST", path, json_body={"inputs": batch})
-            resp = BatchResponse.model_validate(payload or {})
-            for raw in resp.results:
-                item = AssociationResult.model_validate(raw)
-                targets = out.setdefault(item.from_.id, [])
-                for target in item.to:
-                    if target.toObjectId not in targets:
-                        targets.append(target.toObjectId)
-                if item.paging and item.paging.next and item.paging.next.after:
-                    pending.append({"id": item.from_.id, "after": item.paging.next.after})
-        return out
+
+        def send(inputs: Sequence[dict[str, str]]) -> BatchResponse:
+            payload = self.http.request("POST", path, json_body={"inputs": list(inputs)})
+            return BatchResponse.model_validate(payload or {})
+
+        def start(pending: list[dict[str, str]]) -> list[Any]:
+            parts = list(chunks(pending, ASSOC_BATCH_SIZE))
+            if fanout is None:
+                return [lambda part=part: send(part) for part in parts]
+            return [fanout.submit(send, part).result for part in parts]
+
+        first = start([{"id": i} for i in dict.fromkeys(ids)])
+
+        def finish() -> dict[str, list[str]]:
+            out: dict[str, list[str]] = {}
+            waiting = first
+            while waiting:
+                pending: list[dict[str, str]] = []
+                for result in waiting:
+                    for raw in result().results:
+                        item = AssociationResult.model_validate(raw)
+                        targets = out.setdefault(item.from_.id, [])
+                        for target in item.to:
+                            if target.toObjectId not in targets:
+                                targets.append(target.toObjectId)
+                        if item.paging and item.paging.next and item.paging.next.after:
+                            pending.append({"id": item.from_.id, "after": item.paging.next.after})
+                waiting = start(pending)
+            return out
+
+        return finish
 
     def owners(self) -> list[Owner]:
         out: list[Owner] = []

@@ -8,14 +8,18 @@ unparseable free-text birthday, an activity or deal without a contact) are count
 `ExtractResult.warnings`. Archived contacts (listed with archived=true on every extract) and
 merged-away ids are returned in `removed_contact_ids` and never emitted.
 
-Reads, in order: contacts, archived contacts, then per activity type its records and their
-contacts, then deals, the deal pipelines and their contacts.
+Reads run concurrently on `settings.read_workers` threads (`connectors.fanout`): the records of
+each object type on a thread of their own (a list or search walks its pages in order), the
+archived contacts beside them, and the associations of each type, in chunks of 100 ids, as soon
+as that type and the contacts are read. The mapping runs on the calling thread, and the rows,
+warnings and quarantine are those of reading one request at a time, in the same order.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from connectors.base import ExtractResult
+from connectors.fanout import Fanout
 from connectors.http import log
 from connectors.hubspot import mapping
 from connectors.hubspot.mapping import ACTIVITY_KIND
@@ -53,13 +58,24 @@ def extract(
 ) -> ExtractResult:
     """Read what changed since `cursors` (None: everything) up to `until`; the new cursors."""
     run = _Extract(connector, cursors, parse_ts(until) or datetime.now(UTC))
-    contacts = run.contacts()
-    activities = list(contacts.rollups)
-    own_tasks: list[Row] = []
-    for object_type in ACTIVITY_OBJECTS:
-        activities.extend(run.activities(object_type, contacts, own_tasks))
-    deals = run.deals(contacts)
-    return run.result(contacts, activities, deals, own_tasks)
+    # one request alone first: a refused token or a server out of reach fails there, not on
+    # every thread at once (the deals need the currency anyway)
+    connector.portal_info()
+    with Fanout(connector.settings.read_workers, f"heatsync-{run.portal}") as fanout:
+        run.start(fanout)
+        contacts = run.contacts()
+        own_tasks: list[Row] = []
+        rows: dict[str, Callable[[], list[Row]]] = {}
+        for object_type in run.as_read([*ACTIVITY_OBJECTS, DEALS]):
+            rows[object_type] = (
+                run.deals(contacts)
+                if object_type == DEALS
+                else run.activities(object_type, contacts, own_tasks)
+            )
+        activities = list(contacts.rollups)
+        for object_type in ACTIVITY_OBJECTS:
+            activities.extend(rows[object_type]())
+        return run.result(contacts, activities, rows[DEALS](), own_tasks)
 
 
 @dataclass
@@ -88,17 +104,45 @@ class _Extract:
         self.cursors = dict(cursors or {})
         self.full = not self.cursors
         self.warnings: Counter[str] = Counter()
-        self.quarantine: list[Row] = []
+        self.quarantined: dict[str, list[Row]] = {CONTACTS: []}  # per type, mapped out of order
+        self.fanout: Fanout | None = None
+        self.reads: dict[str, Future[tuple[list[Row], bool]]] = {}
+        self.archived: Future[list[Row]] | None = None
 
     # -- reading -----------------------------------------------------------------------------
     def fetch(self, object_type: str, properties: Iterable[str]) -> tuple[list[Row], bool]:
         """The records of one type changed since its cursor, and whether they were read in full."""
         props = list(properties)
         since = parse_ts(self.cursors.get(object_type))
+        collect = self.fanout.collect if self.fanout is not None else list
         if since is None:
-            return list(self.client.list_objects(object_type, props)), True
+            return collect(self.client.list_objects(object_type, props)), True
         start = since - timedelta(seconds=self.settings.overlap_s)
-        return list(self.client.search_modified(object_type, start, self.close, props)), False
+        return collect(self.client.search_modified(object_type, start, self.close, props)), False
+
+    def start(self, fanout: Fanout) -> None:
+        """Start every read that needs nothing read before it: one thread per object type (its
+        pages follow each other's cursors), the archived contacts beside them."""
+        self.fanout = fanout
+        reads: list[tuple[str, Iterable[str]]] = [
+            (CONTACTS, mapping.contact_properties(self.settings.vip_property)),
+            *((t, ACTIVITY_PROPERTIES[t]) for t in ACTIVITY_OBJECTS),
+            (DEALS, DEAL_PROPERTIES),
+        ]
+        for object_type, props in reads:
+            self.reads[object_type] = fanout.submit(self.fetch, object_type, props)
+        self.archived = fanout.stream(self.client.list_objects, CONTACTS, [], True)
+
+    def as_read(self, object_types: list[str]) -> Iterator[str]:
+        """The types in the order their records arrive (as given for types not started)."""
+        started = {self.reads[t]: t for t in object_types if t in self.reads}
+        yield from (t for t in object_types if t not in self.reads)
+        for future in as_completed(started):
+            yield started[future]
+
+    def read(self, object_type: str, properties: Iterable[str]) -> tuple[list[Row], bool]:
+        started = self.reads.pop(object_type, None)
+        return started.result() if started is not None else self.fetch(object_type, properties)
 
     def objects(self, object_type: str, raws: list[Row]) -> list[HubSpotObject]:
         out = []
@@ -114,28 +158,36 @@ class _Extract:
 
     def links(
         self, object_type: str, object_ids: list[str], contacts: _Contacts, objects_full: bool
-    ) -> dict[str, list[str]]:
-        """object id -> associated contact ids, read from whichever side needs fewer requests."""
+    ) -> Callable[[], dict[str, list[str]]]:
+        """object id -> associated contact ids, read from whichever side needs fewer requests;
+        the requests start now, the function returned waits for them."""
         if not object_ids:
-            return {}
+            return dict
         contact_ids = contacts.live_ids
         if contacts.full and objects_full and len(contact_ids) < len(object_ids):
             wanted = set(object_ids)
-            out: dict[str, list[str]] = {}
-            for contact_id, targets in self.client.associations(
-                CONTACTS, object_type, contact_ids
-            ).items():
-                for target in targets:
-                    if target in wanted:
-                        out.setdefault(target, []).append(contact_id)
-            return out
-        return self.client.associations(object_type, CONTACTS, object_ids)
+            read = self.client.associations_later(CONTACTS, object_type, contact_ids, self.fanout)
+
+            def inverted() -> dict[str, list[str]]:
+                out: dict[str, list[str]] = {}
+                for contact_id, targets in read().items():
+                    for target in targets:
+                        if target in wanted:
+                            out.setdefault(target, []).append(contact_id)
+                return out
+
+            return inverted
+        return self.client.associations_later(object_type, CONTACTS, object_ids, self.fanout)
 
     # -- per object family -------------------------------------------------------------------
     def contacts(self) -> _Contacts:
-        raws, full = self.fetch(CONTACTS, mapping.contact_properties(self.settings.vip_property))
+        raws, full = self.read(CONTACTS, mapping.contact_properties(self.settings.vip_property))
         objs = self.objects(CONTACTS, raws)
-        archived = self.client.list_objects(CONTACTS, [], archived=True)
+        archived = (
+            self.archived.result()
+            if self.archived is not None
+            else self.client.list_objects(CONTACTS, [], archived=True)
+        )
         removed = {str(r.get("id")) for r in archived} | mapping.merged_away(objs)
         rows: list[Row] = []
         rollups: list[Row] = []
@@ -153,10 +205,13 @@ class _Extract:
             rollups.extend(acts)
         return _Contacts(rows, rollups, removed, full)
 
-    def activities(self, object_type: str, contacts: _Contacts, own_tasks: list[Row]) -> list[Row]:
-        """The rows of one activity type, one per (engagement, live contact); heatsync's own
-        tasks are added to `own_tasks`."""
-        raws, full = self.fetch(object_type, ACTIVITY_PROPERTIES[object_type])
+    def activities(
+        self, object_type: str, contacts: _Contacts, own_tasks: list[Row]
+    ) -> Callable[[], list[Row]]:
+        """The rows of one activity type, one per (engagement, live contact), once the function
+        returned is called (its links are read meanwhile); heatsync's own tasks are added to
+        `own_tasks`."""
+        raws, full = self.read(object_type, ACTIVITY_PROPERTIES[object_type])
         objs = self.objects(object_type, raws)
         if object_type == TASKS:
             own_tasks.extend(mapping.own_task(obj) for obj in objs if obj.prop(TASK_KEY_PROPERTY))
@@ -165,7 +220,8 @@ class _Extract:
             object_type, objs, lambda o: mapping.activity(object_type, o, note_tags)
         )
         kind = ACTIVITY_KIND[object_type]
-        return [
+        links = self.links(object_type, [o.id for o, _ in mapped], contacts, full)
+        return lambda: [
             {
                 **row,
                 "activity_id": f"{kind}:{obj.id}:{contact_id}",
@@ -173,23 +229,25 @@ class _Extract:
                 "portal": self.portal,
             }
             for obj, row, contact_id in self._per_contact(
-                object_type, mapped, contacts, full, "activity_without_contact"
+                mapped, links(), contacts, "activity_without_contact"
             )
         ]
 
-    def deals(self, contacts: _Contacts) -> list[Row]:
-        """The rows of the deals, one per (deal, live contact)."""
-        raws, full = self.fetch(DEALS, DEAL_PROPERTIES)
+    def deals(self, contacts: _Contacts) -> Callable[[], list[Row]]:
+        """The rows of the deals, one per (deal, live contact), once the function returned is
+        called."""
+        raws, full = self.read(DEALS, DEAL_PROPERTIES)
         objs = self.objects(DEALS, raws)
         if not objs:
-            return []
+            return list
         stages = mapping.stages(self.client.pipelines())
         currency = self.connector.portal_info().currency
         mapped = self._mapped(DEALS, objs, lambda o: mapping.deal(o, stages, currency))
-        return [
+        links = self.links(DEALS, [o.id for o, _ in mapped], contacts, full)
+        return lambda: [
             {**row, "contact_id": contact_id, "portal": self.portal}
             for _, row, contact_id in self._per_contact(
-                DEALS, mapped, contacts, full, "deal_without_contact"
+                mapped, links(), contacts, "deal_without_contact"
             )
         ]
 
@@ -214,15 +272,13 @@ class _Extract:
 
     def _per_contact(
         self,
-        object_type: str,
         mapped: list[tuple[HubSpotObject, Row]],
+        links: dict[str, list[str]],
         contacts: _Contacts,
-        objects_full: bool,
         unlinked_warning: str,
     ) -> Iterator[tuple[HubSpotObject, Row, str]]:
         """(record, row, contact id) for each live contact of each record; a record with no
         contact at all is counted under `unlinked_warning`."""
-        links = self.links(object_type, [o.id for o, _ in mapped], contacts, objects_full)
         for obj, row in mapped:
             if not links.get(obj.id):
                 self.warnings[unlinked_warning] += 1
@@ -231,7 +287,15 @@ class _Extract:
                     yield obj, row, contact_id
 
     def _quarantine(self, object_type: str, record: Any, exc: Exception) -> None:
-        self.quarantine.append(mapping.quarantine_row(self.portal, object_type, record, exc))
+        row = mapping.quarantine_row(self.portal, object_type, record, exc)
+        self.quarantined.setdefault(object_type, []).append(row)
+
+    @property
+    def quarantine(self) -> list[Row]:
+        order = [CONTACTS, *ACTIVITY_OBJECTS, DEALS]
+        known = [t for t in order if t in self.quarantined]
+        rest = [t for t in self.quarantined if t not in order]
+        return [row for t in (*known, *rest) for row in self.quarantined[t]]
 
     def result(
         self, contacts: _Contacts, activities: list[Row], deals: list[Row], own_tasks: list[Row]

@@ -246,6 +246,9 @@ class HubSpotSettings(BaseModel):
     burst_window_s: float = Field(10.0, gt=0)
     burst_margin: int = Field(5, ge=0)
     search_per_second: int = Field(5, ge=1)
+    search_window_s: float = Field(1.0, gt=0)  # the search budget's window (HubSpot: a second)
+    # threads one extract reads with: about budget × latency (18.5/s × 0.3 s), plus headroom
+    read_workers: int = Field(8, ge=1, le=32)
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 60.0
     max_attempts: int = Field(6, ge=1)

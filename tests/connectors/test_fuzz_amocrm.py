@@ -133,6 +133,11 @@ class FakeClient:
     def pages(self, path: str, key: str, params: Any = None, limit: int | None = None) -> Any:
         return iter(list(self.by_path.get(path, [])))
 
+    def page(
+        self, path: str, key: str, params: Any, page: int, limit: int | None = None
+    ) -> tuple[list[Any], bool]:
+        return (list(self.by_path.get(path, [])) if page == 1 else []), False
+
     def custom_fields(self, entity: str = "contacts") -> list[CustomField]:
         return [CustomField.model_validate(f) for f in FIELDS]
 

@@ -215,6 +215,9 @@ class FakeClient:
             return {i: linked for i in ids if i == "1004"}
         return {i: ["1004"] for i in ids}
 
+    def associations_later(self, from_type: str, to_type: str, ids: Any, fanout: Any) -> Any:
+        return lambda: self.associations(from_type, to_type, ids)
+
     def pipelines(self) -> list[Pipeline]:
         return PIPELINES
 

@@ -1,0 +1,148 @@
+"""Concurrent reads of one portal: a few threads sharing the client's session and rate limiter.
+
+Under a real API's latency one request at a time spends a fraction of the budget; `Fanout` runs
+an extract's independent reads (whole streams, id chunks, pages of a paged list) on `workers`
+threads. The limiter paces them (it is thread-safe and holds a slot while a request is in
+flight), so more threads never mean more requests per window. Only the submitting thread waits
+for results, and tasks never wait for other tasks, so a small pool cannot deadlock. On an error
+the pending tasks are cancelled and the running ones stop at their next page (`stopped`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Self, TypeVar
+
+from connectors.http import ConnectorError
+
+T = TypeVar("T")
+
+__all__ = ["Fanout", "PagedRead", "Stopped", "read_pages"]
+
+
+class Stopped(ConnectorError):
+    """A read given up because another read of the same extract failed."""
+
+
+class Fanout:
+    """`workers` threads for one extract; use as a context manager."""
+
+    def __init__(self, workers: int, name: str = "heatsync-read") -> None:
+        self.workers = max(1, workers)
+        self.stopped = threading.Event()
+        # one worker: every task runs at once on the calling thread (one request at a time)
+        self._pool = (
+            ThreadPoolExecutor(self.workers, thread_name_prefix=name) if self.workers > 1 else None
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.close(failed=exc_type is not None)
+
+    def close(self, failed: bool = False) -> None:
+        if failed:
+            self.stopped.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=failed)
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        if self._pool is not None:
+            return self._pool.submit(fn, *args)
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+    def collect(self, items: Iterable[T]) -> list[T]:
+        """The items of an iterator, stopping between items once the extract failed."""
+        out = []
+        for item in items:
+            if self.stopped.is_set():
+                raise Stopped("another read of this extract failed")
+            out.append(item)
+        return out
+
+    def stream(self, fn: Callable[..., Iterable[T]], *args: Any) -> Future[list[T]]:
+        """Read a whole (sequential) stream on one thread."""
+        return self.submit(lambda: self.collect(fn(*args)))
+
+    def map(self, fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
+        """`fn` of each item, concurrently, in the items' order."""
+        if len(items) <= 1:
+            return [fn(item) for item in items]
+        return [f.result() for f in [self.submit(fn, item) for item in items]]
+
+
+@dataclass
+class PagedRead:
+    """One list read page by page (`page=1, 2, ...`). `fetch(page)` returns the page's items and
+    whether another page follows; `last(items)` may end the read after a page (newest-first
+    reads that reached older records)."""
+
+    fetch: Callable[[int], tuple[list[dict[str, Any]], bool]]
+    last: Callable[[list[dict[str, Any]]], bool] | None = None
+    items: list[dict[str, Any]] = field(default_factory=list)
+    _pages: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    _end: int | None = None  # the last page of the list, once known
+    _full: int = 0  # pages received that had a next page
+    _next: int = 1  # the next page to ask for
+    _inflight: set[int] = field(default_factory=set)
+
+    def _done(self) -> bool:
+        return self._end is not None and all(p in self._pages for p in range(1, self._end + 1))
+
+
+def read_pages(fanout: Fanout, reads: Sequence[PagedRead], ahead: int) -> None:
+    """Fill each read's `items` in page order, reading up to `ahead` pages of a list at once.
+
+    A list starts with its first page alone; each page that has a next one allows one more in
+    flight (up to `ahead`), so a one-page list costs one request and a long one at most
+    `ahead - 1` requests past its end. The items are exactly those of reading page after page.
+    """
+    ahead = max(1, ahead)
+    running: dict[Future[tuple[list[dict[str, Any]], bool]], tuple[PagedRead, int]] = {}
+
+    def top_up(read: PagedRead) -> None:
+        allowed = min(ahead, read._full + 1)
+        while read._end is None and len(read._inflight) < allowed:
+            page = read._next
+            read._next += 1
+            read._inflight.add(page)
+            running[fanout.submit(read.fetch, page)] = (read, page)
+
+    for read in reads:
+        top_up(read)
+    try:
+        while running:
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                read, page = running.pop(future)
+                read._inflight.discard(page)
+                if read._end is not None and page > read._end:
+                    continue
+                items, more = future.result()
+                read._pages[page] = items
+                if not items or not more or (read.last is not None and read.last(items)):
+                    read._end = page if read._end is None else min(read._end, page)
+                else:
+                    read._full += 1
+                if read._end is not None:
+                    for other, (owner, p) in list(running.items()):
+                        if owner is read and p > read._end and other.cancel():
+                            running.pop(other)
+                            read._inflight.discard(p)
+                top_up(read)
+    finally:
+        for future in running:
+            future.cancel()
+    for read in reads:
+        assert read._done()
+        read.items = [item for p in range(1, (read._end or 0) + 1) for item in read._pages[p]]
+        read._pages.clear()

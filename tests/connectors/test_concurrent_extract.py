@@ -1,0 +1,199 @@
+"""Concurrent extract (connectors.fanout) against both sandboxes over loopback HTTP, with latency:
+the same result as reading one request at a time, several requests in flight, and no 429 from
+the server at the default settings, the search budget included."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from connectors.amocrm import AmoCrmConnector
+from connectors.base import ExtractResult
+from connectors.http import PermissionDeniedError
+from connectors.hubspot import HubSpotConnector
+from connectors.hubspot.settings import REQUIRED_SCOPES
+from sandbox.amocrm.render import generate_state as amo_generate_state
+from sandbox.hubspot.server import SandboxServer
+from sandbox.hubspot.state import now_ms
+from tests.connectors.amocrm.conftest import ANCHOR as AMO_ANCHOR
+from tests.connectors.amocrm.conftest import llt_settings
+from tests.connectors.amocrm.conftest import serve as amo_serve
+from tests.connectors.conftest import connector_for, needs_sandbox, serve
+
+pytestmark = needs_sandbox
+
+
+class InFlight:
+    """Counts the requests a connector's session has in flight (the real session sends them)."""
+
+    def __init__(self, session: Any) -> None:
+        self.now = self.peak = 0
+        self._lock = threading.Lock()
+        self._send: Callable[..., Any] = session.request
+        session.request = self.request
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        try:
+            return self._send(*args, **kwargs)
+        finally:
+            with self._lock:
+                self.now -= 1
+
+
+def assert_same(a: ExtractResult, b: ExtractResult) -> None:
+    for table in ("contacts", "activities", "deals", "quarantine", "own_tasks"):
+        pd.testing.assert_frame_equal(getattr(a, table), getattr(b, table), obj=table)
+    assert a.removed_contact_ids == b.removed_contact_ids
+    assert a.cursors == b.cursors
+    assert a.full == b.full
+    assert a.warnings == b.warnings
+
+
+# -- HubSpot ------------------------------------------------------------------------------------
+
+
+def _hub(srv: SandboxServer, workers: int, **extra: Any) -> tuple[HubSpotConnector, InFlight]:
+    hub = connector_for(srv, read_workers=workers, **extra)
+    return hub, InFlight(hub.client.http.session)
+
+
+def _touch(srv: SandboxServer) -> None:
+    """Change three records of every type, so that an incremental extract searches each."""
+    with srv.lock:
+        for object_type in ("contacts", "calls", "emails", "meetings", "notes", "tasks", "deals"):
+            for record in list(srv.state.iter_live(object_type))[:3]:
+                srv.state.touch(object_type, record, now_ms())
+
+
+def test_hubspot_concurrent_extract_equals_sequential(base_state: Any) -> None:
+    with serve(base_state.copy(), latency_ms=15) as srv:
+        until = datetime.now(UTC)
+        seq, seq_flight = _hub(srv, 1)
+        full_seq = seq.extract(None, until)
+        con, con_flight = _hub(srv, 8)
+        full_con = con.extract(None, until)
+        assert_same(full_seq, full_con)
+        assert len(full_con.contacts) > 200 and len(full_con.activities) > 1000
+        assert seq_flight.peak == 1
+        assert 1 < con_flight.peak <= 8 + 1  # the calling thread reads the pipelines
+        assert con.stats.requests == seq.stats.requests
+
+        _touch(srv)
+        later = datetime.now(UTC) + timedelta(milliseconds=5)
+        inc_seq = seq.extract(full_seq.cursors, later)
+        inc_con = con.extract(full_seq.cursors, later)
+        assert_same(inc_seq, inc_con)
+        assert not inc_con.full and len(inc_con.contacts) >= 1
+        assert srv.stats()["429"] == 0
+        assert seq.stats.rate_limited == con.stats.rate_limited == 0
+
+
+def test_hubspot_concurrency_stays_within_both_budgets(base_state: Any) -> None:
+    """A small burst budget and HubSpot's search budget, eight threads: the client's pace keeps
+    the server from ever answering 429, for list, association and search requests alike."""
+    limits = dict(burst_limit=30, burst_window_s=2.0, search_per_second=3)
+    with serve(base_state.copy(), latency_ms=10, **limits) as srv:
+        hub, flight = _hub(srv, 8, burst_margin=2, **limits)
+        full = hub.extract(None, datetime.now(UTC))
+        _touch(srv)
+        srv.reset_stats()
+        searches = 0
+        for _ in range(2):  # seven types searched at once, twice: beyond 3 searches a second
+            hub.extract(full.cursors, datetime.now(UTC) + timedelta(milliseconds=5))
+            searches = sum(n for k, n in srv.stats()["by_route"].items() if k.endswith("/search"))
+        assert searches >= 14
+        assert flight.peak > 1
+        assert hub.stats.requests > 60  # more than the budget of one window
+        assert srv.stats()["429"] == 0
+        assert hub.stats.rate_limited == 0
+
+
+# -- amoCRM -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def amo_json() -> dict[str, Any]:
+    return amo_generate_state(150, seed=11, anchor=AMO_ANCHOR).to_json()
+
+
+@contextmanager
+def amo_server(amo_json: dict[str, Any], **options: Any) -> Iterator[Any]:
+    from sandbox.amocrm.state import AmoState
+
+    with amo_serve(AmoState.from_json(amo_json), **options) as srv:
+        yield srv
+
+
+def _amo(srv: Any, workers: int, **extra: Any) -> tuple[AmoCrmConnector, InFlight]:
+    # small pages, so that every list has several and the pages are read ahead; the client's
+    # window on the sandbox's faster clock
+    window = 1.05 / srv.options.time_scale
+    conn = AmoCrmConnector(
+        llt_settings(srv, read_workers=workers, page_size=20, rate_window_s=window, **extra)
+    )
+    return conn, InFlight(conn.client.http.session)
+
+
+@pytest.mark.parametrize("api_filter", [True, False], ids=["filtered", "newest-first"])
+def test_amocrm_concurrent_extract_equals_sequential(
+    amo_json: dict[str, Any], api_filter: bool
+) -> None:
+    # 300 ms a request on a clock ten times faster: 30 ms, 7 requests per 0.1 s
+    with amo_server(amo_json, latency_ms=300, time_scale=10) as srv:
+        until = datetime.now(UTC)
+        seq, seq_flight = _amo(srv, 1, api_filter=api_filter)
+        full_seq = seq.extract(None, until)
+        con, con_flight = _amo(srv, 4, api_filter=api_filter)
+        full_con = con.extract(None, until)
+        assert_same(full_seq, full_con)
+        assert len(full_con.contacts) > 100 and len(full_con.activities) > 100
+        assert seq_flight.peak == 1
+        assert 1 < con_flight.peak <= 4 + 1
+
+        with srv.lock:  # a few contacts change: the incremental window holds them
+            for raw in list(srv.state.contacts.values())[:30]:
+                raw["updated_at"] = int(until.timestamp()) + 1
+        later = until + timedelta(seconds=2)
+        inc_seq = seq.extract(full_seq.cursors, later)
+        inc_con = con.extract(full_seq.cursors, later)
+        assert_same(inc_seq, inc_con)
+        assert len(inc_con.contacts) >= 30
+        assert srv.stats()["429"] == 0 and srv.stats()["403"] == 0
+        assert seq.stats.rate_limited == con.stats.rate_limited == 0
+
+
+def test_amocrm_concurrency_stays_within_seven_per_second(amo_json: dict[str, Any]) -> None:
+    """Eight threads reading ahead at amoCRM's 7 requests a second (on a clock ten times
+    faster): no 429, so no block."""
+    with amo_server(amo_json, latency_ms=300, time_scale=10) as srv:
+        conn, flight = _amo(srv, 8)
+        conn.extract(None, datetime.now(UTC))
+        assert conn.stats.requests > 30  # several windows of the budget
+        assert flight.peak > 1
+        assert srv.stats()["429"] == 0 and srv.stats()["403"] == 0
+        assert conn.stats.rate_limited == 0
+
+
+def test_hubspot_a_failing_read_stops_the_others(base_state: Any) -> None:
+    """The deals refused (a missing scope) while the other types are being read: the extract
+    raises that error, and no thread of it sends anything afterwards."""
+    scopes = tuple(s for s in REQUIRED_SCOPES if s != "crm.objects.deals.read")
+    with serve(base_state.copy(), latency_ms=15, scopes=scopes) as srv:
+        hub, _ = _hub(srv, 8)
+        with pytest.raises(PermissionDeniedError) as info:
+            hub.extract(None, datetime.now(UTC))
+        assert "crm.objects.deals.read" in str(info.value)
+        sent = srv.stats()["requests"]
+        time.sleep(0.3)
+        assert srv.stats()["requests"] == sent
+        assert sent < 40  # the other lists stopped at their next page
