@@ -13,16 +13,22 @@ unlink), and no local file I/O (it has no `__fspath__`, so code that would open 
 file fails instead of writing beside the working directory). Every file of the store is one
 object, written in one upload that S3 makes visible only when complete: a reader sees the old
 object or the new one, never part of one.
+
+Locks of a store on an object store are PostgreSQL advisory locks when `HEATSYNC_POSTGRES_URL`
+is set (`postgres_lock`: every machine using that database), else local files.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import functools
+import hashlib
 import io
 import os
 import posixpath
-from collections.abc import Iterator, Mapping
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +41,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 URI_VARIABLE = "HEATSYNC_STORE_URI"
+POSTGRES_VARIABLE = "HEATSYNC_POSTGRES_URL"
 ENDPOINT_VARIABLES = ("HEATSYNC_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
@@ -241,3 +248,49 @@ def download(source: ObjectPath, target: Path) -> None:
         local = target / each.key[len(source.key) + 1 :]
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_bytes(each.read_bytes())
+
+
+def _lock_keys(name: str) -> tuple[int, int]:
+    digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
+    return digest & 0x7FFFFFFF, (digest >> 32) & 0x7FFFFFFF
+
+
+@contextmanager
+def postgres_lock(
+    url: str, name: str, refused: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold PostgreSQL's session advisory lock `name` on a connection of its own; the server
+    releases it when the connection ends, with the process however it ends. Without `refused`,
+    wait for it; with it, try every 0.2 s and call `refused(holder)` after each refusal (holder:
+    the holder's application name, which says its pid and host), which raises to give up."""
+    import psycopg2
+
+    scheme, sep, rest = url.strip().partition("://")
+    conn = psycopg2.connect(
+        f"{scheme.split('+', 1)[0]}{sep}{rest}",  # libpq's spelling of SQLAlchemy's URL
+        connect_timeout=10,
+        application_name=f"heatsync pid {os.getpid()} on {socket.gethostname()}"[:63],
+    )
+    conn.autocommit = True
+    keys = _lock_keys(name)
+    try:
+        with conn.cursor() as cursor:
+            if refused is None:
+                cursor.execute("SELECT pg_advisory_lock(%s, %s)", keys)
+            else:
+                while True:
+                    cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", keys)
+                    if cursor.fetchone()[0]:
+                        break
+                    cursor.execute(
+                        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a "
+                        "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+                        "AND l.classid::bigint = %s AND l.objid::bigint = %s AND l.objsubid = 2",
+                        keys,
+                    )
+                    row = cursor.fetchone()
+                    refused(str(row[0]) if row else "")
+                    time.sleep(0.2)
+        yield
+    finally:
+        conn.close()

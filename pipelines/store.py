@@ -635,15 +635,24 @@ class PortalStore:
         """An exclusive lock on the store, so two runs on one account never interleave writes.
 
         Re-entrant within this object: the extract takes it again once binding has moved the
-        store to its account's folder. A store on an object store is locked by a file under
-        `<home>/locks/`: between the processes of one machine only (docs/operations.md, "Shared
-        state on many machines").
+        store to its account's folder. A store on an object store is locked in PostgreSQL when
+        HEATSYNC_POSTGRES_URL is set (every machine), else by a file under `<home>/locks/` (the
+        processes of one machine; docs/operations.md, "Shared state on many machines").
         """
         import fcntl
 
         root = self._root()
         if str(root) in self._locked:
             yield
+            return
+        shared = self._shared_locks()
+        if shared:
+            with storage.postgres_lock(shared, f"heatsync store {root}"):
+                self._locked.add(str(root))
+                try:
+                    yield
+                finally:
+                    self._locked.discard(str(root))
             return
         if isinstance(root, ObjectPath):
             digest = hashlib.sha256(str(root).encode()).hexdigest()[:20]
@@ -674,12 +683,24 @@ class PortalStore:
         pid as it wrote it), then tries again until `wait_s` seconds have passed or `cancelled()`
         says to give up, and raises StoreBusy."""
         names = [f"name-{self.portal}"] + ([self.account] if self.account else [])
+        shared = self._shared_locks()
         with contextlib.ExitStack() as stack:
             deadline = time.monotonic() + wait_s
             for name in names:
+                if shared:
+                    lock = f"heatsync run {self.base} {name}"
+                    refused = _refusal(lock, deadline, waiting, cancelled)
+                    stack.enter_context(storage.postgres_lock(shared, lock, refused))
+                    continue
                 path = self.home / "locks" / f"{name}.lock"
                 stack.enter_context(_run_lock(path, deadline, waiting, cancelled))
             yield
+
+    def _shared_locks(self) -> str:
+        """The PostgreSQL URL whose advisory locks guard a store on an object store, or ""."""
+        if not isinstance(self.base, ObjectPath):
+            return ""
+        return os.environ.get(storage.POSTGRES_VARIABLE, "").strip()
 
 
 RUN_LOCK_FILE = ".run.lock"
@@ -688,7 +709,7 @@ RUN_LOCK_FILE = ".run.lock"
 class StoreBusy(RuntimeError):
     """Another process holds the run lock of the portal (its pid in `holder`, when known)."""
 
-    def __init__(self, path: Path, holder: str) -> None:
+    def __init__(self, path: Path | str, holder: str) -> None:
         super().__init__(f"{path} is held by {holder or 'another process'}")
         self.path = path
         self.holder = holder
@@ -700,6 +721,25 @@ def _holder(path: Path) -> str:
     except OSError:
         return ""
     return f"pid {text}" if text.isdigit() else text
+
+
+def _refusal(
+    lock: str,
+    deadline: float,
+    waiting: Callable[[str], None] | None,
+    cancelled: Callable[[], bool] | None,
+) -> Callable[[str], None]:
+    """What a refused PostgreSQL run lock does: what `_run_lock` does when the file is held."""
+    told: list[str] = []
+
+    def refused(holder: str) -> None:
+        if time.monotonic() >= deadline or (cancelled is not None and cancelled()):
+            raise StoreBusy(f"the PostgreSQL lock {lock!r}", holder)
+        if waiting is not None and not told:
+            waiting(holder)
+            told.append(holder)
+
+    return refused
 
 
 @contextmanager

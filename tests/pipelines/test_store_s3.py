@@ -2,7 +2,8 @@
 
 A whole `heatsync run` with HEATSYNC_STORE_URI=s3://…, and the next run reading it back; a save
 that fails half-way, and a process killed in the middle of an upload, never leave a partial
-table for the next read.
+table for the next read; with HEATSYNC_POSTGRES_URL the store's locks hold across machines
+(PostgreSQL as in tests/deploy/conftest.py: skipped when unreachable, a failure under CI=true).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import re
 import signal
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,9 +28,14 @@ from moto.server import ThreadedMotoServer
 
 from pipelines.cli import main
 from pipelines.storage import ObjectPath
-from pipelines.store import PortalStore
+from pipelines.store import PortalStore, StoreBusy
 from sandbox.hubspot.server import SandboxOptions, SandboxServer
 from sandbox.hubspot.state import generate_state
+from tests.deploy import conftest as postgres_fixtures
+
+# the machine's PostgreSQL and a new database per test (tests/deploy/conftest.py)
+postgres_server = postgres_fixtures.postgres_server
+postgres_url = postgres_fixtures.postgres_url
 
 BUCKET = "heatsync-test"
 CREDENTIALS = {
@@ -101,13 +108,21 @@ def hubspot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox
         yield srv
 
 
+@pytest.mark.parametrize("locks", ["local", "postgres"])
 def test_a_run_keeps_its_store_on_s3_and_the_next_run_reads_it_back(
+    locks: str,
     hubspot: SandboxServer,
     s3_store: str,
     s3_endpoint: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
+    if locks == "postgres":
+        monkeypatch.setenv("HEATSYNC_POSTGRES_URL", request.getfixturevalue("postgres_url"))
+    else:
+        monkeypatch.delenv("HEATSYNC_POSTGRES_URL", raising=False)
     assert main(["run"]) == 0
     out = capsys.readouterr().out
     created = re.search(r"tasks +(\d+) created", out)
@@ -231,3 +246,53 @@ def test_a_process_killed_in_the_middle_of_an_upload_leaves_the_previous_table(
     kept = PortalStore(home, "default").scores("2026-05-01")
     assert kept is not None
     pd.testing.assert_frame_equal(kept, _scores(50))
+
+
+def test_with_postgres_the_locks_hold_across_machines(
+    s3_store: str, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEATSYNC_POSTGRES_URL", postgres_url)
+    # two machines: no local folder in common, one store on S3
+    first = PortalStore(tmp_path / "machine-a", "default")
+    second = PortalStore(tmp_path / "machine-b", "default")
+    told: list[str] = []
+    with first.run_lock():
+        started = time.monotonic()
+        with pytest.raises(StoreBusy) as busy, second.run_lock(0.6, told.append):
+            pass
+        assert time.monotonic() - started >= 0.5
+    assert told == [busy.value.holder]
+    assert f"heatsync pid {os.getpid()} on {socket.gethostname()}" in busy.value.holder
+    with second.run_lock():  # released with the first one's connection
+        pass
+
+    # the per-step lock: the second machine's step waits for the first one's
+    order: list[str] = []
+    entered = threading.Event()
+
+    def other_machine() -> None:
+        entered.wait(10)
+        with second.lock():
+            order.append("b")
+
+    thread = threading.Thread(target=other_machine)
+    thread.start()
+    with first.lock():
+        entered.set()
+        time.sleep(0.5)
+        order.append("a")
+    thread.join(10)
+    assert order == ["a", "b"]
+
+
+def test_without_postgres_the_locks_are_the_machines_own(
+    s3_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HEATSYNC_POSTGRES_URL", raising=False)
+    first = PortalStore(tmp_path / "machine-a", "default")
+    second = PortalStore(tmp_path / "machine-b", "default")
+    with first.run_lock(), second.run_lock():  # nothing in common: Dagster's limits must hold
+        assert (tmp_path / "machine-a" / "locks" / "name-default.lock").exists()
+    with first.run_lock(), pytest.raises(StoreBusy):
+        with PortalStore(tmp_path / "machine-a", "default").run_lock():
+            pass
