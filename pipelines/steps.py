@@ -10,14 +10,14 @@ written, kept, created or not created, and why), which `heatsync history` reads.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
 
-from connectors.base import WRITABLE_FIELDS, CrmConnector, field_changes
+from connectors.base import WRITABLE_FIELDS, CrmConnector, WriteReport, field_changes
 from pipelines.human_edits import (
     DEFAULT_HUMAN_EDIT_DAYS,
     KEPT_REASON,
@@ -241,6 +241,7 @@ def write_fields(
     dry_run: bool = False,
     policy: Mapping[str, str] | None = None,
     human_edit_days: int = DEFAULT_HUMAN_EDIT_DAYS,
+    between: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, StepResult]:
     """Send the heatsync field values that differ from what the CRM holds. Every value written
     (old → new, with the score's reasons) and every field kept for a reason goes into the
@@ -249,7 +250,11 @@ def write_fields(
     `policy` (field -> overwrite | respect_human_edits | never_write; pipelines.human_edits)
     says which fields are never sent and which keep a value a person set after heatsync's last
     write, for `human_edit_days` from the person's edit; those are logged as kept, with who and
-    when. A write the CRM refuses is logged as kept too."""
+    when. A write the CRM refuses is logged as kept too.
+
+    The contacts go to the CRM WRITE_CHUNK at a time, each chunk recorded in the store when the
+    CRM has taken it; `between(done, total)` is called before every chunk after the first and
+    may raise to stop the step there (`heatsync run` stopping on SIGTERM)."""
     contacts = store.table("contacts")
     policy = policy or {}
     updates = never_written(field_changes(scores, contacts), policy)
@@ -275,15 +280,57 @@ def write_fields(
         meta.update({"contacts_written": 0, "write_failures": 0})
         meta.update(log_decisions(store, kept, run_id, as_of, "fields"))
         return updates, StepResult(meta)
-    report = connector.write_fields(updates)
+    reasons = scores.drop_duplicates("contact_id").set_index("contact_id")["reasons"]
+    written_total, failed = 0, []
+    log_rows: dict[str, int] = {}
+    history = None
+    for start in range(0, len(updates), WRITE_CHUNK):
+        if start and between is not None:
+            between(start, len(updates))  # may raise: what is written so far is recorded
+        chunk = updates.iloc[start : start + WRITE_CHUNK]
+        report = connector.write_fields(chunk)
+        decisions = _record_written(store, chunk, report, contacts, reasons, as_of)
+        logged = log_decisions(
+            store, [*decisions, *(kept if not start else [])], run_id, as_of, "fields"
+        )
+        for kind, n in logged["log_rows"].items():
+            log_rows[kind] = log_rows.get(kind, 0) + n
+        history = history or logged.get("history")
+        written_total += report.written
+        failed += report.failed
+    meta.update(
+        {
+            "contacts_written": written_total,
+            "write_failures": len(failed),
+            "failure_examples": failed[:10],
+            "log_rows": log_rows,
+            **({"history": history} if history else {}),
+        }
+    )
+    problems = [f"{len(failed)} contacts could not be written"] if failed else []
+    return updates, StepResult(meta, problems)
+
+
+# contacts per call of the connector's write-back: a stop asked for is honoured between them
+WRITE_CHUNK = 1000
+
+
+def _record_written(
+    store: PortalStore,
+    updates: pd.DataFrame,
+    report: WriteReport,
+    contacts: pd.DataFrame,
+    reasons: pd.Series,
+    as_of: AsOf,
+) -> list[pd.DataFrame]:
+    """Record in the store what the CRM took of `updates`; returns the decision rows."""
     refusals = {f["contact_id"]: f"refused by the CRM: {f['reason']}" for f in report.failed}
     written = updates[~updates["contact_id"].isin(list(refusals))]
     store.update_current_fields(written)
     gone = written["contact_id"].isin(report.skipped)
     store.remember_written(written[~gone], as_of.run_at)
-    reasons = scores.drop_duplicates("contact_id").set_index("contact_id")["reasons"]
     refused = updates[updates["contact_id"].isin(list(refusals))]
-    decisions = [
+    return [
         field_rows(written[~gone], contacts, "field_written", reasons),
         field_rows(refused, contacts, "field_kept", pd.Series(refusals, dtype="object")),
         field_rows(
@@ -292,18 +339,7 @@ def write_fields(
             "field_kept",
             pd.Series(NO_LONGER_IN_CRM, index=written.loc[gone, "contact_id"], dtype="object"),
         ),
-        *kept,
     ]
-    meta.update(
-        {
-            "contacts_written": report.written,
-            "write_failures": len(report.failed),
-            "failure_examples": report.failed[:10],
-            **log_decisions(store, decisions, run_id, as_of, "fields"),
-        }
-    )
-    problems = [f"{len(report.failed)} contacts could not be written"] if report.failed else []
-    return updates, StepResult(meta, problems)
 
 
 NO_LONGER_IN_CRM = "the CRM no longer has this contact (removed or merged)"

@@ -13,6 +13,7 @@ HEATSYNC_RUN_WAIT seconds (default 300), then gives up with exit code 75."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -112,6 +113,18 @@ class _Stop:
             yield
         except StoreFull as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+    def checkpoint(self, step: str, done: int, total: int) -> None:
+        """Between the batches of a long step: stop there when a stop was asked for (what was
+        written so far is recorded), not retried by Dagster."""
+        if self.asked:
+            import dagster as dg
+
+            raise dg.Failure(
+                description=f"stopped by {self.name} during {step} ({done} of {total} contacts "
+                "written)",
+                allow_retries=False,
+            )
 
     @contextmanager
     def handlers(self) -> Iterator[None]:
@@ -301,7 +314,10 @@ def _execute(
         )
 
     try:
-        with store.run_lock(wait, waiting, lambda: stop.asked), guarded(stop.guard):
+        with (
+            store.run_lock(wait, waiting, lambda: stop.asked),
+            guarded(stop.guard, stop.checkpoint),
+        ):
             result = _in_thread(
                 lambda: daily.execute_in_process(
                     instance=instance,
@@ -340,7 +356,14 @@ def _execute(
     for step, message in failures:
         print(f"  ! {step}: {message}", file=sys.stderr)
     if stop.asked:
-        print(f"heatsync run: {_stopped(stop.name, meta, day < today)}", file=sys.stderr)
+        during = [m for _, m in failures if m.startswith(f"stopped by {stop.name} during ")]
+        line = (
+            f"{during[0]}; the rest of the fields and the tasks — the next run writes and "
+            "creates them"
+            if during
+            else _stopped(stop.name, meta, day < today)
+        )
+        print(f"heatsync run: {line}", file=sys.stderr)
         return stop.code
     return 0 if result.success else 1
 
@@ -363,6 +386,9 @@ def _stopped(signame: str, meta: dict[str, dict[str, Any]], past: bool) -> str:
     return f"stopped by {signame} {left}"
 
 
+_RETRIES_EXCEEDED = re.compile(r"Exceeded max_retries of (\d+)")
+
+
 def _step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
     """(step, one-line reason) of each failed step: a Failure's description, else the last
     line of the error message."""
@@ -375,7 +401,15 @@ def _step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
         if data.user_failure_data is not None and data.user_failure_data.description:
             reason = data.user_failure_data.description
         elif data.error is not None:
-            reason = data.error.message.strip().splitlines()[-1]
+            error = data.error
+            retried = _RETRIES_EXCEEDED.match(error.message.strip())
+            # after the retries Dagster says only "Exceeded max_retries of 2": the cause is the
+            # error of the last attempt, which it keeps as the cause
+            while error.cls_name == "RetryRequestedFromPolicy" and error.cause is not None:
+                error = error.cause
+            reason = error.message.strip().splitlines()[-1]
+            if retried and int(retried.group(1)) > 0 and error is not data.error:
+                reason += f" (the step failed {int(retried.group(1)) + 1} times)"
         out.append((event.step_key, reason or str(event.message)))
     return out
 

@@ -27,26 +27,36 @@ from pipelines.store import PortalStore
 from scoring import ScoringConfig
 
 Guard = Callable[[str], AbstractContextManager[None]]
+# (step, done, total): called between the batches of a long step; may raise to stop it there
+Checkpoint = Callable[[str, int, int], None]
 
 
 def _no_guard(step: str) -> AbstractContextManager[None]:
     return nullcontext()
 
 
+def _no_checkpoint(step: str, done: int, total: int) -> None:
+    return None
+
+
 _guard: list[Guard] = [_no_guard]
+_checkpoint: list[Checkpoint] = [_no_checkpoint]
 
 
 @contextmanager
-def guarded(guard: Guard) -> Iterator[None]:
+def guarded(guard: Guard, checkpoint: Checkpoint | None = None) -> Iterator[None]:
     """Within the block, each step of this process runs inside `guard(step)` (step: "the
     extract", "scoring", "the field write-back", "the tasks", "the backtest"), whatever thread
-    runs it: the guard may raise before the step starts, or translate what the step raises."""
-    before = _guard[0]
+    runs it: the guard may raise before the step starts, or translate what the step raises.
+    `checkpoint(step, done, total)` is called between the write-back's chunks of contacts and
+    may raise to end the step there."""
+    before = _guard[0], _checkpoint[0]
     _guard[0] = guard
+    _checkpoint[0] = checkpoint or _no_checkpoint
     try:
         yield
     finally:
-        _guard[0] = before
+        _guard[0], _checkpoint[0] = before
 
 
 def portal_time_zone(store: PortalStore, connector: CrmConnector) -> str:
@@ -150,6 +160,7 @@ def write_back_day(
             dry_run=dry_run,
             policy=policy,
             human_edit_days=human_edit_days,
+            between=lambda done, total: _checkpoint[0]("the field write-back", done, total),
         )
     result.metadata["properties_created"] = created
     return updates, result

@@ -12,6 +12,7 @@ the first run had written as an earlier day's, and those contacts never got a ca
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ import pytest
 from benchmarks.crash_trials import CRMS, Crm, Fields, Server, start_run
 from pipelines.cli import main
 from pipelines.run.asof import local_today
+from pipelines.steps import WRITE_CHUNK
 from pipelines.store import PortalStore
 
 CONTACTS = 120
@@ -108,3 +110,47 @@ def test_killed_in_the_write_back_and_in_the_tasks_the_next_run_converges(
         day = local_today(crm.time_zone(srv), pd.Timestamp.now(tz="UTC"))
         scores = store.scores(day)
         assert scores is not None and len(scores) > 0
+
+
+def test_sigterm_in_a_long_write_back_stops_between_chunks(tmp_path: Path) -> None:
+    """More contacts than one chunk of the write-back: SIGTERM at the first update request stops
+    the run after that chunk, recorded; the next run writes the rest and creates the tasks."""
+    crm = CRMS["hubspot"]
+    contacts = WRITE_CHUNK + 200
+    with crm.serve(crm.generate(contacts, SEED), 0) as srv:
+        proc = start_run(crm, srv, tmp_path)
+        while not srv.stats()["by_route"].get(crm.update_route):
+            assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+            if srv.stats()["writes"]:
+                srv.set_faults(latency_ms=KILL_LATENCY_MS)
+            time.sleep(0.002)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 143
+        took = time.monotonic() - sent
+        log = (tmp_path / "run.log").read_text()
+        chunk_batches = WRITE_CHUNK // 100  # HubSpot updates 100 contacts a request
+        assert srv.stats()["by_route"][crm.update_route] == chunk_batches  # not one more
+        said = re.search(
+            rf"heatsync run: stopped by SIGTERM during the field write-back \({WRITE_CHUNK} of "
+            r"(\d+) contacts written\); the rest of the fields and the tasks — the next run "
+            "writes and creates them",
+            log,
+        )
+        assert said, log[-3000:]
+        total = int(said.group(1))
+        assert total > WRITE_CHUNK
+        assert "Traceback" not in log
+        assert took < 12 + chunk_batches * KILL_LATENCY_MS / 1000
+        store = PortalStore(tmp_path / "home", "default")
+        assert store.written()["contact_id"].nunique() == WRITE_CHUNK  # the chunk is recorded
+        assert not crm.tasks(srv)
+
+        srv.set_faults(latency_ms=0)
+        srv.reset_stats()
+        again = start_run(crm, srv, tmp_path)
+        assert again.wait(120) == 0, (tmp_path / "run.log").read_text()[-3000:]
+        left = total - WRITE_CHUNK
+        assert srv.stats()["by_route"][crm.update_route] == -(-left // 100)
+        assert crm.tasks(srv) and max(crm.tasks(srv).values()) == 1
+        assert sum(1 for f in crm.fields(srv).values() if f.get("heatsync_temperature")) == total
