@@ -330,8 +330,18 @@ class JsonHttp:
             elif isinstance(err, AuthError):
                 err = self.explain(err)
             raise err
-        if resp.status_code == 204 or not resp.content:
+        if resp.status_code == 204:
             return None
+        if not resp.content:
+            # a 2xx with no body where JSON is due (a proxy's page, a cut answer) is no answer
+            # at all, not an empty result: retried like a 5xx, ambiguous for a create
+            self._count(server_errors=1)
+            raise ServerError(
+                "empty answer where JSON was expected",
+                status=resp.status_code,
+                method=method,
+                path=path,
+            )
         try:
             return resp.json()
         except ValueError:

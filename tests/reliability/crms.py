@@ -68,6 +68,7 @@ class Portal:
         self.triggers: list[Trigger] = []
         self._tamper: list[tuple[Callable[[str, str], bool], str, int]] = []
         self._tamper_lock = threading.Lock()
+        self.done: Counter[str] = Counter()  # tampered answers given, by kind
 
     # -- the hook: triggers fire and tampered answers replace the sandbox's, request by request
     def install(self) -> None:
@@ -81,12 +82,15 @@ class Portal:
                     trigger.action()
             kind = self._take_tamper(method, path)
             if kind == "reject":
+                self.done[kind] += 1
                 return self.rejected(req)
             if kind == "slow":  # past the client's read timeout; then the request is applied
+                self.done[kind] += 1
                 time.sleep(SLOW_S)
                 return inner(req)
             response = inner(req)
-            if kind and response.status == 200:
+            if kind and 200 <= response.status < 300 and response.status != 204:
+                self.done[kind] += 1
                 return self.tampered(kind)
             return response
 
@@ -112,7 +116,18 @@ class Portal:
             self._tamper.clear()
         self.triggers.clear()
 
+    def today(self) -> str:
+        """The portal's local day now (what `heatsync run` scores)."""
+        import pandas as pd
+
+        from pipelines.run.asof import local_today
+
+        return local_today(self.timezone(), pd.Timestamp.now(tz="UTC"))
+
     # -- per CRM
+    def timezone(self) -> str:
+        raise NotImplementedError
+
     def start(self) -> None:
         raise NotImplementedError
 
@@ -175,6 +190,9 @@ class HubSpot(Portal):
         state = hubspot_state(self.contacts, seed=self.seed, anchor=self.anchor)
         self.server = SandboxServer(state, self.options, port=0).start()
         self.install()
+
+    def timezone(self) -> str:
+        return str(self.server.state.account.get("timeZone", "UTC"))
 
     def env(self) -> dict[str, str]:
         out = {"HEATSYNC_CRM": "hubspot", "HUBSPOT_BASE_URL": self.server.base_url}
@@ -308,6 +326,9 @@ class AmoCrm(Portal):
 
         self.server.tokens.token_endpoint = spy  # type: ignore[method-assign]
         self.install()
+
+    def timezone(self) -> str:
+        return self.server.state.timezone
 
     def env(self) -> dict[str, str]:
         out = {"HEATSYNC_CRM": "amocrm", "AMOCRM_BASE_URL": self.server.base_url}
