@@ -10,6 +10,7 @@ directory carries over). Reps read Russian unless the portal's locale says other
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,9 @@ def _build(portal: str, env: Mapping[str, str], state_dir: Path) -> CrmConnector
             for e in getattr(exc, "errors", lambda: [])()
         )
         raise MissingCredentials(f"amoCRM settings: {problems or exc}. Set {NEEDS}.") from None
-    postgres = (env.get(POSTGRES_VARIABLE) or "").strip()
+    # a setting of the deployment, not of a portal: the process environment when `env` (the
+    # portal's connection) does not name it
+    postgres = (env.get(POSTGRES_VARIABLE) or os.environ.get(POSTGRES_VARIABLE) or "").strip()
     if not (postgres and settings.oauth):
         return AmoCrmConnector(settings)
     from connectors.amocrm.client import AmoClient

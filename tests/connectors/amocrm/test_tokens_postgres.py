@@ -6,6 +6,7 @@ amoCRM sandbox, whose refresh tokens are single-use and rotate."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,24 @@ def test_the_lock_waits_for_the_holder_and_times_out(
         assert time.monotonic() - started >= 0.4
     with waiter.locked():  # released with the holder's transaction
         assert waiter.read() is None
+
+
+def test_the_pipelines_portal_keeps_its_chain_in_postgres(
+    server: AmoSandboxServer, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HEATSYNC_POSTGRES_URL is the deployment's: it reaches the connector a portal is built
+    with (pipelines.portals passes only the portal's own variables)."""
+    from pipelines.config import heatsync_config
+    from pipelines.portals import configured_portals
+
+    for name in ("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_REFRESH_TOKEN", "HEATSYNC_PORTALS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in _env(server, postgres_url).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HEATSYNC_CRM", "amocrm")
+    monkeypatch.setenv("HEATSYNC_HOME", str(tmp_path))
+    (portal,) = configured_portals(os.environ)
+    connector = portal.connector(os.environ, portal.config(heatsync_config(os.environ)))
+    assert connector.portal_info().portal_id
+    assert len(_chains(postgres_url)) == 1
+    assert not list(tmp_path.rglob("amocrm-*.json"))
