@@ -314,7 +314,9 @@ def _phase(crm: Crm, srv: Server, home: Path, day: str) -> str:
         created = int((ledger["status"] == "created").sum())
     except Exception as exc:  # reported, the checks after the recovery decide
         return f"unreadable ledger at the kill: {exc!r}"
-    if creates or pending or created:
+    if created and not pending:
+        parts.append(f"after the tasks: {in_crm} tasks in the CRM, all {created} recorded")
+    elif creates or pending:
         parts.append(
             f"tasks: {creates} create requests, {in_crm} tasks in the CRM, "
             f"ledger {pending} pending/{created} created"
@@ -512,8 +514,9 @@ def main(argv: list[str] | None = None) -> int:
                 "crm": name,
                 "trials": len(outcomes),
                 "killed": sum(o.killed for o in outcomes),
-                "in tasks": sum(o.phase.startswith("tasks") for o in outcomes),
                 "in write-back": sum(o.phase.startswith("field") for o in outcomes),
+                "in tasks": sum(o.phase.startswith("tasks") for o in outcomes),
+                "after tasks": sum(o.phase.startswith("after the tasks") for o in outcomes),
                 "duplicates": sum(o.duplicates for o in outcomes),
                 "unconverged": sum(bool(o.unconverged) for o in outcomes),
                 "unreadable stores": sum(bool(o.unreadable) for o in outcomes),
