@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import requests
 
 from connectors.amocrm import AmoCrmConnector
 from connectors.base import ExtractResult
@@ -197,3 +198,17 @@ def test_hubspot_a_failing_read_stops_the_others(base_state: Any) -> None:
         time.sleep(0.3)
         assert srv.stats()["requests"] == sent
         assert sent < 40  # the other lists stopped at their next page
+
+
+def test_time_scale_shortens_the_sandbox_windows(base_state: Any) -> None:
+    """time_scale=10: HubSpot's 5 per 10 s become 5 per second, and 300 ms of latency 30 ms."""
+    with serve(base_state.copy(), burst_limit=5, latency_ms=300, time_scale=10) as srv:
+        session = requests.Session()
+        url = f"{srv.base_url}/crm/v3/objects/contacts"
+        headers = {"Authorization": f"Bearer {srv.token}"}
+        start = time.perf_counter()
+        codes = [session.get(url, headers=headers, timeout=5).status_code for _ in range(6)]
+        assert time.perf_counter() - start < 6 * 0.3  # each well under the unscaled latency
+        assert codes == [200] * 5 + [429]
+        time.sleep(1.05)
+        assert session.get(url, headers=headers, timeout=5).status_code == 200
