@@ -143,13 +143,22 @@ KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
+
+
 def _series(values: pd.Series, kind: str) -> pd.Series:
     if kind == "str":
-        out = values.astype("object").where(values.notna(), None)
+        if values.dtype == object:
+            missing = values.isna()
+            out = values.where(~missing, None) if missing.any() else values
+        else:
+            out = values.astype("object").where(values.notna(), None)
         if pd.api.types.infer_dtype(out, skipna=True) in ("string", "empty"):
             return out  # already strings: skip the per-value str() (a hot path at 1M rows)
         return out.map(lambda v: v if v is None else str(v))
     if kind == "ts":
+        if UTC_NS == values.dtype:
+            return values
         return pd.to_datetime(values, utc=True, errors="raise").astype("datetime64[ns, UTC]")
     if kind == "date":
         parsed = pd.to_datetime(values, errors="raise")
@@ -157,6 +166,8 @@ def _series(values: pd.Series, kind: str) -> pd.Series:
             parsed = parsed.dt.tz_localize(None)
         return parsed.dt.normalize().astype("datetime64[ns]")
     if kind == "bool":
+        if values.dtype == bool:
+            return values
         return values.astype("object").where(values.notna(), False).astype(bool)
     if kind == "float":
         return pd.to_numeric(values, errors="raise").astype("float64")
@@ -181,13 +192,19 @@ def conform(
     spec = dict(TABLES[table])
     if extra:
         spec.update(extra)
-    out = frame.copy()
+    index = pd.RangeIndex(len(frame))
+    out: dict[str, pd.Series] = {}
     for column, kind in spec.items():
-        if column not in out.columns:
-            out[column] = pd.Series([None] * len(out), index=out.index, dtype="object")
+        if column in frame.columns:
+            values = frame[column].set_axis(index, copy=False)
+        else:
+            values = pd.Series([None] * len(frame), index=index, dtype="object")
         try:
-            out[column] = _series(out[column], kind)
+            out[column] = _series(values, kind)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{table}.{column}: {exc}") from exc
-    ordered = list(spec) + [c for c in out.columns if c not in spec]
-    return out[ordered].reset_index(drop=True)
+    for column in frame.columns:
+        if column not in spec:
+            out[column] = frame[column].set_axis(index, copy=False)
+    # one copy of every column into the new frame (the input is never shared)
+    return pd.DataFrame(out, index=index, copy=True)

@@ -142,7 +142,7 @@ def _extra_reasons(
     r = config.reasons
     n = len(prep.contacts)
     a = prep.activities
-    positive = a[a["points"] > 0]
+    positive = a.loc[(a["points"] > 0).to_numpy(), ["cidx", "age"]]
     last_pos = positive.groupby("cidx")["age"].min().reindex(pd.RangeIndex(n))
     # a purchase is activity from them too
     won = prep.deals[prep.deals["status"] == "won"]

@@ -78,15 +78,23 @@ def _match_rules(acts: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
     Rules are matched once per distinct (type, direction, outcome, intent) combination and the
     result broadcast back, so the cost does not grow with the number of rules times rows.
     """
-    direction = acts["direction"].fillna(UNKNOWN)
-    outcome = acts["outcome"].fillna(UNKNOWN)
-    combo = pd.DataFrame(
-        {"type": acts["type"], "direction": direction, "outcome": outcome, "intent": acts["intent"]}
-    )
-    cols = list(combo.columns)
-    # group numbers follow first appearance, as does drop_duplicates: the two line up
-    codes = combo.groupby(cols, sort=False).ngroup().to_numpy()
-    combos = combo.drop_duplicates().reset_index(drop=True)
+    # each column as integer codes (a null as its own code), combined into one key per row
+    columns = ("type", "direction", "outcome", "intent")
+    key = np.zeros(len(acts), dtype="int64")
+    names: list[np.ndarray] = []
+    for col in columns:
+        codes, uniques = pd.factorize(acts[col])
+        fill = UNKNOWN if col in ("direction", "outcome") else None
+        values = np.append(np.asarray(uniques, dtype=object), np.array([fill], dtype=object))
+        key = key * len(values) + np.where(codes < 0, len(values) - 1, codes)
+        names.append(values)
+    per_row_combo, keys = pd.factorize(key)
+    keys = np.asarray(keys, dtype="int64")
+    digits: dict[str, np.ndarray] = {}
+    for col, values in zip(columns[::-1], names[::-1], strict=True):
+        keys, digit = np.divmod(keys, len(values))
+        digits[col] = values[digit]
+    combos = pd.DataFrame({col: digits[col] for col in columns})
     rule_idx = np.full(len(combos), -1)
     for i, rule in enumerate(config.signals):
         m = combos["type"].isin(rule.types).to_numpy()
@@ -107,7 +115,7 @@ def _match_rules(acts: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
             "signal_class": [r.signal_class for r in config.signals] + [None],
         }
     )
-    per_row = rule_idx[codes] if len(codes) else np.array([], dtype=int)
+    per_row = rule_idx[per_row_combo] if len(acts) else np.array([], dtype=int)
     # -1 indexes the trailing "no rule" row of `table`
     return table.iloc[per_row].reset_index(drop=True)
 
@@ -125,7 +133,7 @@ def _rollup_factor(acts: pd.DataFrame, contacts: pd.DataFrame, config: ScoringCo
     counts = contacts[count_cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     col_of_type = {c[: -len("_count")]: j for j, c in enumerate(count_cols)}
     sub = acts.loc[rollup, ["cidx", "type"]]
-    col = sub["type"].map(col_of_type)
+    col = sub["type"].astype(object).map(col_of_type)
     has = col.notna().to_numpy()
     rows = sub["cidx"].to_numpy()[has]
     n = counts[rows, col.to_numpy()[has].astype(int)]
@@ -165,9 +173,13 @@ def prepare(
     c["created_age"] = age_days(c["created_at"], as_of_date, tz)
 
     a = contract.conform(activities, "activities")
-    a = a[a["occurred_at"].notna() & (a["occurred_at"] <= as_of)]
     cidx = _contact_index(a, c)
-    a = a[cidx >= 0].assign(cidx=cidx[cidx >= 0]).reset_index(drop=True)
+    keep = (a["occurred_at"].notna() & (a["occurred_at"] <= as_of)).to_numpy() & (cidx >= 0)
+    a = a[keep].reset_index(drop=True)
+    a["cidx"] = cidx[keep]
+    # integer-coded: the masks below and in temperature, segments and touches compare codes
+    for col in ("type", "direction", "outcome"):
+        a[col] = a[col].astype("category")
     a["age"] = age_days(a["occurred_at"], as_of_date, tz).astype("int64")
     has_text = a["text"].notna() & a["type"].isin(config.intent_types)
     pattern = intent_pattern(config)

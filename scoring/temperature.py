@@ -32,7 +32,7 @@ EVIDENCE_COLUMNS = ["cidx", "code", "strength", "days", "count"]
 
 def _activity_evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     a = prep.activities
-    a = a[a["code"].notna()]
+    a = a.loc[a["code"].notna().to_numpy(), ["cidx", "code", "contrib", "age"]]
     in_window = (a["age"] <= config.reasons.count_window_days).astype("int64")
     g = (
         a.assign(in_window=in_window)
@@ -59,7 +59,12 @@ def unanswered_penalty(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
         & a["outcome"].isin(p.outcomes)
         & (a["age"] <= p.window_days)
     )
-    g = a[m].groupby("cidx").agg(days=("age", "min"), count=("age", "size")).reset_index()
+    g = (
+        a.loc[m.to_numpy(), ["cidx", "age"]]
+        .groupby("cidx")
+        .agg(days=("age", "min"), count=("age", "size"))
+        .reset_index()
+    )
     g = g[g["count"] >= p.min_calls]
     return g.assign(code=p.code, strength=float(p.points))[EVIDENCE_COLUMNS]
 
@@ -190,12 +195,13 @@ def profile_terms(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     c = prep.contacts
     n = len(c)
     a = prep.activities
-    inbound = a[(a["direction"] == "inbound") & a["code"].notna()]
+    inbound = a.loc[((a["direction"] == "inbound") & a["code"].notna()).to_numpy(), ["cidx", "age"]]
     last = inbound.groupby("cidx")["age"].min().reindex(pd.RangeIndex(n)).to_numpy(dtype=float)
     hl = config.half_life_days[pc.last_inbound_class]
     recent = np.where(np.isnan(last), 0.0, np.power(0.5, np.clip(last, 0, None) / hl))
-    touched = a[a["is_touch"] & (a["age"] <= config.touches.window_days)]
-    touches = np.bincount(touched["cidx"].to_numpy(dtype="int64"), minlength=n)[:n].astype(float)
+    touched = (a["is_touch"] & (a["age"] <= config.touches.window_days)).to_numpy()
+    cidx = a["cidx"].to_numpy(dtype="int64")[touched]
+    touches = np.bincount(cidx, minlength=n)[:n].astype(float)
     won = prep.deals[prep.deals["status"] == "won"]
     bought = won.groupby("cidx")["closed_age"].min().reindex(pd.RangeIndex(n))
     bought_days = bought.clip(lower=0).to_numpy(dtype=float)

@@ -30,7 +30,7 @@ def touches(
     """
     n = len(prep.contacts)
     a = prep.activities
-    t = a[a["is_touch"]]
+    t = a.loc[a["is_touch"].to_numpy(), ["cidx", "occurred_at", "age"]]
     last = t.groupby("cidx")["occurred_at"].max()
     last_touch_at = last.reindex(pd.RangeIndex(n))
     recent = t["age"] <= config.touches.window_days
@@ -39,7 +39,8 @@ def touches(
     due = local_dates(last_touch_at, prep.tz) + pd.to_timedelta(cadence, unit="D")
     if segment is not None:
         # the latest urgent request (what made the contact burning) with no touch after it
-        urgent = a[a["signal_class"] == "intent"].groupby("cidx")["occurred_at"].max()
+        intent = (a["signal_class"] == "intent").to_numpy()
+        urgent = a.loc[intent, ["cidx", "occurred_at"]].groupby("cidx")["occurred_at"].max()
         urgent_at = urgent.reindex(pd.RangeIndex(n))
         answered = (last_touch_at > urgent_at).to_numpy(dtype=bool)  # False where either is NaT
         burning = np.asarray(segment == "burning", dtype=bool)
