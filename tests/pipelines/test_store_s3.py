@@ -166,6 +166,15 @@ def test_a_run_keeps_its_store_on_s3_and_the_next_run_reads_it_back(
     assert len(again.scored_days()) == 1
     assert len(again.decisions()) >= len(store.decisions())
 
+    # the commands that read the store find it there too
+    contact = str(contacts["contact_id"].iloc[0])
+    capsys.readouterr()
+    assert main(["history", contact]) == 0
+    assert contact in capsys.readouterr().out
+    assert main(["forget", contact, "--yes"]) == 0
+    assert again.contact(contact).empty
+    assert f"accounts/{account}/erasures.jsonl" in _keys(s3_endpoint, s3_store)
+
 
 def _scores(rows: int, text: str = "") -> pd.DataFrame:
     return pd.DataFrame(
