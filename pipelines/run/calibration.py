@@ -30,6 +30,7 @@ import yaml
 
 from connectors.atomic import atomic_open, atomic_write_bytes
 from pipelines.run.asof import AsOf
+from pipelines.storage import ObjectPath, StorePath
 from pipelines.store import PortalStore
 from scoring import ScoringConfig, load_config
 from scoring.calibrate import CalibrationReport, calibrate_report
@@ -42,12 +43,12 @@ ADOPTED = "adopted"
 DEFAULT = "default"
 
 
-def adopted_path(store: PortalStore) -> Path:
+def adopted_path(store: PortalStore) -> StorePath:
     """The adopted config of the store's account (`<store root>/config/adopted.yaml`)."""
     return store.root / CONFIG_FOLDER / ADOPTED_FILE
 
 
-def history_path(store: PortalStore, day: str) -> Path:
+def history_path(store: PortalStore, day: str) -> StorePath:
     """The config adopted on `day` (`<store root>/config/history/<day>.yaml`)."""
     return store.root / CONFIG_FOLDER / HISTORY_FOLDER / f"{day}.yaml"
 
@@ -70,7 +71,11 @@ def scoring_choice(store: PortalStore, pinned: str = "") -> ScoringChoice:
     if pinned:
         return ScoringChoice(load_config(pinned), PINNED, pinned)
     path = adopted_path(store)
-    if path.is_file():
+    if isinstance(path, ObjectPath):  # a store on an object store: no local file to open
+        if path.is_file():
+            text = path.read_text()
+            return ScoringChoice(load_config(yaml.safe_load(text) or {}), ADOPTED, str(path))
+    elif path.is_file():
         return ScoringChoice(load_config(path), ADOPTED, str(path))
     return ScoringChoice(load_config(None), DEFAULT)
 
@@ -115,7 +120,7 @@ class Calibration:
     why: str
     horizon_days: int
     report: CalibrationReport | None
-    path: Path | None = None
+    path: StorePath | None = None
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -180,12 +185,18 @@ def _yaml(config: ScoringConfig, header: list[str]) -> bytes:
     return ("".join(f"# {line}\n" for line in header) + body).encode("utf-8")
 
 
-def adopt(store: PortalStore, day: str, config: ScoringConfig, header: list[str]) -> Path:
-    """Write `config` as the day's history entry, then as the adopted config (atomically, the
-    folder synced so that the rename survives a crash). Call under the portal's lock."""
+def adopt(store: PortalStore, day: str, config: ScoringConfig, header: list[str]) -> StorePath:
+    """Write `config` as the day's history entry, then as the adopted config (atomically: a
+    local file through a synced rename, an object in one upload). Call under the portal's
+    lock."""
     data = _yaml(config, header)
-    atomic_write_bytes(history_path(store, day), data)
-    path = adopted_path(store)
+    entry, path = history_path(store, day), adopted_path(store)
+    if isinstance(path, ObjectPath) and isinstance(entry, ObjectPath):
+        entry.write_bytes(data)
+        path.write_bytes(data)
+        return path
+    assert isinstance(entry, Path) and isinstance(path, Path)
+    atomic_write_bytes(entry, data)
     with atomic_open(path, sync_directory=True) as handle:
         handle.write(data)
     return path

@@ -305,3 +305,26 @@ def test_without_postgres_the_locks_are_the_machines_own(
     with first.run_lock(), pytest.raises(StoreBusy):
         with PortalStore(tmp_path / "machine-a", "default").run_lock():
             pass
+
+
+def test_a_config_adopted_by_recalibration_lives_in_the_object_store(
+    s3_store: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    from pipelines.run.calibration import ADOPTED, DEFAULT, adopt, scoring_choice
+    from scoring import load_config
+
+    store = PortalStore(tmp_path / "home", "default")
+    assert scoring_choice(store).source == DEFAULT
+    defaults = load_config(None)
+    halved = {kind: days / 2 for kind, days in defaults.half_life_days.items()}
+    learned = load_config({"half_life_days": halved})
+    assert learned != defaults
+    path = adopt(store, "2026-05-04", learned, ["learned by a test"])
+    assert isinstance(path, ObjectPath)
+    keys = _keys(s3_endpoint, s3_store)
+    assert any(k.endswith("config/adopted.yaml") for k in keys), keys
+    assert any(k.endswith("config/history/2026-05-04.yaml") for k in keys), keys
+    assert not (tmp_path / "home").exists() or not list((tmp_path / "home").rglob("*.yaml"))
+    choice = PortalStore(tmp_path / "home", "default")
+    chosen = scoring_choice(choice)
+    assert chosen.source == ADOPTED and chosen.config == learned
