@@ -66,11 +66,13 @@ def join_groups(groups: pd.Series, texts: pd.Series, sep: str, n: int) -> pd.Ser
     if len(texts) == 0:
         return pd.Series(out)
     g = groups.to_numpy(dtype="int64")
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    joined = np.add.reduceat((texts.astype(str) + sep).to_numpy(dtype=object), starts)
-    out[g[starts]] = joined
-    result = pd.Series(out)
-    return result.str.slice(0, -len(sep)).where(result != "", "") if sep else result
+    first = np.r_[True, g[1:] != g[:-1]]
+    starts = np.flatnonzero(first)
+    # the separator goes before every text but a group's first, so nothing is cut off after
+    parts = texts.astype(str).to_numpy(dtype=object, copy=True)
+    parts[~first] = sep + parts[~first]
+    out[g[starts]] = np.add.reduceat(parts, starts)
+    return pd.Series(out)
 
 
 def _int_text(values: pd.Series) -> pd.Series:

@@ -47,5 +47,5 @@ def touches(
         due = due.mask(burning & ~answered)  # NaT -> the local date of as_of below
     due = due.fillna(prep.as_of_date).astype("datetime64[ns]")
     return pd.DataFrame(
-        {"last_touch_at": last_touch_at.to_numpy(), "touches_30d": count, "next_touch_due": due}
+        {"last_touch_at": last_touch_at.array, "touches_30d": count, "next_touch_due": due}
     )
