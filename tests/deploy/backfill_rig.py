@@ -167,16 +167,26 @@ def _portals_file(path: Path, hubspot: SandboxServer, amocrm: AmoSandboxServer) 
 
 @contextmanager
 def deployment(
-    workdir: Path, postgres_url: str, first_day: str, contacts: int = 100
+    workdir: Path,
+    postgres_url: str,
+    first_day: str,
+    contacts: int = 100,
+    hubspot_options: SandboxOptions | None = None,
+    amocrm_options: AmoOptions | None = None,
 ) -> Iterator[Deployment]:
-    """Both sandboxes and `make serve` on `postgres_url` until the block ends; then serve is
-    interrupted and anything it started that outlives it is killed."""
+    """Both sandboxes (with these options) and `make serve` on `postgres_url` until the block
+    ends; then serve is interrupted and anything it started that outlives it is killed."""
     with ExitStack() as stack:
         hubspot = stack.enter_context(
-            SandboxServer(generate_hubspot(contacts, seed=13), SandboxOptions(search_lag_s=0.0))
+            SandboxServer(
+                generate_hubspot(contacts, seed=13),
+                hubspot_options or SandboxOptions(search_lag_s=0.0),
+            )
         )
         amocrm = stack.enter_context(
-            AmoSandboxServer(generate_amocrm(contacts, seed=14), AmoOptions(), port=0)
+            AmoSandboxServer(
+                generate_amocrm(contacts, seed=14), amocrm_options or AmoOptions(), port=0
+            )
         )
         env = {
             **os.environ,
