@@ -186,8 +186,12 @@ def tasks_day(
     run_id: str,
     dry_run: bool = False,
 ) -> TasksDone:
-    """Plan the day's follow-up tasks as of the scores' as-of and create the new ones."""
+    """Plan the day's follow-up tasks as of the scores' as-of and create the new ones (heatsync's
+    fields created first where missing: the tasks step may run before the write-back, and a
+    HubSpot task carries heatsync's task-key property)."""
     with _guard[0]("the tasks"), store.lock():
+        if not dry_run:
+            connector.ensure_schema(locale)
         tasks, result = steps.create_tasks(
             connector, store, scores, as_of, config, locale, run_id, dry_run=dry_run
         )

@@ -232,6 +232,24 @@ def test_a_write_the_crm_refuses_is_reported_and_the_run_goes_on(env: Env) -> No
     assert set(scores["contact_id"]) - set(temperatures) == {victim}
 
 
+def test_tasks_before_any_field_write_back_on_a_new_portal_are_created(env: Env) -> None:
+    # The daily job runs the write-back and the tasks side by side; on a portal's first day the
+    # tasks may go first, before heatsync's properties (the task key among them) exist.
+    crm_extract, contact_scores, _fields, crm_tasks = ASSETS[:4]
+    result = dg.materialize(
+        [crm_extract, contact_scores, crm_tasks],
+        instance=env.instance,
+        partition_key=partition_key(env.today(), PORTAL),
+        resources=env.resources(),
+    )
+    assert result.success
+    meta = _metadata(result, "crm/tasks")
+    created = _heatsync_tasks(env.server)
+    assert created and len(created) == len(set(created))
+    assert meta["task_failures"] == 0 and meta["tasks_created"] == len(created), meta
+    assert all(check.passed for check in result.get_asset_check_evaluations())
+
+
 def _backtest_day(env: Env) -> str:
     return (date.fromisoformat(env.today()) - pd.Timedelta(days=30)).isoformat()
 
