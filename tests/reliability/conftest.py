@@ -34,5 +34,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"{props['fault_matrix_seconds']:7.1f}  {name}  ({props.get('fault_matrix_runs')})"
         )
+        terminalreporter.write_line(f"         {props.get('fault_matrix_outcome')}")
     total = sum(float(p["fault_matrix_seconds"]) for _, p in rows)
     terminalreporter.write_line(f"{total:7.1f}  in all ({len(rows)} cells, summed over processes)")

@@ -34,7 +34,7 @@ import pytest
 from pipelines.cli import main
 from tests.reliability.crms import Owned, Portal, Trigger, portal
 
-CONTACTS = 200
+CONTACTS = 150
 SEEDS = {"hubspot": 11, "amocrm": 5}
 FULL = os.environ.get("HEATSYNC_FAULT_MATRIX", "").strip().lower() == "full"
 CRM_VARIABLES = (
@@ -225,7 +225,7 @@ CELLS: list[Cell] = [
     Cell(
         HS,
         "search-budget-starved",
-        (Set({"search_per_second": 1}, "429"),),
+        (Set({"search_per_second": 0}, "429"),),
         warm=True,
         expect="fails",
         cause=r"HTTP 429.*secondly limit",
@@ -237,7 +237,7 @@ CELLS: list[Cell] = [
         (Set({"fail_rate_5xx": 0.5, "seed": 3}, "5xx"),),
         when="writeback",
     ),
-    Cell(HS, "dropped-connections", (Set({"drop_rate": 0.15}, "dropped"),), fast=True),
+    Cell(HS, "dropped-connections", (Set({"drop_rate": 0.1}, "dropped"),), fast=True),
     Cell(
         HS,
         "write-applied-answer-lost",
@@ -400,11 +400,11 @@ class Reference:
     tasks: list[tuple[str, str]]
 
 
+_ANCHOR = date.today()  # the seeded portals' "today": their histories end here
+
+
 def _anchor() -> date:
-    return date.fromisoformat(os.environ.get("HEATSYNC_MATRIX_ANCHOR") or _session_anchor)
-
-
-_session_anchor = date.today().isoformat()
+    return _ANCHOR
 
 
 def _reference(
@@ -585,6 +585,13 @@ def test_fault_matrix(
         assert sorted(tasks) == ref.tasks
         changed = _changed(foreign, p.foreign())
         assert not changed, changed[:10]
+    said = [line.strip() for line in _heatsync_only(faulty.err).splitlines() if line.strip()]
+    record_property(
+        "fault_matrix_outcome",
+        f"exit {faulty.code}; fields failed {faulty.fields_failed}; {len(missed_contacts)} "
+        f"contacts and {len(missed_tasks)} tasks left for the re-run"
+        + (f"; said: {said[0][:300]}" if faulty.code else ""),
+    )
     record_property("fault_matrix_seconds", round(time.monotonic() - started, 1))
     record_property(
         "fault_matrix_runs", f"faulty {faulty.seconds:.1f} s, clean {clean.seconds:.1f} s"
