@@ -237,7 +237,7 @@ CELLS: list[Cell] = [
         (Set({"fail_rate_5xx": 0.5, "seed": 3}, "5xx"),),
         when="writeback",
     ),
-    Cell(HS, "dropped-connections", (Set({"drop_rate": 0.1}, "dropped"),), fast=True),
+    Cell(HS, "dropped-connections", (Set({"drop_rate": 0.1}, "dropped"),)),
     Cell(
         HS,
         "write-applied-answer-lost",
