@@ -334,10 +334,12 @@ CELLS: list[Cell] = [
 
 
 def _params() -> Iterator[Any]:
+    # Without HEATSYNC_FAULT_MATRIX=full only the fast cells are collected: the others are left
+    # out rather than skipped, so that a skip always means a missing service.
     for cell in CELLS:
-        marks: list[Any] = [pytest.mark.fault_matrix]
         if not (cell.fast or FULL):
-            marks.append(pytest.mark.skip(reason="full matrix only (HEATSYNC_FAULT_MATRIX=full)"))
+            continue
+        marks: list[Any] = [pytest.mark.fault_matrix]
         if cell.xfail:
             marks.append(pytest.mark.xfail(reason=cell.xfail, strict=True))
         yield pytest.param(cell, id=cell.id, marks=marks)
