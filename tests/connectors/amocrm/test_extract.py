@@ -111,9 +111,15 @@ def test_the_planted_bad_records_are_quarantined_with_reason(server: AmoSandboxS
 def test_paging_to_the_204_and_events_paging(server: AmoSandboxServer) -> None:
     whole = _connector(server).extract(None, UNTIL)
     server.reset_stats()
-    paged = _connector(server, page_size=60, events_page_size=5).extract(None, UNTIL)
+    one_at_a_time = _connector(server, page_size=60, events_page_size=5, read_workers=1)
+    paged = one_at_a_time.extract(None, UNTIL)
     routes = server.stats()["by_route"]
     assert routes["GET /api/v4/contacts"] == 120 // 60 + 1  # the last full page leads to a 204
+    server.reset_stats()
+    ahead = _connector(server, page_size=60, events_page_size=5, read_workers=4)
+    pd.testing.assert_frame_equal(ahead.extract(None, UNTIL).contacts, paged.contacts)
+    # reading ahead may ask for a few pages past the 204, never more than the threads allow
+    assert 3 <= server.stats()["by_route"]["GET /api/v4/contacts"] <= 3 + 4 - 1
     assert routes["GET /api/v4/events"] > 3
     for name in ("contacts", "activities", "deals"):
         left = getattr(whole, name).sort_values(list(getattr(whole, name).columns[:2]))
