@@ -185,13 +185,14 @@ def _shown(value: object) -> str:
     return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
-def _parse_timestamps(raw: pd.Series) -> pd.Series:
-    """ISO 8601 strings (or datetimes) to UTC; NaT where a value cannot be read."""
+def _parse_timestamps(raw: pd.Series, text: pd.Series | None = None) -> pd.Series:
+    """ISO 8601 strings (or datetimes) to UTC; NaT where a value cannot be read. `text`: the
+    values already as stripped text, when the caller has it."""
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
         return raw.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
     if pd.api.types.is_datetime64_dtype(raw):
         return raw.dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
-    text = _text(raw)
+    text = _text(raw) if text is None else text
     out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
     present = text.notna()
     if not present.any():
@@ -295,13 +296,28 @@ def validate(
         problems.add_line(f"{name}, column {c}: missing (a {table} file needs it; found: {found})")
     spec = contract.TABLES[table]
     out = raw.copy()
+    texts: dict[str, pd.Series] = {}
+
+    def text_of(column: str) -> pd.Series:
+        # each column's stripped text made once: on millions of rows it is the costly part
+        if column not in texts:
+            texts[column] = _text(raw[column])
+        return texts[column]
+
+    def absent(column: str) -> pd.Series:
+        values = raw[column]
+        if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            return values.isna()  # a date or number is never blank text
+        return text_of(column).isna()
+
     for column in raw.columns:
         kind = spec.get(column)
         values = raw[column]
         if kind is None:
             continue
         if kind == "ts":
-            parsed = _parse_timestamps(values)
+            dated = pd.api.types.is_datetime64_any_dtype(values)
+            parsed = _parse_timestamps(values, None if dated else text_of(column))
         elif kind == "date":
             parsed = _parse_dates(values)
         elif kind == "bool":
@@ -311,9 +327,9 @@ def validate(
             out[column] = _parse_numbers(values, name, column, problems)
             continue
         else:
-            out[column] = _text(values)
+            out[column] = text_of(column)
             continue
-        given = _text(values).notna() if not pd.api.types.is_datetime64_any_dtype(values) else False
+        given = ~absent(column) if not pd.api.types.is_datetime64_any_dtype(values) else False
         problems.add(
             name,
             column,
@@ -324,7 +340,7 @@ def validate(
         out[column] = parsed
 
     for column in required:
-        problems.add(name, column, _text(raw[column]).isna(), "missing value")
+        problems.add(name, column, absent(column), "missing value")
     for column, (label, allowed) in ENUMS.get(table, {}).items():
         if column not in out.columns:
             continue
