@@ -387,6 +387,18 @@ def _stopped(signame: str, meta: dict[str, dict[str, Any]], past: bool) -> str:
 
 
 _RETRIES_EXCEEDED = re.compile(r"Exceeded max_retries of (\d+)")
+_CLASS_PREFIX = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception): ")
+# What to do about the transient errors the HTTP layer gave up on (connectors/errors.py); the
+# others (refused tokens, a blocked account, bad settings) already say it in their own words.
+_WHAT_TO_DO = {
+    "RateLimitedError": "the CRM kept answering 429 (too many requests) through every retry; "
+    "another app may be spending the same API budget — the next run tries again",
+    "LockedError": "the CRM kept the records locked through every retry — the next run tries again",
+    "ServerError": "the CRM kept failing (5xx) through every retry — the next run tries again; "
+    "if it lasts, check the CRM's status page",
+    "TransportError": "the CRM could not be reached through every retry — check the network "
+    "and the base URL; the next run tries again",
+}
 
 
 def _step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
@@ -407,9 +419,12 @@ def _step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
             # error of the last attempt, which it keeps as the cause
             while error.cls_name == "RetryRequestedFromPolicy" and error.cause is not None:
                 error = error.cause
-            reason = error.message.strip().splitlines()[-1]
+            reason = _CLASS_PREFIX.sub("", error.message.strip().splitlines()[-1])
             if retried and int(retried.group(1)) > 0 and error is not data.error:
                 reason += f" (the step failed {int(retried.group(1)) + 1} times)"
+            hint = _WHAT_TO_DO.get(error.cls_name or "")
+            if hint:
+                reason += f": {hint}"
         out.append((event.step_key, reason or str(event.message)))
     return out
 
