@@ -239,7 +239,8 @@ class _Runner:
             print(f"heatsync run: {unconfigured(exc, portal)}", file=sys.stderr)
         except ConnectorError as exc:
             # already one readable line, secrets redacted: what failed and what to check
-            print(f"heatsync run: {label(portal)}{exc}", file=sys.stderr)
+            line = f"{label(portal)}{exc}{advice(type(exc).__name__)}"
+            print(f"heatsync run: {line}", file=sys.stderr)
         return 1
 
 
@@ -401,6 +402,12 @@ _WHAT_TO_DO = {
 }
 
 
+def advice(error_class: str) -> str:
+    """ ": what to do" after a transient CRM error's line (empty for other errors)."""
+    hint = _WHAT_TO_DO.get(error_class)
+    return f": {hint}" if hint else ""
+
+
 def _step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
     """(step, one-line reason) of each failed step: a Failure's description, else the last
     line of the error message."""
@@ -422,9 +429,7 @@ def _step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str]]:
             reason = _CLASS_PREFIX.sub("", error.message.strip().splitlines()[-1])
             if retried and int(retried.group(1)) > 0 and error is not data.error:
                 reason += f" (the step failed {int(retried.group(1)) + 1} times)"
-            hint = _WHAT_TO_DO.get(error.cls_name or "")
-            if hint:
-                reason += f": {hint}"
+            reason += advice(error.cls_name or "")
         out.append((event.step_key, reason or str(event.message)))
     return out
 
