@@ -127,6 +127,18 @@ def test_paging_to_the_204_and_events_paging(server: AmoSandboxServer) -> None:
         pd.testing.assert_frame_equal(left.reset_index(drop=True), right.reset_index(drop=True))
 
 
+def _rename_by_hand(server: AmoSandboxServer) -> requests.Response:
+    """Contact 1002 renamed as a person would, outside heatsync's pacing: first wait out the
+    second in which the extract before may have spent the account's 7 requests."""
+    time.sleep(1.1)
+    return requests.patch(
+        f"{server.base_url}/api/v4/contacts",
+        json=[{"id": 1002, "name": "Renamed Person"}],
+        headers={"Authorization": f"Bearer {server.long_lived_token}"},
+        timeout=5,
+    )
+
+
 def test_incremental_reads_only_what_changed(server: AmoSandboxServer) -> None:
     conn = _connector(server)
     first = conn.extract(None, UNTIL)
@@ -136,12 +148,7 @@ def test_incremental_reads_only_what_changed(server: AmoSandboxServer) -> None:
     # the overlap re-reads nothing: the sandbox's records all predate the window
     assert len(again.contacts) == 0 and len(again.activities) == 0 and len(again.deals) == 0
     # a contact changed now is read by the next incremental extract, alone
-    answer = requests.patch(
-        f"{server.base_url}/api/v4/contacts",
-        json=[{"id": 1002, "name": "Renamed Person"}],
-        headers={"Authorization": f"Bearer {server.long_lived_token}"},
-        timeout=5,
-    )
+    answer = _rename_by_hand(server)
     assert answer.status_code == 200
     later = conn.extract({k: now.isoformat() for k in first.cursors}, datetime.now(UTC))
     assert list(later.contacts["contact_id"]) == ["1002"]
@@ -237,12 +244,7 @@ def test_without_api_filtering_reads_newest_first_until_the_window(
         right = getattr(whole, name).sort_values(list(getattr(whole, name).columns[:2]))
         pd.testing.assert_frame_equal(left.reset_index(drop=True), right.reset_index(drop=True))
     # incremental: one changed contact, found on the first page, and paging stops there
-    requests.patch(
-        f"{server.base_url}/api/v4/contacts",
-        json=[{"id": 1002, "name": "Renamed Person"}],
-        headers={"Authorization": f"Bearer {server.long_lived_token}"},
-        timeout=5,
-    ).raise_for_status()
+    _rename_by_hand(server).raise_for_status()
     now = datetime.now(UTC)
     time.sleep(1.1)  # the PATCH above spent the account's budget outside heatsync's pacing
     server.reset_stats()
