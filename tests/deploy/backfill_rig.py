@@ -36,6 +36,20 @@ PORTALS = (HUBSPOT_PORTAL, AMOCRM_PORTAL)
 # and the backfill daemon counts a partition left unmaterialized as failed (COMPLETED_FAILED).
 ASSETS = (("crm", "extract"), ("heatsync", "scores"), ("heatsync", "backtest"))
 
+LAUNCH_RUN = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}
+"""
+# What `dagster-daemon run` must run: schedule, sensors, queue, run monitoring, run retries.
+DAEMONS = {"SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR", "MONITORING", "EVENT_LOG_CONSUMER"}
+
 LAUNCH_BACKFILL = """
 mutation Launch($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {

@@ -53,20 +53,16 @@ from sandbox.amocrm.common import AmoOptions
 from sandbox.amocrm.server import AmoSandboxServer
 from sandbox.demo import AMOCRM_PORTAL, HUBSPOT_PORTAL
 from sandbox.hubspot.server import SandboxOptions, SandboxServer
-from tests.deploy.backfill_rig import Deployment, answers, deployment, descendants, until
+from tests.deploy.backfill_rig import (
+    DAEMONS,
+    LAUNCH_RUN,
+    Deployment,
+    answers,
+    deployment,
+    descendants,
+    until,
+)
 
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on InvalidSubsetError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-  }
-}
-"""
-DAEMONS = {"SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR", "MONITORING", "EVENT_LOG_CONSUMER"}
 STARTED_PROCESS = "Started process for run (pid: "
 TASKS_STEP = "crm__tasks"
 CONTACTS = 300
@@ -159,7 +155,7 @@ def _launch(deployed: Deployment, case: Case) -> str:
     }
     if case.in_process:
         params["runConfigData"] = {"execution": {"config": {"in_process": {}}}}
-    launched = deployed.graphql(LAUNCH, params=params)["launchRun"]
+    launched = deployed.graphql(LAUNCH_RUN, params=params)["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     return str(launched["run"]["runId"])
 

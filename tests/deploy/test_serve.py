@@ -18,23 +18,9 @@ import requests
 from dagster._core.storage.dagster_run import DagsterRunStatus, RunRecord, RunsFilter
 
 from deploy.serve import ROOT
-from tests.deploy.backfill_rig import descendants, until
+from tests.deploy.backfill_rig import DAEMONS, LAUNCH_RUN, descendants, until
 
 T = TypeVar("T")
-
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on InvalidSubsetError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-  }
-}
-"""
-# What `dagster-daemon run` must run: schedule, sensors, queue, run monitoring, run retries.
-DAEMONS = {"SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR", "MONITORING", "EVENT_LOG_CONSUMER"}
 
 
 def _free_port() -> int:
@@ -106,7 +92,7 @@ def test_serve_runs_webserver_and_daemon_on_postgres_and_stops_on_sigint(
                 },
                 "executionMetadata": {"tags": [{"key": "heatsync/portal", "value": portal}]},
             }
-            body = {"query": LAUNCH, "variables": {"params": params}}
+            body = {"query": LAUNCH_RUN, "variables": {"params": params}}
             answer = requests.post(f"{ui}/graphql", json=body, timeout=30).json()
             result = answer["data"]["launchRun"]
             return result["run"]["runId"] if result["__typename"] == "LaunchRunSuccess" else None

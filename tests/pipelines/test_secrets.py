@@ -34,23 +34,7 @@ from sandbox.amocrm.render import generate_state as amo_state
 from sandbox.amocrm.server import AmoSandboxServer
 from sandbox.hubspot.server import SandboxOptions, SandboxServer
 from sandbox.hubspot.state import generate_state as hubspot_state
-
-CRM_VARIABLES = (
-    "HUBSPOT_ACCESS_TOKEN",
-    "HUBSPOT_CLIENT_ID",
-    "HUBSPOT_CLIENT_SECRET",
-    "HUBSPOT_REFRESH_TOKEN",
-    "HUBSPOT_BASE_URL",
-    "HEATSYNC_CRM",
-    "AMOCRM_BASE_URL",
-    "AMOCRM_ACCESS_TOKEN",
-    "AMOCRM_CLIENT_ID",
-    "AMOCRM_CLIENT_SECRET",
-    "AMOCRM_REDIRECT_URI",
-    "AMOCRM_REFRESH_TOKEN",
-    "AMOCRM_AUTH_CODE",
-    "AMOCRM_TOKEN_DIR",
-)
+from tests.crm_variables import CRM_VARIABLES
 
 
 def _secret(kind: str) -> str:

@@ -32,29 +32,12 @@ from typing import Any
 import pytest
 
 from pipelines.cli import main
+from tests.crm_variables import CRM_VARIABLES
 from tests.reliability.crms import Owned, Portal, Trigger, portal
 
 CONTACTS = 150
 SEEDS = {"hubspot": 11, "amocrm": 5}
 FULL = os.environ.get("HEATSYNC_FAULT_MATRIX", "").strip().lower() == "full"
-CRM_VARIABLES = (
-    "HEATSYNC_CRM",
-    "HEATSYNC_PORTALS",
-    "HUBSPOT_ACCESS_TOKEN",
-    "HUBSPOT_CLIENT_ID",
-    "HUBSPOT_CLIENT_SECRET",
-    "HUBSPOT_REFRESH_TOKEN",
-    "HUBSPOT_BASE_URL",
-    "HUBSPOT_BURST_LIMIT",
-    "AMOCRM_BASE_URL",
-    "AMOCRM_ACCESS_TOKEN",
-    "AMOCRM_CLIENT_ID",
-    "AMOCRM_CLIENT_SECRET",
-    "AMOCRM_REDIRECT_URI",
-    "AMOCRM_REFRESH_TOKEN",
-    "AMOCRM_AUTH_CODE",
-    "AMOCRM_TOKEN_DIR",
-)
 NO_FAULTS = {
     "hubspot": {
         "fail_rate_5xx": 0.0,
