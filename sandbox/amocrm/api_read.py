@@ -1,9 +1,13 @@
 """GET handlers of the amoCRM sandbox: account, users, contacts, leads, pipelines, events, notes,
-tasks and custom fields, in API v4's HAL shapes (an empty list is 204 with no body)."""
+tasks and custom fields, in API v4's HAL shapes (an empty list is 204 with no body).
+
+Handlers run under the state lock and their answers are encoded before it is released
+(`AmoSandboxServer.handle`), so a rendered record may share the state's nested values instead of
+copying them. A list's filtered, ordered records are kept between its pages (`ListCache`).
+"""
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +19,7 @@ from sandbox.amocrm.common import (
     Response,
     in_range,
     paginate,
+    query_key,
     self_link,
 )
 
@@ -71,7 +76,7 @@ def account(ctx: Context, req: Request) -> Response:
     if "is_api_filter_enabled" in with_:
         body["is_api_filter_enabled"] = True
     if "task_types" in with_:
-        embedded["task_types"] = copy.deepcopy(state.task_types)
+        embedded["task_types"] = state.task_types
     if "users_groups" in with_:
         embedded["users_groups"] = [{"id": 0, "name": "Отдел продаж", "uuid": None}]
     if "datetime_settings" in with_:
@@ -91,7 +96,7 @@ def account(ctx: Context, req: Request) -> Response:
 
 
 def _user(req: Request, user: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(user)
+    out = dict(user)
     out["_links"] = self_link(req, f"/api/v4/users/{user['id']}")
     return out
 
@@ -113,15 +118,19 @@ def user(ctx: Context, req: Request, user_id: str) -> Response:
 
 
 def _leads_by_contact(ctx: Context) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for lead in ctx.state.leads.values():
-        for link in lead["contacts"]:
-            out.setdefault(link["id"], []).append(lead["id"])
-    return out
+    def build() -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for lead in ctx.state.leads.values():
+            for link in lead["contacts"]:
+                out.setdefault(link["id"], []).append(lead["id"])
+        return out
+
+    found: dict[int, list[int]] = ctx.lists.get(ctx.state, ("leads_by_contact",), build)
+    return found
 
 
 def _contact(req: Request, contact: dict[str, Any], leads: list[int] | None) -> dict[str, Any]:
-    out = copy.deepcopy(contact)
+    out = dict(contact)
     out["_links"] = self_link(req, f"/api/v4/contacts/{contact['id']}")
     embedded: dict[str, Any] = {"tags": [], "companies": []}
     if leads is not None:
@@ -163,17 +172,22 @@ def contacts(ctx: Context, req: Request) -> Response:
     updated = req.range("filter[updated_at]", scalar="none")
     created = req.range("filter[created_at]", scalar="none")
     query = req.one("query")
-    items = [
-        c
-        for c in ctx.state.contacts.values()
-        if not c["is_deleted"]
-        and (not ids or c["id"] in ids)
-        and (not owners or c["responsible_user_id"] in owners)
-        and in_range(c["updated_at"], updated)
-        and in_range(c["created_at"], created)
-        and (not query or _matches_query(c, query))
-    ]
-    _order(items, req, ("updated_at", "id"))
+
+    def build() -> list[dict[str, Any]]:
+        found = [
+            c
+            for c in ctx.state.contacts.values()
+            if not c["is_deleted"]
+            and (not ids or c["id"] in ids)
+            and (not owners or c["responsible_user_id"] in owners)
+            and in_range(c["updated_at"], updated)
+            and in_range(c["created_at"], created)
+            and (not query or _matches_query(c, query))
+        ]
+        _order(found, req, ("updated_at", "id"))
+        return found
+
+    items = ctx.lists.get(ctx.state, query_key(req, "contacts"), build)
     want_leads = "leads" in req.with_()
     by_contact = _leads_by_contact(ctx) if want_leads else {}
 
@@ -192,7 +206,7 @@ def contact(ctx: Context, req: Request, contact_id: str) -> Response:
 
 
 def _lead(req: Request, lead: dict[str, Any], with_contacts: bool) -> dict[str, Any]:
-    out = {k: copy.deepcopy(v) for k, v in lead.items() if k != "contacts"}
+    out = {k: v for k, v in lead.items() if k != "contacts"}
     out["_links"] = self_link(req, f"/api/v4/leads/{lead['id']}")
     embedded: dict[str, Any] = {"tags": [], "companies": []}
     if with_contacts:
@@ -221,19 +235,24 @@ def leads(ctx: Context, req: Request) -> Response:
     updated = req.range("filter[updated_at]", scalar="none")
     created = req.range("filter[created_at]", scalar="none")
     closed = req.range("filter[closed_at]", scalar="none")
-    items = [
-        lead
-        for lead in ctx.state.leads.values()
-        if not lead["is_deleted"]
-        and (not ids or lead["id"] in ids)
-        and (not owners or lead["responsible_user_id"] in owners)
-        and (not pipelines or lead["pipeline_id"] in pipelines)
-        and (not statuses or (lead["pipeline_id"], lead["status_id"]) in statuses)
-        and in_range(lead["updated_at"], updated)
-        and in_range(lead["created_at"], created)
-        and in_range(lead["closed_at"], closed)
-    ]
-    _order(items, req, ("created_at", "updated_at", "id"))
+
+    def build() -> list[dict[str, Any]]:
+        found = [
+            lead
+            for lead in ctx.state.leads.values()
+            if not lead["is_deleted"]
+            and (not ids or lead["id"] in ids)
+            and (not owners or lead["responsible_user_id"] in owners)
+            and (not pipelines or lead["pipeline_id"] in pipelines)
+            and (not statuses or (lead["pipeline_id"], lead["status_id"]) in statuses)
+            and in_range(lead["updated_at"], updated)
+            and in_range(lead["created_at"], created)
+            and in_range(lead["closed_at"], closed)
+        ]
+        _order(found, req, ("created_at", "updated_at", "id"))
+        return found
+
+    items = ctx.lists.get(ctx.state, query_key(req, "leads"), build)
     with_contacts = "contacts" in req.with_()
     return paginate(
         req, items, "leads", limit_max=LIST_MAX, render=lambda x: _lead(req, x, with_contacts)
@@ -248,12 +267,12 @@ def lead(ctx: Context, req: Request, lead_id: str) -> Response:
 
 
 def _pipeline(req: Request, pipeline: dict[str, Any]) -> dict[str, Any]:
-    out = {k: copy.deepcopy(v) for k, v in pipeline.items() if k != "statuses"}
+    out = {k: v for k, v in pipeline.items() if k != "statuses"}
     path = f"/api/v4/leads/pipelines/{pipeline['id']}"
     out["_links"] = self_link(req, path)
     out["_embedded"] = {
         "statuses": [
-            {**copy.deepcopy(s), "_links": self_link(req, f"{path}/statuses/{s['id']}")}
+            {**s, "_links": self_link(req, f"{path}/statuses/{s['id']}")}
             for s in pipeline["statuses"]
         ]
     }
@@ -286,7 +305,7 @@ def pipeline(ctx: Context, req: Request, pipeline_id: str) -> Response:
 
 
 def _event(req: Request, event: dict[str, Any]) -> dict[str, Any]:
-    out = {k: copy.deepcopy(v) for k, v in event.items() if not k.startswith("_")}
+    out = {k: v for k, v in event.items() if not k.startswith("_")}
     out["_links"] = self_link(req, f"/api/v4/events/{event['id']}")
     plural = {"contact": "contacts", "lead": "leads", "task": "tasks"}.get(event["entity_type"])
     entity_path = f"/api/v4/{plural}/{event['entity_id']}" if plural else "/api/v4/events"
@@ -310,17 +329,21 @@ def events(ctx: Context, req: Request) -> Response:
         raise ApiError(400, "custom_field_{ID}_value_changed must be the only type")
     field_id = int(field_types[0][13:-14]) if field_types else None
     wanted = {"custom_field_value_changed"} if field_types else set(types)
-    items = [
-        e
-        for e in reversed(ctx.state.events)
-        if (not ids or e["id"] in ids)
-        and in_range(e["created_at"], created)
-        and (not by or e["created_by"] in by)
-        and (not entities or e["entity_type"] in entities)
-        and (not entity_ids or e["entity_id"] in entity_ids)
-        and (not wanted or e["type"] in wanted)
-        and (field_id is None or e.get("_field_id") == field_id)
-    ]
+
+    def build() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in reversed(ctx.state.events)
+            if (not ids or e["id"] in ids)
+            and in_range(e["created_at"], created)
+            and (not by or e["created_by"] in by)
+            and (not entities or e["entity_type"] in entities)
+            and (not entity_ids or e["entity_id"] in entity_ids)
+            and (not wanted or e["type"] in wanted)
+            and (field_id is None or e.get("_field_id") == field_id)
+        ]
+
+    items = ctx.lists.get(ctx.state, query_key(req, "events"), build)
     return paginate(req, items, "events", limit_max=EVENTS_MAX, render=lambda e: _event(req, e))
 
 
@@ -328,7 +351,7 @@ def events(ctx: Context, req: Request) -> Response:
 
 
 def _note(req: Request, entity: str, note: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(note)
+    out = dict(note)
     out["_links"] = self_link(req, f"/api/v4/{entity}/{note['entity_id']}/notes/{note['id']}")
     return out
 
@@ -340,20 +363,25 @@ def notes(ctx: Context, req: Request, entity: str, entity_id: str | None = None)
         owners = {_int(entity_id, "entity_id")}
     types = set(req.values("filter[note_type]"))
     updated = req.range("filter[updated_at]")
-    items = [
-        n
-        for n in ctx.state.notes[entity].values()
-        if (not ids or n["id"] in ids)
-        and (not owners or n["entity_id"] in owners)
-        and (not types or n["note_type"] in types)
-        and in_range(n["updated_at"], updated)
-    ]
-    _order(items, req, ("updated_at", "id"))
+
+    def build() -> list[dict[str, Any]]:
+        found = [
+            n
+            for n in ctx.state.notes[entity].values()
+            if (not ids or n["id"] in ids)
+            and (not owners or n["entity_id"] in owners)
+            and (not types or n["note_type"] in types)
+            and in_range(n["updated_at"], updated)
+        ]
+        _order(found, req, ("updated_at", "id"))
+        return found
+
+    items = ctx.lists.get(ctx.state, query_key(req, "notes", entity, entity_id), build)
     return paginate(req, items, "notes", limit_max=LIST_MAX, render=lambda n: _note(req, entity, n))
 
 
 def _task(req: Request, task: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(task)
+    out = dict(task)
     out["_links"] = self_link(req, f"/api/v4/tasks/{task['id']}")
     return out
 
@@ -370,18 +398,23 @@ def tasks(ctx: Context, req: Request) -> Response:
     if done not in (None, "", "0", "1"):
         raise ApiError(400, "filter[is_completed] must be 0 or 1")
     updated = req.range("filter[updated_at]")
-    items = [
-        t
-        for t in ctx.state.tasks.values()
-        if (not ids or t["id"] in ids)
-        and (not owners or t["responsible_user_id"] in owners)
-        and (not types or t["task_type_id"] in types)
-        and (not entity_type or t["entity_type"] in entity_type)
-        and (not entity_ids or t["entity_id"] in entity_ids)
-        and (done in (None, "") or t["is_completed"] == (done == "1"))
-        and in_range(t["updated_at"], updated)
-    ]
-    _order(items, req, ("created_at", "complete_till", "id"))
+
+    def build() -> list[dict[str, Any]]:
+        found = [
+            t
+            for t in ctx.state.tasks.values()
+            if (not ids or t["id"] in ids)
+            and (not owners or t["responsible_user_id"] in owners)
+            and (not types or t["task_type_id"] in types)
+            and (not entity_type or t["entity_type"] in entity_type)
+            and (not entity_ids or t["entity_id"] in entity_ids)
+            and (done in (None, "") or t["is_completed"] == (done == "1"))
+            and in_range(t["updated_at"], updated)
+        ]
+        _order(found, req, ("created_at", "complete_till", "id"))
+        return found
+
+    items = ctx.lists.get(ctx.state, query_key(req, "tasks"), build)
     return paginate(req, items, "tasks", limit_max=LIST_MAX, render=lambda t: _task(req, t))
 
 
@@ -394,7 +427,7 @@ def task(ctx: Context, req: Request, task_id: str) -> Response:
 
 
 def render_field(req: Request, entity: str, definition: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(definition)
+    out = dict(definition)
     out["_links"] = self_link(req, f"/api/v4/{entity}/custom_fields/{definition['id']}")
     return out
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlencode
 
@@ -249,9 +251,53 @@ def paginate(
     return Response(200, body)
 
 
+class ListCache:
+    """Filtered, ordered lists of one state, reused while the state is unchanged.
+
+    A full read asks for page after page of one query: filtering and sorting a 100k-note list
+    for each page made the sandbox, not the rate limit, the bound of a large extract. An entry
+    holds the records (not copies) and is valid while `state.version` and the sizes of the
+    collections are what they were when it was built; everything in the sandbox that changes a
+    record bumps `version` (code that edits the state by hand must do the same, or add/remove a
+    record, which the sizes catch).
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._entries: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def stamp(state: AmoState) -> Hashable:
+        notes = tuple(len(n) for n in state.notes.values())
+        sizes = (len(state.contacts), len(state.leads), len(state.tasks), len(state.events))
+        return (id(state), state.version, notes, sizes)
+
+    def get(self, state: AmoState, key: Hashable, build: Callable[[], Any]) -> Any:
+        stamp = self.stamp(state)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and found[0] == stamp:
+                self._entries.move_to_end(key)
+                return found[1]
+        value = build()
+        with self._lock:
+            self._entries[key] = (stamp, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return value
+
+
+def query_key(req: Request, *parts: Hashable) -> Hashable:
+    """A request's filters and order (its query without page and limit), plus `parts`."""
+    return (*parts, tuple(p for p in req.pairs if p[0] not in ("page", "limit")))
+
+
 @dataclass
 class Context:
-    """What a handler works on: the account state and the options."""
+    """What a handler works on: the account state, the options and the list cache."""
 
     state: AmoState
     options: AmoOptions
+    lists: ListCache = field(default_factory=ListCache)

@@ -13,6 +13,7 @@ See sandbox/README.md ("amoCRM sandbox").
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -184,6 +185,9 @@ class AmoSandboxServer(EditsMixin, EmulatorServer[AmoState, AmoOptions]):
         try:
             with self.state.lock:
                 response = handler(self.ctx, req, *args)
+                # encoded before the lock is released: a body may share the state's values
+                if response.body is not None and response.raw is None:
+                    response.raw = json.dumps(response.body, ensure_ascii=False).encode("utf-8")
         except ApiError as exc:
             response = error_response(exc)
         self._lose_answer(draws, is_write, response)
