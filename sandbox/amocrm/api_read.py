@@ -17,6 +17,7 @@ from sandbox.amocrm.common import (
     Context,
     Request,
     Response,
+    first_page,
     in_range,
     paginate,
     query_key,
@@ -187,7 +188,7 @@ def contacts(ctx: Context, req: Request) -> Response:
         _order(found, req, ("updated_at", "id"))
         return found
 
-    items = ctx.lists.get(ctx.state, query_key(req, "contacts"), build)
+    items = ctx.lists.get(ctx.state, query_key(req, "contacts"), build, fresh=first_page(req))
     want_leads = "leads" in req.with_()
     by_contact = _leads_by_contact(ctx) if want_leads else {}
 
@@ -252,7 +253,7 @@ def leads(ctx: Context, req: Request) -> Response:
         _order(found, req, ("created_at", "updated_at", "id"))
         return found
 
-    items = ctx.lists.get(ctx.state, query_key(req, "leads"), build)
+    items = ctx.lists.get(ctx.state, query_key(req, "leads"), build, fresh=first_page(req))
     with_contacts = "contacts" in req.with_()
     return paginate(
         req, items, "leads", limit_max=LIST_MAX, render=lambda x: _lead(req, x, with_contacts)
@@ -343,7 +344,7 @@ def events(ctx: Context, req: Request) -> Response:
             and (field_id is None or e.get("_field_id") == field_id)
         ]
 
-    items = ctx.lists.get(ctx.state, query_key(req, "events"), build)
+    items = ctx.lists.get(ctx.state, query_key(req, "events"), build, fresh=first_page(req))
     return paginate(req, items, "events", limit_max=EVENTS_MAX, render=lambda e: _event(req, e))
 
 
@@ -376,7 +377,9 @@ def notes(ctx: Context, req: Request, entity: str, entity_id: str | None = None)
         _order(found, req, ("updated_at", "id"))
         return found
 
-    items = ctx.lists.get(ctx.state, query_key(req, "notes", entity, entity_id), build)
+    items = ctx.lists.get(
+        ctx.state, query_key(req, "notes", entity, entity_id), build, fresh=first_page(req)
+    )
     return paginate(req, items, "notes", limit_max=LIST_MAX, render=lambda n: _note(req, entity, n))
 
 
@@ -414,7 +417,7 @@ def tasks(ctx: Context, req: Request) -> Response:
         _order(found, req, ("created_at", "complete_till", "id"))
         return found
 
-    items = ctx.lists.get(ctx.state, query_key(req, "tasks"), build)
+    items = ctx.lists.get(ctx.state, query_key(req, "tasks"), build, fresh=first_page(req))
     return paginate(req, items, "tasks", limit_max=LIST_MAX, render=lambda t: _task(req, t))
 
 

@@ -255,11 +255,11 @@ class ListCache:
     """Filtered, ordered lists of one state, reused while the state is unchanged.
 
     A full read asks for page after page of one query: filtering and sorting a 100k-note list
-    for each page made the sandbox, not the rate limit, the bound of a large extract. An entry
-    holds the records (not copies) and is valid while `state.version` and the sizes of the
-    collections are what they were when it was built; everything in the sandbox that changes a
-    record bumps `version` (code that edits the state by hand must do the same, or add/remove a
-    record, which the sizes catch).
+    for each page made the sandbox, not the rate limit, the bound of a large extract. The first
+    page of a query always builds its list afresh; a later page reuses it while `state.version`
+    and the sizes of the collections are what they were when it was built (the sandbox bumps
+    `version` on every change; a record edited by hand between two pages of one read, without
+    a bump, is the one change a later page would not see).
     """
 
     def __init__(self, size: int = 64) -> None:
@@ -273,10 +273,12 @@ class ListCache:
         sizes = (len(state.contacts), len(state.leads), len(state.tasks), len(state.events))
         return (id(state), state.version, notes, sizes)
 
-    def get(self, state: AmoState, key: Hashable, build: Callable[[], Any]) -> Any:
+    def get(
+        self, state: AmoState, key: Hashable, build: Callable[[], Any], *, fresh: bool = False
+    ) -> Any:
         stamp = self.stamp(state)
         with self._lock:
-            found = self._entries.get(key)
+            found = None if fresh else self._entries.get(key)
             if found is not None and found[0] == stamp:
                 self._entries.move_to_end(key)
                 return found[1]
@@ -287,6 +289,10 @@ class ListCache:
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
         return value
+
+
+def first_page(req: Request) -> bool:
+    return req.one("page") in (None, "", "1")
 
 
 def query_key(req: Request, *parts: Hashable) -> Hashable:

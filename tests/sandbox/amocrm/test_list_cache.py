@@ -1,5 +1,6 @@
 """The amoCRM sandbox keeps a list's filtered, ordered records between its pages (`ListCache`):
-paging builds the list once, and any change to the account shows on the next page."""
+paging builds the list once, a change to the account shows on the next page, and a read from
+the first page sees even a record edited by hand."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ def test_paging_builds_the_list_once(amo_server: AmoSandboxServer, amo_api) -> N
     built: list[object] = []
     original = amo_server.ctx.lists.get
 
-    def counting(state, key, build):  # type: ignore[no-untyped-def]
-        return original(state, key, lambda: built.append(key) or build())
+    def counting(state, key, build, **kw):  # type: ignore[no-untyped-def]
+        return original(state, key, lambda: built.append(key) or build(), **kw)
 
     amo_server.ctx.lists.get = counting  # type: ignore[method-assign]
     ids = [c["id"] for page in (1, 2, 3) for c in _page(amo_api, amo_server, page)]
@@ -53,3 +54,14 @@ def test_a_record_added_by_hand_is_listed(amo_server: AmoSandboxServer, amo_api)
         state.contacts[added["id"]] = added  # no version bump: the size changed
     after = _page(amo_api, amo_server, 3, limit="50")
     assert [c["id"] for c in after] == [c["id"] for c in before] + [added["id"]]
+
+
+def test_a_read_from_the_first_page_sees_a_record_edited_by_hand(
+    amo_server: AmoSandboxServer, amo_api
+) -> None:
+    newest = {"order[updated_at]": "desc"}
+    oldest = _page(amo_api, amo_server, 3, **newest)[-1]
+    with amo_server.state.lock:  # in place, no version bump, no size change
+        raw = amo_server.state.contacts[oldest["id"]]
+        raw["updated_at"] = max(c["updated_at"] for c in amo_server.state.contacts.values()) + 1
+    assert _page(amo_api, amo_server, 1, **newest)[0]["id"] == oldest["id"]
