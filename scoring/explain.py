@@ -23,6 +23,7 @@ import yaml
 
 from scoring.config import ScoringConfig
 from scoring.features import Prepared
+from scoring.groups import group_int_min
 
 LOCALES_DIR = Path(__file__).with_name("locales")
 _PLACEHOLDER = re.compile(r"(\{[a-z_]+\})")
@@ -144,8 +145,9 @@ def _extra_reasons(
     r = config.reasons
     n = len(prep.contacts)
     a = prep.activities
-    positive = a.loc[(a["points"] > 0).to_numpy(), ["cidx", "age"]]
-    last_pos = positive.groupby("cidx")["age"].min().reindex(pd.RangeIndex(n))
+    positive = (a["points"] > 0).to_numpy()
+    cidx = a["cidx"].to_numpy(dtype="int64")[positive]
+    last_pos = pd.Series(group_int_min(cidx, a["age"].to_numpy()[positive], n))
     # a purchase is activity from them too
     won = prep.deals[prep.deals["status"] == "won"]
     last_won = won.groupby("cidx")["closed_age"].min().reindex(pd.RangeIndex(n))

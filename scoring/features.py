@@ -21,6 +21,7 @@ from scoring import contract
 from scoring.config import ScoringConfig
 
 UNKNOWN = "unknown"
+DAY_NS = 86_400 * 10**9
 
 
 @dataclass(frozen=True)
@@ -72,29 +73,80 @@ def _contact_index(frame: pd.DataFrame, contacts: pd.DataFrame) -> np.ndarray:
     return np.asarray(keys.get_indexer(probe))
 
 
-def _match_rules(acts: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
-    """Per activity: rule index (-1 none), code, points, per_minute, max_minutes, signal_class.
+def text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of a text column (-1 where missing) and its distinct values as str.
 
-    Rules are matched once per distinct (type, direction, outcome, intent) combination and the
-    result broadcast back, so the cost does not grow with the number of rules times rows.
+    Each value is hashed once (a categorical or Arrow-backed column: only its dictionary); values
+    that are not str are converted as contract.conform does, and values equal as text share a code.
     """
-    # each column as integer codes (a null as its own code), combined into one key per row
-    columns = ("type", "direction", "outcome", "intent")
-    key = np.zeros(len(acts), dtype="int64")
+    codes, uniques = pd.factorize(values)
+    plain = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+    names = contract._series(plain, "str").to_numpy(dtype=object)
+    merged, distinct = pd.factorize(names)
+    if len(distinct) < len(names):
+        codes = np.where(codes >= 0, merged[codes], -1)
+        names = np.asarray(distinct, dtype=object)
+    return codes, names
+
+
+def _positions(names: np.ndarray, values: pd.Series) -> np.ndarray:
+    """Code of each of `values` among `names` (missing: len(names), absent: -1)."""
+    pos = np.asarray(pd.Index(names, dtype=object).get_indexer(values))
+    pos[values.isna().to_numpy()] = len(names)
+    return pos
+
+
+def _activity_contacts(acts: pd.DataFrame, contacts: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    """Row position in `contacts` (unique keys) of each activity's (portal, contact_id), -1 if
+    unknown, and the activity's contact id codes and names (text_codes).
+
+    Every activity's strings are hashed once per column; the pair lookup is then on integers.
+    """
+    p_codes, p_names = text_codes(_column(acts, "portal"))
+    c_codes, c_names = text_codes(_column(acts, "contact_id"))
+    n_p, n_c = len(p_names) + 1, len(c_names) + 1  # the last code of each is "missing"
+    c_key = _positions(p_names, contacts["portal"]) * n_c
+    c_pos = _positions(c_names, contacts["contact_id"])
+    known = (c_key >= 0) & (c_pos >= 0)
+    c_key = (c_key + c_pos)[known]
+    a_key = np.where(p_codes < 0, n_p - 1, p_codes) * n_c + np.where(c_codes < 0, n_c - 1, c_codes)
+    rows = np.flatnonzero(known)
+    if n_p * n_c <= 4 * (len(a_key) + len(contacts)):
+        table = np.full(n_p * n_c, -1, dtype=np.int64)
+        table[c_key] = rows
+        cidx = table[a_key]
+    else:  # many portals: a hash lookup rather than a table of every (portal, id) pair
+        pos = pd.Index(c_key).get_indexer(a_key)
+        cidx = np.where(pos >= 0, rows[pos], -1)
+    return cidx, c_codes, c_names
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name in frame.columns:
+        return frame[name]
+    return pd.Series(None, index=frame.index, dtype=object)
+
+
+def _combos(columns: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Per row the number of its combination of the coded columns, and the distinct combinations
+    (a missing value as the column's fill: UNKNOWN for direction and outcome, else None)."""
+    key = np.zeros(len(next(iter(columns.values()))[0]), dtype="int64")
     names: list[np.ndarray] = []
-    for col in columns:
-        codes, uniques = pd.factorize(acts[col])
+    for col, (codes, uniques) in columns.items():
         fill = UNKNOWN if col in ("direction", "outcome") else None
         values = np.append(np.asarray(uniques, dtype=object), np.array([fill], dtype=object))
         key = key * len(values) + np.where(codes < 0, len(values) - 1, codes)
         names.append(values)
-    per_row_combo, keys = pd.factorize(key)
+    per_row, keys = pd.factorize(key)
     keys = np.asarray(keys, dtype="int64")
     digits: dict[str, np.ndarray] = {}
-    for col, values in zip(columns[::-1], names[::-1], strict=True):
+    for col, values in zip(list(columns)[::-1], names[::-1], strict=True):
         keys, digit = np.divmod(keys, len(values))
         digits[col] = values[digit]
-    combos = pd.DataFrame({col: digits[col] for col in columns})
+    return per_row, pd.DataFrame({col: digits[col] for col in columns})
+
+
+def _rule_of_combos(combos: pd.DataFrame, config: ScoringConfig) -> np.ndarray:
     rule_idx = np.full(len(combos), -1)
     for i, rule in enumerate(config.signals):
         m = combos["type"].isin(rule.types).to_numpy()
@@ -105,7 +157,12 @@ def _match_rules(acts: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
         if rule.intent is not None:
             m &= (combos["intent"] == rule.intent).to_numpy()
         rule_idx[(rule_idx == -1) & m] = i
-    table = pd.DataFrame(
+    return rule_idx
+
+
+def _rule_table(config: ScoringConfig) -> pd.DataFrame:
+    """One row per signal rule and a trailing "no rule" row (indexed by -1)."""
+    return pd.DataFrame(
         {
             "rule": [*range(len(config.signals)), -1],
             "code": [r.code for r in config.signals] + [None],
@@ -113,11 +170,24 @@ def _match_rules(acts: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
             "per_minute": [r.points_per_minute for r in config.signals] + [0.0],
             "max_minutes": [r.max_minutes for r in config.signals] + [0.0],
             "signal_class": [r.signal_class for r in config.signals] + [None],
+            "half_life": [config.half_life_days.get(r.signal_class, np.nan) for r in config.signals]
+            + [np.nan],
         }
     )
+
+
+def _match_rules(acts: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
+    """Per activity: rule index (-1 none), code, points, per_minute, max_minutes, signal_class.
+
+    Rules are matched once per distinct (type, direction, outcome, intent) combination and the
+    result broadcast back, so the cost does not grow with the number of rules times rows.
+    """
+    columns = {c: pd.factorize(acts[c]) for c in ("type", "direction", "outcome", "intent")}
+    per_row_combo, combos = _combos({c: (k, np.asarray(u)) for c, (k, u) in columns.items()})
+    rule_idx = _rule_of_combos(combos, config)
     per_row = rule_idx[per_row_combo] if len(acts) else np.array([], dtype=int)
-    # -1 indexes the trailing "no rule" row of `table`
-    return table.iloc[per_row].reset_index(drop=True)
+    # -1 indexes the trailing "no rule" row of the table
+    return _rule_table(config).iloc[per_row].reset_index(drop=True)
 
 
 def _rollup_factor(acts: pd.DataFrame, contacts: pd.DataFrame, config: ScoringConfig) -> np.ndarray:
@@ -155,6 +225,109 @@ def _touch_mask(acts: pd.DataFrame, config: ScoringConfig) -> pd.Series:
     )
 
 
+def _day_numbers(ts: pd.Series, tz: str) -> np.ndarray:
+    """Days since 1970-01-01 of each timestamp's local calendar date in `tz` (no NaT)."""
+    index = pd.DatetimeIndex(ts)
+    if str(tz) != "UTC":
+        index = index.tz_convert(tz).tz_localize(None)  # local wall-clock time
+    return np.asarray(np.floor_divide(index.asi8, DAY_NS))
+
+
+def _prepare_activities(
+    activities: pd.DataFrame,
+    c: pd.DataFrame,
+    as_of: pd.Timestamp,
+    as_of_date: pd.Timestamp,
+    config: ScoringConfig,
+    tz: str,
+) -> pd.DataFrame:
+    """The activities known at as_of of the contacts in `c`, with the columns scoring uses.
+
+    Text columns are integer-coded once (text_codes) and never turned into a Python string per
+    row: contact ids, type, direction and outcome come out as categoricals, the intent words are
+    searched in each distinct text once.
+    """
+    spec = contract.ACTIVITIES
+    a = activities
+    try:
+        occurred = contract._series(_column(a, "occurred_at").set_axis(pd.RangeIndex(len(a))), "ts")
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"activities.occurred_at: {exc}") from exc
+    cidx, id_codes, id_names = _activity_contacts(a, c)
+    keep = (occurred.notna() & (occurred <= as_of)).to_numpy() & (cidx >= 0)
+    rows = None if keep.all() else np.flatnonzero(keep)
+
+    def take(values: np.ndarray) -> np.ndarray:
+        return values if rows is None else values[rows]
+
+    def conformed(name: str) -> np.ndarray:
+        values = _column(a, name)
+        try:
+            return take(contract._series(values, spec[name]).to_numpy())
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"activities.{name}: {exc}") from exc
+
+    coded = {col: text_codes(_column(a, col)) for col in ("type", "direction", "outcome")}
+    coded = {col: (take(codes), names) for col, (codes, names) in coded.items()}
+    stamps = take(occurred.array)
+    age = (as_of_date.value // DAY_NS - _day_numbers(pd.Series(stamps), tz)).astype("int64")
+
+    # intent: a type that can carry it, with a text that names an intent word
+    type_codes, type_names = coded["type"]
+    text, text_names = text_codes(_column(a, "text"))
+    text = take(text)
+    hits = pd.Series(text_names, dtype=object).str.contains(intent_pattern(config)).to_numpy(bool)
+    intent_type = np.isin(type_names, list(config.intent_types))
+    intent = (text >= 0) & (type_codes >= 0)
+    intent[intent] = hits[text[intent]] & intent_type[type_codes[intent]]
+
+    per_row, combos = _combos(
+        {**coded, "intent": (intent.astype("int64"), np.array([False, True]))}
+    )
+    rule = _rule_of_combos(combos, config)[per_row] if len(per_row) else np.array([], dtype=int)
+    table = _rule_table(config)
+    at = np.where(rule < 0, len(table) - 1, rule)
+
+    def per_rule(name: str) -> np.ndarray:
+        return np.asarray(table[name].to_numpy()[at])
+
+    out = pd.DataFrame(
+        {
+            "contact_id": pd.Categorical.from_codes(take(id_codes), id_names, validate=False),
+            "occurred_at": stamps,
+            **{
+                col: pd.Categorical.from_codes(codes, names, validate=False)
+                for col, (codes, names) in coded.items()
+            },
+            "duration_s": conformed("duration_s"),
+            "is_rollup": conformed("is_rollup"),
+            "cidx": take(cidx),
+            "age": age,
+            "intent": intent,
+            "rule": rule.astype("int64"),
+            "code": per_rule("code"),
+        },
+        copy=False,
+    )
+    classes = table["signal_class"].dropna().unique()
+    class_code = pd.Index(classes).get_indexer(table["signal_class"])
+    out["signal_class"] = pd.Categorical.from_codes(class_code[at], classes, validate=False)
+    # engagement depth: minutes of the activity (0 when unknown), bounded per rule
+    duration = np.nan_to_num(out["duration_s"].to_numpy(dtype=float), nan=0.0)
+    minutes = np.clip(duration / 60.0, 0.0, per_rule("max_minutes").astype(float))
+    out["minutes"] = minutes
+    rollup = _rollup_factor(out, c, config)
+    per_minute = per_rule("per_minute").astype(float) * minutes
+    points = (per_rule("points").astype(float) + per_minute) * rollup
+    out["points"] = points
+    # what one point of the activity's rule is worth today (roll-up and recency)
+    half_life = per_rule("half_life").astype(float)
+    decay = np.nan_to_num(rollup * np.power(0.5, age / half_life), nan=0.0)
+    out["decay"] = decay
+    out["contrib"] = points * decay
+    return out
+
+
 def prepare(
     contacts: pd.DataFrame,
     activities: pd.DataFrame,
@@ -172,32 +345,7 @@ def prepare(
     c = c.drop_duplicates(["portal", "contact_id"], keep="last").reset_index(drop=True)
     c["created_age"] = age_days(c["created_at"], as_of_date, tz)
 
-    a = contract.conform(activities, "activities")
-    cidx = _contact_index(a, c)
-    keep = (a["occurred_at"].notna() & (a["occurred_at"] <= as_of)).to_numpy() & (cidx >= 0)
-    a = a[keep].reset_index(drop=True)
-    a["cidx"] = cidx[keep]
-    # integer-coded: the masks below and in temperature, segments and touches compare codes
-    for col in ("type", "direction", "outcome"):
-        a[col] = a[col].astype("category")
-    a["age"] = age_days(a["occurred_at"], as_of_date, tz).astype("int64")
-    has_text = a["text"].notna() & a["type"].isin(config.intent_types)
-    pattern = intent_pattern(config)
-    a["intent"] = a["text"].where(has_text).str.contains(pattern, na=False).astype(bool)
-    matched = _match_rules(a, config)
-    a["rule"] = matched["rule"].to_numpy(dtype="int64")
-    a["code"] = matched["code"].to_numpy()
-    a["signal_class"] = matched["signal_class"].to_numpy()
-    # engagement depth: minutes of the activity (0 when unknown), bounded per rule
-    duration = np.nan_to_num(a["duration_s"].to_numpy(dtype=float), nan=0.0)
-    a["minutes"] = np.clip(duration / 60.0, 0.0, matched["max_minutes"].to_numpy(dtype=float))
-    rollup = _rollup_factor(a, c, config)
-    per_minute = matched["per_minute"].to_numpy(dtype=float) * a["minutes"].to_numpy()
-    a["points"] = (matched["points"].to_numpy(dtype=float) + per_minute) * rollup
-    half_life = a["signal_class"].map(config.half_life_days).to_numpy(dtype=float)
-    # what one point of the activity's rule is worth today (roll-up and recency)
-    a["decay"] = np.nan_to_num(rollup * np.power(0.5, a["age"].to_numpy() / half_life), nan=0.0)
-    a["contrib"] = a["points"].to_numpy() * a["decay"].to_numpy()
+    a = _prepare_activities(activities, c, as_of, as_of_date, config, tz)
     a["is_touch"] = _touch_mask(a, config).to_numpy()
 
     d = contract.conform(deals, "deals")

@@ -26,28 +26,47 @@ import pandas as pd
 
 from scoring.config import ScoringConfig
 from scoring.features import Prepared
+from scoring.groups import dense_groups, group_count, group_int_min, group_max, group_min, group_sum
 
 EVIDENCE_COLUMNS = ["cidx", "code", "strength", "days", "count"]
 
 
 def _activity_evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     a = prep.activities
-    a = a.loc[a["code"].notna().to_numpy(), ["cidx", "code", "contrib", "age"]]
-    in_window = (a["age"] <= config.reasons.count_window_days).astype("int64")
-    g = (
-        a.assign(in_window=in_window)
-        .groupby(["cidx", "code"], sort=False)
-        .agg(strength=("contrib", "sum"), days=("age", "min"), count=("in_window", "sum"))
-        .reset_index()
+    n = len(prep.contacts)
+    rule = a["rule"].to_numpy()
+    has = rule >= 0
+    names, code_of_rule = _rule_codes(config)
+    k = len(names)
+    key = a["cidx"].to_numpy(dtype="int64")[has] * k + code_of_rule[rule[has]]
+    group, keys = dense_groups(key, n * k)
+    size = len(keys)
+    age = a["age"].to_numpy(dtype="int64")[has]
+    in_window = age <= config.reasons.count_window_days
+    days = np.full(size, np.iinfo(np.int64).max)
+    np.minimum.at(days, group, age)
+    g = pd.DataFrame(
+        {
+            "cidx": keys // k,
+            "code": names[keys % k],
+            "strength": group_sum(group, a["contrib"].to_numpy()[has], size),
+            "days": days,
+            "count": group_count(group[in_window], size),
+        }
     )
     caps: dict[str, float] = {}
-    for rule in config.signals:
-        if rule.cap is not None:
-            caps[rule.code] = max(caps.get(rule.code, 0.0), rule.cap)
-    cap = g["code"].map(caps).to_numpy(dtype=float)
-    cap = np.where(np.isnan(cap), np.inf, cap)
+    for r in config.signals:
+        if r.cap is not None:
+            caps[r.code] = max(caps.get(r.code, 0.0), r.cap)
+    cap = np.array([caps.get(c, np.inf) for c in names], dtype=float)[keys % k]
     g["strength"] = np.clip(g["strength"].to_numpy(), -cap, cap)
     return g
+
+
+def _rule_codes(config: ScoringConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct reason codes of the signal rules, and each rule's position among them."""
+    codes, names = pd.factorize(pd.Series([r.code for r in config.signals], dtype=object))
+    return np.asarray(names, dtype=object), np.asarray(codes, dtype="int64")
 
 
 def unanswered_penalty(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
@@ -195,13 +214,14 @@ def profile_terms(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     c = prep.contacts
     n = len(c)
     a = prep.activities
-    inbound = a.loc[((a["direction"] == "inbound") & a["code"].notna()).to_numpy(), ["cidx", "age"]]
-    last = inbound.groupby("cidx")["age"].min().reindex(pd.RangeIndex(n)).to_numpy(dtype=float)
+    # a signal (a rule matched, so a reason code) that came in
+    inbound = (a["direction"] == "inbound").to_numpy() & (a["rule"].to_numpy() >= 0)
+    cidx = a["cidx"].to_numpy(dtype="int64")
+    last = group_int_min(cidx[inbound], a["age"].to_numpy()[inbound], n)
     hl = config.half_life_days[pc.last_inbound_class]
     recent = np.where(np.isnan(last), 0.0, np.power(0.5, np.clip(last, 0, None) / hl))
     touched = (a["is_touch"] & (a["age"] <= config.touches.window_days)).to_numpy()
-    cidx = a["cidx"].to_numpy(dtype="int64")[touched]
-    touches = np.bincount(cidx, minlength=n)[:n].astype(float)
+    touches = group_count(cidx[touched], n).astype(float)
     won = prep.deals[prep.deals["status"] == "won"]
     bought = won.groupby("cidx")["closed_age"].min().reindex(pd.RangeIndex(n))
     bought_days = bought.clip(lower=0).to_numpy(dtype=float)
@@ -286,13 +306,20 @@ def evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
         )
     ev = pd.concat(parts, ignore_index=True)
     # the penalty shares its code with per-call negatives: merge them into one row
-    ev = (
-        ev.groupby(["cidx", "code"], sort=False)
-        .agg(strength=("strength", "sum"), days=("days", "min"), count=("count", "max"))
-        .reset_index()
+    codes, names = pd.factorize(ev["code"])
+    k = max(len(names), 1)
+    cidx = ev["cidx"].to_numpy(dtype="int64")
+    group, keys = dense_groups(cidx * k + codes, len(prep.contacts) * k)
+    size = len(keys)
+    return pd.DataFrame(
+        {
+            "cidx": keys // k,
+            "code": np.asarray(names, dtype=object)[keys % k],
+            "strength": group_sum(group, ev["strength"].to_numpy(dtype=float), size),
+            "days": group_min(group, ev["days"].to_numpy(dtype=float), size),
+            "count": group_max(group, ev["count"].to_numpy(dtype=float), size),
+        }
     )
-    ev["cidx"] = ev["cidx"].astype("int64")
-    return ev
 
 
 def round_score(raw: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from scoring.config import ScoringConfig
 from scoring.features import Prepared, local_dates
+from scoring.groups import group_count, group_latest
 
 
 def touches(
@@ -30,18 +31,18 @@ def touches(
     """
     n = len(prep.contacts)
     a = prep.activities
-    t = a.loc[a["is_touch"].to_numpy(), ["cidx", "occurred_at", "age"]]
-    last = t.groupby("cidx")["occurred_at"].max()
-    last_touch_at = last.reindex(pd.RangeIndex(n))
-    recent = t["age"] <= config.touches.window_days
-    count = np.bincount(t.loc[recent, "cidx"].to_numpy(dtype="int64"), minlength=n)[:n]
+    cidx = a["cidx"].to_numpy(dtype="int64")
+    stamps = a["occurred_at"].array.asi8  # UTC instants in ns
+    touch = a["is_touch"].to_numpy(dtype=bool)
+    last_touch_at = _latest(cidx[touch], stamps[touch], n)
+    recent = touch & (a["age"] <= config.touches.window_days).to_numpy()
+    count = group_count(cidx[recent], n)
     cadence = pd.Series(temperature).map(config.touches.cadence_days).to_numpy(dtype="int64")
     due = local_dates(last_touch_at, prep.tz) + pd.to_timedelta(cadence, unit="D")
     if segment is not None:
         # the latest urgent request (what made the contact burning) with no touch after it
         intent = (a["signal_class"] == "intent").to_numpy()
-        urgent = a.loc[intent, ["cidx", "occurred_at"]].groupby("cidx")["occurred_at"].max()
-        urgent_at = urgent.reindex(pd.RangeIndex(n))
+        urgent_at = _latest(cidx[intent], stamps[intent], n)
         answered = (last_touch_at > urgent_at).to_numpy(dtype=bool)  # False where either is NaT
         burning = np.asarray(segment == "burning", dtype=bool)
         due = due.mask(burning & ~answered)  # NaT -> the local date of as_of below
@@ -49,3 +50,9 @@ def touches(
     return pd.DataFrame(
         {"last_touch_at": last_touch_at.array, "touches_30d": count, "next_touch_due": due}
     )
+
+
+def _latest(cidx: np.ndarray, stamps: np.ndarray, n: int) -> pd.Series:
+    """Per contact 0..n-1 the latest of UTC instants (int64 ns), NaT where none."""
+    latest = group_latest(cidx, stamps, n)
+    return pd.Series(latest).dt.tz_localize("UTC")
