@@ -6,6 +6,11 @@ threads. The limiter paces them (it is thread-safe and holds a slot while a requ
 flight), so more threads never mean more requests per window. Only the submitting thread waits
 for results, and tasks never wait for other tasks, so a small pool cannot deadlock. On an error
 the pending tasks are cancelled and the running ones stop at their next page (`stopped`).
+
+`InOrder` runs a handler on each of a series of results in the order they were added, as soon as
+that result and every earlier one are in, on the thread that completed the last of them: reads
+that depend on earlier reads start without anyone waiting, in an order that does not depend on
+which answer came first.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from connectors.http import ConnectorError
 
 T = TypeVar("T")
 
-__all__ = ["Fanout", "PagedRead", "Stopped", "read_pages"]
+__all__ = ["Fanout", "InOrder", "PagedRead", "Stopped", "done", "read_pages"]
 
 
 class Stopped(ConnectorError):
@@ -78,6 +83,47 @@ class Fanout:
         if len(items) <= 1:
             return [fn(item) for item in items]
         return [f.result() for f in [self.submit(fn, item) for item in items]]
+
+
+def done(value: T) -> Future[T]:
+    """A future that already holds `value`."""
+    future: Future[T] = Future()
+    future.set_result(value)
+    return future
+
+
+class InOrder:
+    """Handlers run on results in the order they were added (see the module docstring). A failed
+    future or handler stops the series and is passed to `on_error`, once."""
+
+    def __init__(self, on_error: Callable[[BaseException], None]) -> None:
+        self._on_error = on_error
+        self._lock = threading.RLock()
+        self._slots: dict[int, tuple[Future[Any], Callable[[Any], None]]] = {}
+        self._added = 0
+        self._next = 0
+        self._failed = False
+
+    def add(self, future: Future[T], handler: Callable[[T], None]) -> None:
+        with self._lock:
+            self._slots[self._added] = (future, handler)
+            self._added += 1
+        future.add_done_callback(self._drain)
+
+    def _drain(self, _: object = None) -> None:
+        with self._lock:
+            while not self._failed and self._next in self._slots:
+                future, handler = self._slots[self._next]
+                if not future.done():
+                    return
+                del self._slots[self._next]
+                self._next += 1
+                try:
+                    handler(future.result())
+                except BaseException as exc:
+                    self._failed = True
+                    self._slots.clear()
+                    self._on_error(exc)
 
 
 @dataclass

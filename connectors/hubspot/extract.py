@@ -1,15 +1,17 @@
 """`HubSpotConnector.extract`: read what changed since the cursors into canonical tables.
 
-Per object type: no cursor -> the list endpoint (complete, no 10,000 cap); a cursor -> search
-windows [cursor - overlap_s, until - search_lag_s]. Records are mapped one by one
-(connectors.hubspot.mapping); one that cannot be mapped goes to the quarantine frame with a reason
-and is counted, never crashing the run and never silently dropped. Non-fatal oddities (an
-unparseable free-text birthday, an activity or deal without a contact) are counted in
+No cursors (a full extract): connectors.hubspot.full_read lists the contacts and reads their
+activities and deals through them (association and batch reads, no list chain longer than the
+contacts'). Cursors: per object type, search windows [cursor - overlap_s, until - search_lag_s]
+(a type without a cursor is listed). Records are mapped one by one (connectors.hubspot.mapping);
+one that cannot be mapped goes to the quarantine frame with a reason and is counted, never
+crashing the run and never silently dropped. Non-fatal oddities (an unparseable free-text
+birthday; in an incremental extract, an activity or deal without a contact) are counted in
 `ExtractResult.warnings`. Archived contacts (listed with archived=true on every extract) and
 merged-away ids are returned in `removed_contact_ids` and never emitted.
 
-Reads run concurrently on `settings.read_workers` threads (`connectors.fanout`): the records of
-each object type on a thread of their own (a list or search walks its pages in order), the
+Reads run concurrently on `settings.read_workers` threads (`connectors.fanout`). Incremental: the
+records of each object type on a thread of their own (a search walks its pages in order), the
 archived contacts beside them, and the associations of each type, in chunks of 100 ids, as soon
 as that type and the contacts are read. The mapping runs on the calling thread, and the rows,
 warnings and quarantine are those of reading one request at a time, in the same order.
@@ -24,12 +26,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 from pydantic import ValidationError
 
 from connectors.base import ExtractResult
 from connectors.fanout import Fanout
 from connectors.http import log
 from connectors.hubspot import mapping
+from connectors.hubspot.full_read import FullRead
 from connectors.hubspot.mapping import ACTIVITY_KIND
 from connectors.hubspot.models import HubSpotObject
 from connectors.hubspot.settings import (
@@ -62,6 +66,8 @@ def extract(
     # every thread at once (the deals need the currency anyway)
     connector.portal_info()
     with Fanout(connector.settings.read_workers, f"heatsync-{run.portal}") as fanout:
+        if run.full:
+            return run.full_result(fanout)
         run.start(fanout)
         contacts = run.contacts()
         own_tasks: list[Row] = []
@@ -83,11 +89,6 @@ class _Contacts:
     rows: list[Row]
     rollups: list[Row]
     removed: set[str]  # archived and merged-away ids
-    full: bool  # read in full (list endpoint), not searched
-
-    @property
-    def live_ids(self) -> list[str]:
-        return [r["contact_id"] for r in self.rows]
 
 
 class _Extract:
@@ -156,32 +157,16 @@ class _Extract:
                 self._quarantine(object_type, raw, exc)
         return out
 
-    def links(
-        self, object_type: str, object_ids: list[str], contacts: _Contacts, objects_full: bool
-    ) -> Callable[[], dict[str, list[str]]]:
-        """object id -> associated contact ids, read from whichever side needs fewer requests;
-        the requests start now, the function returned waits for them."""
+    def links(self, object_type: str, object_ids: list[str]) -> Callable[[], dict[str, list[str]]]:
+        """object id -> associated contact ids; the requests start now, the function returned
+        waits for them."""
         if not object_ids:
             return dict
-        contact_ids = contacts.live_ids
-        if contacts.full and objects_full and len(contact_ids) < len(object_ids):
-            wanted = set(object_ids)
-            read = self.client.associations_later(CONTACTS, object_type, contact_ids, self.fanout)
-
-            def inverted() -> dict[str, list[str]]:
-                out: dict[str, list[str]] = {}
-                for contact_id, targets in read().items():
-                    for target in targets:
-                        if target in wanted:
-                            out.setdefault(target, []).append(contact_id)
-                return out
-
-            return inverted
         return self.client.associations_later(object_type, CONTACTS, object_ids, self.fanout)
 
     # -- per object family -------------------------------------------------------------------
     def contacts(self) -> _Contacts:
-        raws, full = self.read(CONTACTS, mapping.contact_properties(self.settings.vip_property))
+        raws, _ = self.read(CONTACTS, mapping.contact_properties(self.settings.vip_property))
         objs = self.objects(CONTACTS, raws)
         archived = (
             self.archived.result()
@@ -203,7 +188,7 @@ class _Extract:
                 continue
             rows.append(row)
             rollups.extend(acts)
-        return _Contacts(rows, rollups, removed, full)
+        return _Contacts(rows, rollups, removed)
 
     def activities(
         self, object_type: str, contacts: _Contacts, own_tasks: list[Row]
@@ -211,7 +196,7 @@ class _Extract:
         """The rows of one activity type, one per (engagement, live contact), once the function
         returned is called (its links are read meanwhile); heatsync's own tasks are added to
         `own_tasks`."""
-        raws, full = self.read(object_type, ACTIVITY_PROPERTIES[object_type])
+        raws, _ = self.read(object_type, ACTIVITY_PROPERTIES[object_type])
         objs = self.objects(object_type, raws)
         if object_type == TASKS:
             own_tasks.extend(mapping.own_task(obj) for obj in objs if obj.prop(TASK_KEY_PROPERTY))
@@ -220,7 +205,7 @@ class _Extract:
             object_type, objs, lambda o: mapping.activity(object_type, o, note_tags)
         )
         kind = ACTIVITY_KIND[object_type]
-        links = self.links(object_type, [o.id for o, _ in mapped], contacts, full)
+        links = self.links(object_type, [o.id for o, _ in mapped])
         return lambda: [
             {
                 **row,
@@ -236,14 +221,14 @@ class _Extract:
     def deals(self, contacts: _Contacts) -> Callable[[], list[Row]]:
         """The rows of the deals, one per (deal, live contact), once the function returned is
         called."""
-        raws, full = self.read(DEALS, DEAL_PROPERTIES)
+        raws, _ = self.read(DEALS, DEAL_PROPERTIES)
         objs = self.objects(DEALS, raws)
         if not objs:
             return list
         stages = mapping.stages(self.client.pipelines())
         currency = self.connector.portal_info().currency
         mapped = self._mapped(DEALS, objs, lambda o: mapping.deal(o, stages, currency))
-        links = self.links(DEALS, [o.id for o, _ in mapped], contacts, full)
+        links = self.links(DEALS, [o.id for o, _ in mapped])
         return lambda: [
             {**row, "contact_id": contact_id, "portal": self.portal}
             for _, row, contact_id in self._per_contact(
@@ -297,6 +282,14 @@ class _Extract:
         rest = [t for t in self.quarantined if t not in order]
         return [row for t in (*known, *rest) for row in self.quarantined[t]]
 
+    def full_result(self, fanout: Fanout) -> ExtractResult:
+        """A full extract, read through the contacts (connectors.hubspot.full_read)."""
+        self.fanout = fanout
+        read = FullRead(self, fanout)
+        removed = read.read()
+        contacts = _Contacts(read.contacts, [], removed)
+        return self.result(contacts, read.activities, read.deals, read.own_tasks)
+
     def result(
         self, contacts: _Contacts, activities: list[Row], deals: list[Row], own_tasks: list[Row]
     ) -> ExtractResult:
@@ -305,9 +298,9 @@ class _Extract:
             self.warnings["quarantined"] += len(self.quarantine)
             log.warning("%s: quarantined %d record(s)", self.portal, len(self.quarantine))
         return ExtractResult(
-            contacts=mapping.contacts_frame(contacts.rows),
-            activities=mapping.activities_frame(activities),
-            deals=mapping.deals_frame(deals),
+            contacts=_without(mapping.contacts_frame(contacts.rows), contacts.removed),
+            activities=_without(mapping.activities_frame(activities), contacts.removed),
+            deals=_without(mapping.deals_frame(deals), contacts.removed),
             quarantine=mapping.quarantine_frame(self.quarantine),
             removed_contact_ids=sorted(contacts.removed, key=lambda v: (len(v), v)),
             cursors={t: new_cursor for t in CURSOR_OBJECTS},
@@ -315,3 +308,11 @@ class _Extract:
             warnings=dict(self.warnings),
             own_tasks=mapping.own_tasks_frame(own_tasks),
         )
+
+
+def _without(frame: pd.DataFrame, removed: set[str]) -> pd.DataFrame:
+    """The rows of contacts not removed (a full extract maps each page before the archived list
+    and the later pages say which contacts are gone)."""
+    if frame.empty or not removed:
+        return frame
+    return frame[~frame["contact_id"].isin(removed)].reset_index(drop=True)

@@ -247,8 +247,9 @@ class HubSpotSettings(BaseModel):
     burst_margin: int = Field(5, ge=0)
     search_per_second: int = Field(5, ge=1)
     search_window_s: float = Field(1.0, gt=0)  # the search budget's window (HubSpot: a second)
-    # threads one extract reads with: about budget × latency (18.5/s × 0.3 s), plus headroom
-    read_workers: int = Field(8, ge=1, le=32)
+    # threads one extract reads with: one walks the contacts list, the others must keep about
+    # budget × answer time in flight (18.5/s × 0.37 s ≈ 7), with headroom for slower answers
+    read_workers: int = Field(12, ge=1, le=32)
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 60.0
     max_attempts: int = Field(6, ge=1)

@@ -1,6 +1,8 @@
 """Concurrent extract (connectors.fanout) against both sandboxes over loopback HTTP, with latency:
 the same result as reading one request at a time, several requests in flight, and no 429 from
-the server at the default settings, the search budget included."""
+the server at the default settings, the search budget included. HubSpot's full extract reads
+activities and deals through the contacts (connectors.hubspot.full_read): no list but the
+contacts', records linked to contacts on several pages, the same rows as listing gave."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from connectors.amocrm import AmoCrmConnector
 from connectors.base import ExtractResult
 from connectors.http import PermissionDeniedError
 from connectors.hubspot import HubSpotConnector
-from connectors.hubspot.settings import REQUIRED_SCOPES
+from connectors.hubspot.settings import REQUIRED_SCOPES, TASK_KEY_PROPERTY
 from sandbox.amocrm.render import generate_state as amo_generate_state
 from sandbox.hubspot.server import SandboxServer
 from sandbox.hubspot.state import now_ms
@@ -97,6 +99,84 @@ def test_hubspot_concurrent_extract_equals_sequential(base_state: Any) -> None:
         assert not inc_con.full and len(inc_con.contacts) >= 1
         assert srv.stats()["429"] == 0
         assert seq.stats.rate_limited == con.stats.rate_limited == 0
+
+
+def _link_across_pages(srv: SandboxServer) -> tuple[str, list[str]]:
+    """Associate one e-mail of a first-page contact with two contacts of later pages too; its id
+    and its contacts in list order."""
+    with srv.lock:
+        contacts = [r.id for r in srv.state.iter_live("contacts")]
+        email = next(iter(srv.state.iter_live("emails")))
+        first = next(iter(srv.state.associations("emails", email.id, "contacts")))
+        assert first in contacts[:100]
+        later = [contacts[150], contacts[250]]
+        for contact_id in later:
+            srv.state.associate("emails", email.id, "contacts", contact_id, 198)
+    return str(email.id), [str(first), *map(str, later)]
+
+
+def test_hubspot_full_extract_reads_through_the_contacts(base_state: Any) -> None:
+    """Only the contacts are listed (no activity or deal list paces the extract); the other
+    records are read by id, an e-mail linked to contacts on three pages gives a row for each
+    (read once per page that links it, quarantined at most once), and eight threads give the
+    one-at-a-time result with the same requests."""
+    with serve(base_state.copy(), latency_ms=15) as srv:
+        email_id, linked = _link_across_pages(srv)
+        until = datetime.now(UTC)
+        results, routes = [], []
+        for workers in (1, 8):
+            srv.reset_stats()
+            hub, _ = _hub(srv, workers)
+            results.append(hub.extract(None, until))
+            routes.append(srv.stats()["by_route"])
+        assert_same(*results)
+        assert routes[0] == routes[1]
+        listed = {k for k in routes[1] if k.startswith("GET objects/")}
+        assert listed == {"GET objects/contacts"}
+        for object_type in ("calls", "emails", "meetings", "notes", "tasks", "deals"):
+            assert routes[1][f"POST objects/{object_type}/batch/read"] >= 1
+            assert routes[1][f"POST associations/contacts/{object_type}/batch/read"] >= 3
+        full = results[1]
+        rows = full.activities[full.activities["crm_id"] == email_id]
+        assert sorted(rows["contact_id"]) == sorted(linked)
+        assert rows["activity_id"].tolist() == [f"email:{email_id}:{c}" for c in linked]
+        assert full.warnings == {"birthday_unparsed": 1, "quarantined": 2}
+        assert srv.stats()["429"] == 0
+
+
+def test_hubspot_full_extract_reads_a_record_again_only_for_later_links(base_state: Any) -> None:
+    """The planted call that cannot be mapped, linked to a contact on the last page too: it is
+    read twice (once per page that links it) but quarantined once; a task of heatsync's own
+    linked to two pages' contacts is one own task."""
+    with serve(base_state.copy()) as srv:
+        planted = srv.state.meta["planted"]["bad_duration_call"]
+        with srv.lock:
+            contacts = [r.id for r in srv.state.iter_live("contacts")]
+            srv.state.associate("calls", int(planted), "contacts", contacts[-1], 194)
+            now = now_ms()
+            key = f"hubspot-24681357:{contacts[0]}:call_now:2026-03-02"
+            task = srv.state.add(
+                "tasks",
+                {
+                    "hs_task_subject": "Call now",
+                    "hs_task_status": "NOT_STARTED",
+                    "hs_timestamp": "2026-03-02T09:00:00.000Z",
+                    TASK_KEY_PROPERTY: key,
+                },
+                now,
+                now,
+            )
+            for contact_id in (contacts[0], contacts[-1]):
+                srv.state.associate("tasks", task.id, "contacts", contact_id, 204)
+        hub = connector_for(srv, read_workers=8)
+        full = hub.extract(None, datetime.now(UTC))
+        bad = full.quarantine[full.quarantine["object_type"] == "calls"]
+        assert bad["object_id"].tolist() == [planted]
+        assert planted not in set(full.activities["crm_id"])
+        assert full.own_tasks["task_key"].tolist() == [key]
+        assert full.own_tasks["task_id"].tolist() == [str(task.id)]
+        reads = srv.stats()["by_route"]
+        assert reads["POST objects/calls/batch/read"] >= 2
 
 
 def test_hubspot_concurrency_stays_within_both_budgets(base_state: Any) -> None:
