@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from connectors.sink import TableSink
+
 # Canonical heatsync fields a connector writes on each contact, in scoring's names. Each
 # connector maps them to its own property names and formats.
 WRITABLE_FIELDS = (
@@ -85,29 +87,68 @@ class PortalInfo:
     currency: str | None = None
 
 
-@dataclass
 class ExtractResult:
     """Canonical tables for the records changed since the cursors, plus bookkeeping.
 
-    `contacts`, `activities` and `deals` follow `scoring.contract` (conformed).
-    `removed_contact_ids` are contacts that must no longer be scored or written (archived,
-    merged away). `cursors` are the new per-object high-water marks to pass to the next
-    extract. `quarantine` has the columns QUARANTINE_COLUMNS, one row per record that failed
-    validation.
+    `contacts`, `activities` and `deals` follow `scoring.contract` (conformed). A connector may
+    give each as a frame or as a `TableSink` it streamed its rows into; `tables` holds what it
+    gave (the extract step merges sinks chunk by chunk), the attributes read a sink back as a
+    frame (once, on first use). `removed_contact_ids` are contacts that must no longer be scored
+    or written (archived, merged away). `cursors` are the new per-object high-water marks to pass
+    to the next extract. `quarantine` has the columns QUARANTINE_COLUMNS, one row per record that
+    failed validation.
     """
 
-    contacts: pd.DataFrame
-    activities: pd.DataFrame
-    deals: pd.DataFrame
-    quarantine: pd.DataFrame
-    removed_contact_ids: list[str]
-    cursors: dict[str, str]
-    full: bool  # True when no cursor was given (every record was read)
-    # counted non-fatal data problems, e.g. {"birthday_unparsed": 3} (records still emitted)
-    warnings: dict[str, int] = field(default_factory=dict)
-    # heatsync's own follow-up tasks found in the CRM (OWN_TASK_COLUMNS): the task history that
-    # survives a lost local store
-    own_tasks: pd.DataFrame = field(default_factory=lambda: empty_own_tasks())
+    def __init__(
+        self,
+        contacts: pd.DataFrame | TableSink,
+        activities: pd.DataFrame | TableSink,
+        deals: pd.DataFrame | TableSink,
+        quarantine: pd.DataFrame,
+        removed_contact_ids: list[str],
+        cursors: dict[str, str],
+        full: bool,  # True when no cursor was given (every record was read)
+        # counted non-fatal data problems, e.g. {"birthday_unparsed": 3} (records still emitted)
+        warnings: dict[str, int] | None = None,
+        # heatsync's own follow-up tasks found in the CRM (OWN_TASK_COLUMNS): the task history
+        # that survives a lost local store
+        own_tasks: pd.DataFrame | None = None,
+    ) -> None:
+        self.tables: dict[str, pd.DataFrame | TableSink] = {
+            "contacts": contacts,
+            "activities": activities,
+            "deals": deals,
+        }
+        self.quarantine = quarantine
+        self.removed_contact_ids = removed_contact_ids
+        self.cursors = cursors
+        self.full = full
+        self.warnings = dict(warnings or {})
+        self.own_tasks = empty_own_tasks() if own_tasks is None else own_tasks
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """One table as a frame (a sink is read back once and kept as its frame)."""
+        table = self.tables[name]
+        if isinstance(table, TableSink):
+            table = self.tables[name] = table.frame()
+        return table
+
+    def count(self, name: str) -> int:
+        """The rows of one table, without reading a sink back whole."""
+        table = self.tables[name]
+        return table.count() if isinstance(table, TableSink) else len(table)
+
+    @property
+    def contacts(self) -> pd.DataFrame:
+        return self.frame("contacts")
+
+    @property
+    def activities(self) -> pd.DataFrame:
+        return self.frame("activities")
+
+    @property
+    def deals(self) -> pd.DataFrame:
+        return self.frame("deals")
 
 
 @dataclass

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from connectors.base import WRITABLE_FIELDS, CrmConnector, WriteReport, field_changes
+from connectors.sink import spill_into
 from pipelines.human_edits import (
     DEFAULT_HUMAN_EDIT_DAYS,
     KEPT_REASON,
@@ -62,10 +63,17 @@ def extract(connector: CrmConnector, store: PortalStore, as_of: AsOf) -> StepRes
     binding = store.bind(connector.crm, info.portal_id)
     with store.lock():
         cursors = store.cursors() or None
-        result = connector.extract(cursors, until=now.to_pydatetime())
-        totals = store.merge_extract(
-            result.contacts, result.activities, result.deals, result.removed_contact_ids
-        )
+        with store.scratch() as folder, spill_into(folder):
+            # a connector that streams spills its rows into the folder; they are merged
+            # chunk by chunk, so memory does not grow with the account
+            result = connector.extract(cursors, until=now.to_pydatetime())
+            pulled = {name: result.count(name) for name in ("contacts", "activities", "deals")}
+            totals = store.merge_extract(
+                result.tables["contacts"],
+                result.tables["activities"],
+                result.tables["deals"],
+                result.removed_contact_ids,
+            )
         quarantined = store.add_quarantine(result.quarantine, seen_at=now)
         adopted = store.adopt_crm_tasks(result.own_tasks)
         store.save_cursors(result.cursors)
@@ -81,9 +89,9 @@ def extract(connector: CrmConnector, store: PortalStore, as_of: AsOf) -> StepRes
     reasons = result.quarantine["reason"].value_counts().to_dict() if len(result.quarantine) else {}
     meta = {
         "mode": "full" if result.full else "incremental",
-        "contacts_pulled": len(result.contacts),
-        "activities_pulled": len(result.activities),
-        "deals_pulled": len(result.deals),
+        "contacts_pulled": pulled["contacts"],
+        "activities_pulled": pulled["activities"],
+        "deals_pulled": pulled["deals"],
         "contacts_removed": len(result.removed_contact_ids),
         "rows_quarantined": quarantined,
         "quarantine_reasons": {str(k): int(v) for k, v in reasons.items()},

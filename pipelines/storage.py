@@ -23,16 +23,16 @@ from __future__ import annotations
 import fnmatch
 import functools
 import hashlib
-import io
 import os
 import posixpath
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import pandas as pd
 import pyarrow as pa
@@ -188,11 +188,15 @@ def s3_filesystem(
 @contextmanager
 def object_writer(path: ObjectPath) -> Iterator[BinaryIO]:
     """A handle whose bytes replace `path` when the block ends without an error. They are
-    gathered in memory and sent in one upload at the end: an error or a kill before then sends
+    gathered in a local temporary file (a big table is written row group by row group, never
+    whole in memory) and sent in one upload at the end: an error or a kill before then sends
     nothing, and S3 shows an object only once its upload completed."""
-    buffer = io.BytesIO()
-    yield buffer
-    path.write_bytes(buffer.getvalue())
+    with tempfile.TemporaryFile() as spool:
+        yield cast(BinaryIO, spool)
+        spool.flush()
+        spool.seek(0)
+        with path.fs.open_output_stream(path.key) as handle:
+            handle.upload(spool)
 
 
 def read_frame(path: StorePath, **kwargs: Any) -> pd.DataFrame:

@@ -59,8 +59,10 @@ import pyarrow.parquet as pq
 
 from connectors.atomic import atomic_open
 from connectors.base import QUARANTINE_COLUMNS as EXTRACT_QUARANTINE_COLUMNS
+from connectors.sink import TableSink
 from pipelines import storage
 from pipelines.storage import ObjectPath, StorePath
+from pipelines.table_merge import merge_table
 from scoring import contract
 
 LEDGER_COLUMNS = {
@@ -318,26 +320,41 @@ class PortalStore:
 
     def merge_extract(
         self,
-        contacts: pd.DataFrame,
-        activities: pd.DataFrame,
-        deals: pd.DataFrame,
+        contacts: pd.DataFrame | TableSink,
+        activities: pd.DataFrame | TableSink,
+        deals: pd.DataFrame | TableSink,
         removed_contact_ids: list[str],
     ) -> dict[str, int]:
-        """Upsert an extract into the store; returns how many rows each table now holds."""
+        """Upsert an extract into the store; returns how many rows each table now holds.
+
+        Each table is merged chunk by chunk (pipelines.table_merge), a sink's rows as they were
+        spilled: a full extract of a big account never sits in memory whole."""
         counts: dict[str, int] = {}
-        removed = set(removed_contact_ids)
         for name, fresh in (("contacts", contacts), ("activities", activities), ("deals", deals)):
-            keys = list(contract.KEYS[name])
-            current = self.table(name)
-            fresh = self._own(contract.conform(fresh, name))
-            frames = [f for f in (current, fresh) if len(f)]
-            merged = pd.concat(frames, ignore_index=True) if frames else current
-            merged = merged.drop_duplicates(subset=keys, keep="last")
-            if name == "contacts" and removed:
-                merged = merged[~merged["contact_id"].isin(removed)]
-            _write_parquet(self._root() / f"{name}.parquet", merged)
-            counts[name] = len(merged)
+            if isinstance(fresh, pd.DataFrame):
+                fresh = contract.conform(fresh, name)
+            counts[name] = merge_table(
+                name,
+                self._root() / f"{name}.parquet",
+                fresh,
+                self.key,
+                removed_contact_ids,
+                _saving,
+            )
         return counts
+
+    @contextmanager
+    def scratch(self) -> Iterator[Path]:
+        """A local folder for an extract's chunks, emptied before and deleted after; one per
+        store under `<home>/scratch/` (take the store's lock around it)."""
+        digest = hashlib.sha256(str(self._root()).encode()).hexdigest()[:16]
+        folder = self.home / "scratch" / digest
+        shutil.rmtree(folder, ignore_errors=True)  # a killed run's chunks
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def update_current_fields(self, written: pd.DataFrame) -> None:
         """After a successful write-back, record the values the CRM now holds."""

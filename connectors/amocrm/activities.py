@@ -13,9 +13,12 @@ heatsync's own tasks and notes (marked `[hs:…]`) are never activity; its tasks
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -184,59 +187,89 @@ def task_activity(
     return None
 
 
-def lead_note_activities(ex: Extraction) -> list[dict[str, Any]]:
-    """Notes on leads (telephony often logs calls on the lead), one row per linked contact."""
-    notes = ex.listed(
-        "lead_notes",
-        ex.paged(
-            "/leads/notes",
-            "notes",
+def lead_note_activities(ex: Extraction) -> Iterator[dict[str, Any]]:
+    """Notes on leads (telephony often logs calls on the lead), one row per linked contact.
+
+    A note's contacts are known once every lead of the window is (and the leads of the notes
+    outside it were asked for): the notes' pages wait in the scratch folder meanwhile (in memory
+    without one), and are mapped page by page afterwards."""
+    read = ex.paged(
+        "/leads/notes",
+        "notes",
+        [*[("filter[note_type][]", t) for t in NOTE_TYPES], *ex.window("notes", "updated_at")],
+    )
+    leads: set[str] = set()
+    with _Parked(ex.folder) as parked:
+        for page in ex.pages("lead_notes", read):
+            leads.update(str(n.get("entity_id")) for n in page)
+            parked.add(page)
+        unknown = sorted(leads - set(ex.lead_contacts) - {"None", ""})
+        for lead in ex.listed_many(
+            "/leads",
+            "leads",
             [
-                *[("filter[note_type][]", t) for t in NOTE_TYPES],
-                *ex.window("notes", "updated_at"),
+                [("with", "contacts"), *(("filter[id][]", i) for i in unknown[part : part + size])]
+                for size in [ex.settings.batch_size]
+                for part in range(0, len(unknown), size)
             ],
-        ),
-    )
-    unknown = sorted(
-        {str(n.get("entity_id")) for n in notes} - set(ex.lead_contacts) - {"None", ""}
-    )
-    for lead in ex.listed_many(
-        "/leads",
-        "leads",
-        [
-            [("with", "contacts"), *(("filter[id][]", i) for i in unknown[part : part + size])]
-            for size in [ex.settings.batch_size]
-            for part in range(0, len(unknown), size)
-        ],
-    ):
-        ex.lead_contacts[str(lead.get("id"))] = linked_contacts(lead)
-    rows = []
-    for note in notes:
-        contacts = ex.lead_contacts.get(str(note.get("entity_id")), [])
-        if not contacts:
-            ex.warnings["lead_note_without_contact"] += 1
-            continue
-        row = note_activity(ex, note, object_type="lead_notes")
-        if row is None:
-            continue
-        for contact_id in contacts:
-            lead_id = note["entity_id"]
-            rows.append(
-                {
-                    **row,
-                    "activity_id": f"leadnote:{note['id']}:{contact_id}",
-                    "contact_id": contact_id,
-                    "crm_type": f"lead_note:{note.get('note_type')}:{lead_id}",
-                }
-            )
-    return rows
+        ):
+            ex.lead_contacts[str(lead.get("id"))] = linked_contacts(lead)
+        for page in parked.pages():
+            for note in page:
+                yield from _lead_note_rows(ex, note)
 
 
-def activities_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = contract.conform(pd.DataFrame(rows), "activities", ACTIVITY_EXTRA)
-    if len(frame):
-        frame = frame.drop_duplicates(subset=["portal", "activity_id"], keep="last")
-    return frame.reset_index(drop=True)
+def _lead_note_rows(ex: Extraction, note: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    contacts = ex.lead_contacts.get(str(note.get("entity_id")), [])
+    if not contacts:
+        ex.warnings["lead_note_without_contact"] += 1
+        return
+    row = note_activity(ex, note, object_type="lead_notes")
+    if row is None:
+        return
+    for contact_id in contacts:
+        lead_id = note["entity_id"]
+        yield {
+            **row,
+            "activity_id": f"leadnote:{note['id']}:{contact_id}",
+            "contact_id": contact_id,
+            "crm_type": f"lead_note:{note.get('note_type')}:{lead_id}",
+        }
+
+
+class _Parked:
+    """Pages kept for later: as JSON lines in a file of `folder`, or in memory without one."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.path = None if folder is None else folder / "lead_notes.jsonl"
+        self.kept: list[list[Any]] = []
+        self.handle: IO[str] | None = None
+
+    def __enter__(self) -> _Parked:
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = self.path.open("w+", encoding="utf-8")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            assert self.path is not None
+            self.path.unlink(missing_ok=True)
+
+    def add(self, page: list[Any]) -> None:
+        if self.handle is None:
+            self.kept.append(page)
+        else:
+            self.handle.write(json.dumps(page) + "\n")
+
+    def pages(self) -> Iterator[list[Any]]:
+        if self.handle is None:
+            yield from self.kept
+            return
+        self.handle.seek(0)
+        for line in self.handle:
+            yield json.loads(line)
 
 
 def own_tasks_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

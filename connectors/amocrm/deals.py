@@ -7,6 +7,7 @@ links are kept on the extraction for the notes on leads (`connectors.amocrm.acti
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from connectors.amocrm.parsing import NOT_AN_OBJECT, Bad, clip, number, opt_ts, ts
@@ -15,18 +16,20 @@ from connectors.amocrm.settings import LOST_STATUS_ID, WON_STATUS_ID
 if TYPE_CHECKING:
     from connectors.amocrm.extract import Extraction
 
+DEAL_EXTRA = {"name": "str"}  # the lead's name, beyond the contract
+
 
 def read_deals(ex: Extraction) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    leads = list(ex.updated("/leads", "leads", "leads", [("with", "contacts")]))
-    if not leads:
-        return rows
-    stages: dict[tuple[int | None, int], str] = {}
-    for pipeline in ex.client.pipelines():
-        for step in pipeline.statuses:
-            stages[(pipeline.id, step.id)] = step.name
-            stages.setdefault((None, step.id), step.name)
-    for lead in leads:
+    return list(deal_rows(ex))
+
+
+def deal_rows(ex: Extraction) -> Iterator[dict[str, Any]]:
+    """The deal rows of the leads updated in the window, lead by lead as their pages come (the
+    pipelines' stage names are asked for once there is a lead)."""
+    stages: dict[tuple[int | None, int], str] | None = None
+    for lead in ex.updated("/leads", "leads", "leads", [("with", "contacts")]):
+        if stages is None:
+            stages = _stages(ex)
         if not isinstance(lead, dict):
             ex.q("leads", lead, NOT_AN_OBJECT)
             continue
@@ -70,8 +73,16 @@ def read_deals(ex: Extraction) -> list[dict[str, Any]]:
         if not linked:
             ex.warnings["deal_without_contact"] += 1
         for contact_id in linked:
-            rows.append({**base, "contact_id": contact_id})
-    return rows
+            yield {**base, "contact_id": contact_id}
+
+
+def _stages(ex: Extraction) -> dict[tuple[int | None, int], str]:
+    stages: dict[tuple[int | None, int], str] = {}
+    for pipeline in ex.client.pipelines():
+        for step in pipeline.statuses:
+            stages[(pipeline.id, step.id)] = step.name
+            stages.setdefault((None, step.id), step.name)
+    return stages
 
 
 def linked_contacts(lead: dict[str, Any]) -> list[str]:

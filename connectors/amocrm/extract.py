@@ -46,7 +46,6 @@ from connectors.amocrm.activities import (
     ACTIVITY_EXTRA,
     MEETING_OUTCOME,
     NOTE_TAG,
-    activities_frame,
     chat_activity,
     lead_note_activities,
     note_activity,
@@ -54,8 +53,9 @@ from connectors.amocrm.activities import (
     task_activity,
 )
 from connectors.amocrm.contacts import FieldMap, contact_row, option_code
-from connectors.amocrm.deals import read_deals
+from connectors.amocrm.deals import DEAL_EXTRA, deal_rows
 from connectors.amocrm.models import CustomField
+from connectors.amocrm.pages import PageQueue
 from connectors.amocrm.parsing import (
     MIDNIGHT_TOLERANCE_S,
     TEXT_MAX,
@@ -75,7 +75,7 @@ from connectors.amocrm.settings import (
 from connectors.base import QUARANTINE_COLUMNS, ExtractResult
 from connectors.fanout import Fanout, PagedRead, read_pages
 from connectors.http import log, redact
-from scoring import contract
+from connectors.sink import TableSink, spill_folder
 
 if TYPE_CHECKING:
     from connectors.amocrm.connector import AmoCrmConnector
@@ -119,7 +119,8 @@ class Extraction:
         self.removed: set[str] = set()
         self.lead_contacts: dict[str, list[str]] = {}  # lead id -> linked contact ids
         self.fanout: Fanout | None = None
-        self.reads: dict[str, PagedRead] = {}  # lists started by `start`, by name
+        self.queue: PageQueue | None = None  # the lists started by `start`
+        self.folder = spill_folder()  # where the tables' chunks go (None: in memory)
         self.fields: Future[list[CustomField]] | None = None
         flag = conn.settings.api_filter
         self.filtering = (
@@ -134,17 +135,22 @@ class Extraction:
     ) -> PagedRead:
         return PagedRead(lambda page: self.client.page(path, key, params, page, limit=limit))
 
-    def listed(self, name: str, read: PagedRead) -> list[dict[str, Any]]:
-        """The items of a list started by `start` under `name`, or of `read`, read now."""
-        started = self.reads.pop(name, None)
-        if started is not None:
-            return started.items
-        if self.fanout is None:
-            with Fanout(1) as fanout:
-                read_pages(fanout, [read], 1)
-        else:
-            read_pages(self.fanout, [read], self.settings.read_workers)
-        return read.items
+    def pages(self, name: str, read: PagedRead) -> Iterator[list[dict[str, Any]]]:
+        """The pages of a list started by `start` under `name`, else of `read`, read now."""
+        if self.queue is not None and name in self.queue:
+            yield from self.queue.pages(name)
+            return
+        page = 1
+        while True:
+            items, more = read.fetch(page)
+            yield items
+            if not items or not more or (read.last is not None and read.last(items)):
+                return
+            page += 1
+
+    def items(self, name: str, read: PagedRead) -> Iterator[dict[str, Any]]:
+        for page in self.pages(name, read):
+            yield from page
 
     def listed_many(
         self, path: str, key: str, queries: list[list[tuple[str, Any]]]
@@ -187,7 +193,7 @@ class Extraction:
     ) -> Iterator[dict[str, Any]]:
         """Contacts or leads updated in the window: by filter[updated_at], or, without the API
         filtering add-on, newest first (`order[updated_at]=desc`) until older than the window."""
-        items = self.listed(name, self.updated_read(path, key, name, extra))
+        items = self.items(name, self.updated_read(path, key, name, extra))
         if self.filtering:
             yield from items
             return
@@ -204,23 +210,27 @@ class Extraction:
             yield item
 
     def start(self, fanout: Fanout) -> None:
-        """Read every list of the extract at once, a few pages of each list at a time."""
+        """Start every list of the extract at once; `_run` takes their pages list by list."""
         self.fanout = fanout
         self.fields = fanout.submit(self.client.custom_fields, "contacts")
+        self.queue = PageQueue(fanout, self.settings.read_workers)
+        for name, read in self.reads().items():
+            self.queue.add(name, read)
+
+    def reads(self) -> dict[str, PagedRead]:
+        """The lists of an extract, by name, in the order they are mapped."""
         notes = [("filter[note_type][]", t) for t in NOTE_TYPES]
-        self.reads = {
-            "events": self.paged(
-                "/events",
-                "events",
-                [
-                    *[("filter[type][]", t) for t in (*CHAT_EVENT_TYPES, *REMOVAL_EVENT_TYPES)],
-                    *self.window("events", "created_at"),
-                ],
-                limit=self.settings.events_page_size,
-            ),
+        events = [*(("filter[type][]", t) for t in (*CHAT_EVENT_TYPES, *REMOVAL_EVENT_TYPES))]
+        return {
             "contacts": self.updated_read("/contacts", "contacts", "contacts", []),
             "notes": self.paged(
                 "/contacts/notes", "notes", [*notes, *self.window("notes", "updated_at")]
+            ),
+            "events": self.paged(
+                "/events",
+                "events",
+                [*events, *self.window("events", "created_at")],
+                limit=self.settings.events_page_size,
             ),
             "tasks": self.paged(
                 "/tasks",
@@ -232,7 +242,6 @@ class Extraction:
                 "/leads/notes", "notes", [*notes, *self.window("notes", "updated_at")]
             ),
         }
-        read_pages(fanout, list(self.reads.values()), self.settings.read_workers)
 
     def window(self, name: str, field: str) -> list[tuple[str, Any]]:
         since = self.cursors.get(name)
@@ -262,80 +271,62 @@ class Extraction:
     def run(self) -> ExtractResult:
         with Fanout(self.settings.read_workers, f"heatsync-{self.portal}") as fanout:
             self.start(fanout)
-            return self._run()
+            try:
+                return self._run()
+            finally:
+                if self.queue is not None:
+                    self.queue.close()
+
+    def sink(self, table: str, **options: Any) -> TableSink:
+        folder = None if self.folder is None else self.folder / table
+        return TableSink(table, folder, **options)
 
     def _run(self) -> ExtractResult:
+        """Map the lists page by page into the tables' sinks, in the order of reading one list
+        after the other: contacts, notes, events (removals and chats), tasks, leads, lead notes.
+        The removed contacts are left out of every table once all are known."""
         fields = FieldMap(
             self.fields.result() if self.fields else self.client.custom_fields("contacts"),
             self.conn,
         )
-        notes_filter = [("filter[note_type][]", t) for t in NOTE_TYPES]
-        events = self.listed(
-            "events",
-            self.paged(
-                "/events",
-                "events",
-                [
-                    *[("filter[type][]", t) for t in (*CHAT_EVENT_TYPES, *REMOVAL_EVENT_TYPES)],
-                    *self.window("events", "created_at"),
-                ],
-                limit=self.settings.events_page_size,
-            ),
-        )
-        for event in events:
-            if event.get("type") in REMOVAL_EVENT_TYPES and event.get("entity_id") is not None:
-                self.removed.add(str(event["entity_id"]))
-
-        contact_rows = []
+        reads = self.reads()
+        contacts = self.sink("contacts")
+        activities = self.sink("activities", extra=ACTIVITY_EXTRA)
+        deals = self.sink("deals", extra=DEAL_EXTRA, dedupe=False)
         for raw in self.updated("/contacts", "contacts", "contacts", []):
             row = contact_row(self, raw, fields)
             if row is not None:
-                contact_rows.append(row)
-
-        activity_rows: list[dict[str, Any]] = []
-        notes = self.listed(
-            "notes",
-            self.paged(
-                "/contacts/notes", "notes", [*notes_filter, *self.window("notes", "updated_at")]
-            ),
-        )
-        for note in notes:
+                contacts.append(row)
+        for note in self.items("notes", reads["notes"]):
             act = note_activity(self, note)
             if act is not None:
-                activity_rows.append(act)
-        for event in events:
-            if event.get("type") in CHAT_EVENT_TYPES:
+                activities.append(act)
+        for event in self.items("events", reads["events"]):
+            if event.get("type") in REMOVAL_EVENT_TYPES and event.get("entity_id") is not None:
+                self.removed.add(str(event["entity_id"]))
+            elif event.get("type") in CHAT_EVENT_TYPES:
                 act = chat_activity(self, event)
                 if act is not None:
-                    activity_rows.append(act)
+                    activities.append(act)
         own_tasks: list[dict[str, Any]] = []
-        tasks = self.listed(
-            "tasks",
-            self.paged(
-                "/tasks",
-                "tasks",
-                [("filter[entity_type]", "contacts"), *self.window("tasks", "updated_at")],
-            ),
-        )
-        for task in tasks:
+        for task in self.items("tasks", reads["tasks"]):
             act = task_activity(self, task, own_tasks)
             if act is not None:
-                activity_rows.append(act)
+                activities.append(act)
+        deals.extend(deal_rows(self))
+        activities.extend(lead_note_activities(self))
 
-        deal_rows = read_deals(self)
-        activity_rows.extend(lead_note_activities(self))
-
-        activity_rows = [r for r in activity_rows if r["contact_id"] not in self.removed]
-        deal_rows = [r for r in deal_rows if r["contact_id"] not in self.removed]
-        contact_rows = [r for r in contact_rows if r["contact_id"] not in self.removed]
+        for sink in (contacts, activities, deals):
+            sink.drop_contacts(self.removed)
+            sink.close()
         if self.quarantine:
             self.warnings["quarantined"] += len(self.quarantine)
             log.warning("%s: quarantined %d record(s)", self.portal, len(self.quarantine))
         cursor = self.until.astimezone(UTC).isoformat()
         return ExtractResult(
-            contacts=contacts_frame(contact_rows),
-            activities=activities_frame(activity_rows),
-            deals=contract.conform(pd.DataFrame(deal_rows), "deals"),
+            contacts=contacts,
+            activities=activities,
+            deals=deals,
             quarantine=pd.DataFrame(self.quarantine, columns=list(QUARANTINE_COLUMNS)),
             removed_contact_ids=sorted(self.removed, key=lambda v: (len(v), v)),
             cursors={name: cursor for name in CURSOR_OBJECTS},
@@ -350,15 +341,6 @@ def _stamp(item: Any) -> int | None:
         return int(item.get("updated_at"))
     except (AttributeError, TypeError, ValueError):
         return None
-
-
-def contacts_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The contacts table; a contact listed twice (it changed while the pages were read) once,
-    as last read."""
-    frame = contract.conform(pd.DataFrame(rows), "contacts")
-    if len(frame):
-        frame = frame.drop_duplicates(subset=["portal", "contact_id"], keep="last")
-    return frame.reset_index(drop=True)
 
 
 def extract(
