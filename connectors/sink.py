@@ -116,14 +116,14 @@ class TableSink:
         folder: Path | None = None,
         extra: Mapping[str, str] | None = None,
         parts: Sequence[str] = ("",),
-        chunk_rows: int = CHUNK_ROWS,
+        chunk_rows: int | None = None,
         dedupe: bool = True,
     ) -> None:
         self.table = table
         self.extra = dict(extra or {})
         self.schema = table_schema(table, extra)
         self.folder = folder
-        self.chunk_rows = chunk_rows
+        self.chunk_rows = chunk_rows or CHUNK_ROWS
         self.keys = tuple(contract.KEYS[table]) if dedupe else ()
         self.removed: frozenset[str] = frozenset()
         self.appended = 0
