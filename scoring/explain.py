@@ -216,6 +216,21 @@ def _extra_reasons(
     return pd.concat(frames, ignore_index=True)
 
 
+def strongest_first(allr: pd.DataFrame) -> pd.DataFrame:
+    """Rows ordered by cidx, then `abs` descending, then code (ties kept in order), with each
+    row's `rank` within its contact: one sort on numbers (codes ranked as text once)."""
+    code, names = pd.factorize(allr["code"])
+    by_text = np.empty(len(names), dtype="int64")
+    by_text[np.argsort(np.asarray(names, dtype=object), kind="stable")] = np.arange(len(names))
+    cidx = allr["cidx"].to_numpy(dtype="int64")
+    order = np.lexsort((by_text[code], -allr["abs"].to_numpy(dtype=float), cidx))
+    out = allr.iloc[order]
+    cidx = cidx[order]
+    starts = np.flatnonzero(np.r_[True, cidx[1:] != cidx[:-1]]) if len(cidx) else cidx
+    rank = np.arange(len(cidx)) - np.repeat(starts, np.diff(np.r_[starts, len(cidx)]))
+    return out.assign(rank=rank)
+
+
 def reasons(
     prep: Prepared,
     ev: pd.DataFrame,
@@ -235,9 +250,7 @@ def reasons(
         ignore_index=True,
     )
     allr["abs"] = allr["strength"].abs()
-    allr = allr[allr["abs"] >= config.reasons.min_strength]
-    allr = allr.sort_values(["cidx", "abs", "code"], ascending=[True, False, True], kind="stable")
-    allr["rank"] = allr.groupby("cidx").cumcount()
+    allr = strongest_first(allr[(allr["abs"] >= config.reasons.min_strength).to_numpy()])
     codes = join_groups(allr["cidx"], allr["code"], ",", n)
     top = allr[allr["rank"] < config.reasons.top_n].reset_index(drop=True)
     levels = (config.reasons.chance_medium, config.reasons.chance_high)

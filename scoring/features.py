@@ -11,14 +11,17 @@ whatever the hour.
 
 from __future__ import annotations
 
+import ctypes
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from scoring import contract
 from scoring.config import ScoringConfig
+from scoring.groups import dense_groups
 
 UNKNOWN = "unknown"
 DAY_NS = 86_400 * 10**9
@@ -34,6 +37,8 @@ class Prepared:
     as_of: pd.Timestamp
     as_of_date: pd.Timestamp  # local calendar date of as_of, naive midnight
     tz: str
+    # per-contact figures computed once per run and read by several parts (e.g. profile terms)
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def to_utc(ts: pd.Timestamp | str) -> pd.Timestamp:
@@ -73,20 +78,44 @@ def _contact_index(frame: pd.DataFrame, contacts: pd.DataFrame) -> np.ndarray:
     return np.asarray(keys.get_indexer(probe))
 
 
-def text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def text_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes of a text column (-1 where missing) and its distinct values as str.
 
-    Each value is hashed once (a categorical or Arrow-backed column: only its dictionary); values
-    that are not str are converted as contract.conform does, and values equal as text share a code.
+    Values that are not str are converted as contract.conform does, and values equal as text
+    share a code. A Python object column is coded by object identity first (_identity_codes), a
+    categorical or Arrow-backed one by its dictionary: no row's text is hashed.
     """
-    codes, uniques = pd.factorize(values)
+    if isinstance(values, np.ndarray) or values.dtype == object:
+        codes, uniques = _identity_codes(np.asarray(values, dtype=object))
+    else:
+        codes, uniques = pd.factorize(values)
     plain = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
-    names = contract._series(plain, "str").to_numpy(dtype=object)
-    merged, distinct = pd.factorize(names)
-    if len(distinct) < len(names):
-        codes = np.where(codes >= 0, merged[codes], -1)
-        names = np.asarray(distinct, dtype=object)
-    return codes, names
+    names = contract._series(plain, "str")
+    merged, distinct = pd.factorize(names)  # a missing value: -1
+    if len(distinct) < len(names) or (merged < 0).any():
+        codes = np.append(merged, -1)[codes]  # codes of -1 stay -1
+    return codes, np.asarray(distinct, dtype=object)
+
+
+def _identity_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of an object array by object identity (the same object, the same code) and one
+    object per code.
+
+    The rows' object addresses are hashed as integers: a column read from a file holds one object
+    per distinct text, so this finds its values without touching each row's string (at 20M rows
+    several times faster than hashing the texts). Equal texts in different objects get
+    different codes here; text_codes merges them.
+    """
+    values = np.ascontiguousarray(values, dtype=object)
+    if len(values) == 0 or ctypes.sizeof(ctypes.c_void_p) != 8:
+        codes, uniques = pd.factorize(values)
+        return codes, np.asarray(uniques, dtype=object)
+    address = ctypes.cast(values.ctypes.data, ctypes.POINTER(ctypes.c_int64))
+    pointers = np.ctypeslib.as_array(address, shape=(len(values),)).copy()
+    codes, distinct = pd.factorize(pointers)
+    one_row = np.empty(len(distinct), dtype=np.intp)
+    one_row[codes] = np.arange(len(values))  # any row holding that object
+    return codes, values[one_row]
 
 
 def _positions(names: np.ndarray, values: pd.Series) -> np.ndarray:
@@ -128,16 +157,19 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
 
 
 def _combos(columns: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, pd.DataFrame]:
-    """Per row the number of its combination of the coded columns, and the distinct combinations
-    (a missing value as the column's fill: UNKNOWN for direction and outcome, else None)."""
+    """Per row the number of its combination of the coded columns (codes, names), and the
+    distinct combinations (a missing value as None)."""
     key = np.zeros(len(next(iter(columns.values()))[0]), dtype="int64")
     names: list[np.ndarray] = []
-    for col, (codes, uniques) in columns.items():
-        fill = UNKNOWN if col in ("direction", "outcome") else None
-        values = np.append(np.asarray(uniques, dtype=object), np.array([fill], dtype=object))
+    for codes, uniques in columns.values():
+        values = np.append(np.asarray(uniques, dtype=object), np.array([None], dtype=object))
         key = key * len(values) + np.where(codes < 0, len(values) - 1, codes)
         names.append(values)
-    per_row, keys = pd.factorize(key)
+    size = int(np.prod([len(v) for v in names], dtype=float))
+    if size <= max(4 * len(key), 2**16):
+        per_row, keys = dense_groups(key, size)
+    else:
+        per_row, keys = pd.factorize(key)
     keys = np.asarray(keys, dtype="int64")
     digits: dict[str, np.ndarray] = {}
     for col, values in zip(list(columns)[::-1], names[::-1], strict=True):
@@ -148,12 +180,15 @@ def _combos(columns: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarr
 
 def _rule_of_combos(combos: pd.DataFrame, config: ScoringConfig) -> np.ndarray:
     rule_idx = np.full(len(combos), -1)
+    # a missing direction or outcome matches rules as UNKNOWN
+    direction = combos["direction"].fillna(UNKNOWN)
+    outcome = combos["outcome"].fillna(UNKNOWN)
     for i, rule in enumerate(config.signals):
         m = combos["type"].isin(rule.types).to_numpy()
         if rule.directions is not None:
-            m &= combos["direction"].isin(rule.directions).to_numpy()
+            m &= direction.isin(rule.directions).to_numpy()
         if rule.outcomes is not None:
-            m &= combos["outcome"].isin(rule.outcomes).to_numpy()
+            m &= outcome.isin(rule.outcomes).to_numpy()
         if rule.intent is not None:
             m &= (combos["intent"] == rule.intent).to_numpy()
         rule_idx[(rule_idx == -1) & m] = i
@@ -255,15 +290,15 @@ def _prepare_activities(
         raise ValueError(f"activities.occurred_at: {exc}") from exc
     cidx, id_codes, id_names = _activity_contacts(a, c)
     keep = (occurred.notna() & (occurred <= as_of)).to_numpy() & (cidx >= 0)
-    rows = None if keep.all() else np.flatnonzero(keep)
+    every = bool(keep.all())
 
-    def take(values: np.ndarray) -> np.ndarray:
-        return values if rows is None else values[rows]
+    def take(values: Any) -> Any:
+        return values if every else values[keep]
 
     def conformed(name: str) -> np.ndarray:
         values = _column(a, name)
         try:
-            return take(contract._series(values, spec[name]).to_numpy())
+            return np.asarray(take(contract._series(values, spec[name]).to_numpy()))
         except (ValueError, TypeError) as exc:
             raise ValueError(f"activities.{name}: {exc}") from exc
 
@@ -272,19 +307,18 @@ def _prepare_activities(
     stamps = take(occurred.array)
     age = (as_of_date.value // DAY_NS - _day_numbers(pd.Series(stamps), tz)).astype("int64")
 
-    # intent: a type that can carry it, with a text that names an intent word
+    # intent: a type that can carry it, with a text that names an intent word (each distinct text
+    # searched once)
     type_codes, type_names = coded["type"]
-    text, text_names = text_codes(_column(a, "text"))
-    text = take(text)
-    hits = pd.Series(text_names, dtype=object).str.contains(intent_pattern(config)).to_numpy(bool)
-    intent_type = np.isin(type_names, list(config.intent_types))
-    intent = (text >= 0) & (type_codes >= 0)
-    intent[intent] = hits[text[intent]] & intent_type[type_codes[intent]]
+    intent = np.append(np.isin(type_names, list(config.intent_types)), False)[type_codes]
+    text, text_names = text_codes(take(_column(a, "text").to_numpy())[intent])
+    hits = pd.Series(text_names, dtype=object).str.contains(intent_pattern(config))
+    intent[intent] = np.append(hits.to_numpy(dtype=bool), False)[text]  # a missing text: -1
 
-    per_row, combos = _combos(
-        {**coded, "intent": (intent.astype("int64"), np.array([False, True]))}
-    )
-    rule = _rule_of_combos(combos, config)[per_row] if len(per_row) else np.array([], dtype=int)
+    flags = (intent.astype("int64"), np.array([False, True]))
+    per_row, combos = _combos({**coded, "intent": flags})
+    rule = _rule_of_combos(combos, config)[per_row]
+    touch = _touch_mask(combos, config).to_numpy(dtype=bool)[per_row]
     table = _rule_table(config)
     at = np.where(rule < 0, len(table) - 1, rule)
 
@@ -306,6 +340,7 @@ def _prepare_activities(
             "intent": intent,
             "rule": rule.astype("int64"),
             "code": per_rule("code"),
+            "is_touch": touch,
         },
         copy=False,
     )
@@ -346,7 +381,6 @@ def prepare(
     c["created_age"] = age_days(c["created_at"], as_of_date, tz)
 
     a = _prepare_activities(activities, c, as_of, as_of_date, config, tz)
-    a["is_touch"] = _touch_mask(a, config).to_numpy()
 
     d = contract.conform(deals, "deals")
     d = d[d["created_at"].notna() & (d["created_at"] <= as_of)]

@@ -124,6 +124,16 @@ def _next_birthday(birthday: pd.Series, today: pd.Timestamp) -> pd.Series:
     return out.where(known)
 
 
+def _formatted(dates: pd.Series, fmt: str, missing: Any = np.nan) -> np.ndarray:
+    """`dates` as text in `fmt` (`missing` where NaT), each distinct date formatted once."""
+    codes, distinct = pd.factorize(dates)
+    text = pd.Series(distinct).dt.strftime(fmt).to_numpy(dtype=object)
+    out = np.full(len(codes), missing, dtype=object)
+    known = codes >= 0
+    out[known] = text[codes[known]]
+    return out
+
+
 def _touch_variant(b: pd.DataFrame) -> np.ndarray:
     seg = b["segment"]
     return np.select(
@@ -154,14 +164,15 @@ def _candidates(
         idx = np.flatnonzero(np.asarray(mask, dtype=bool))
         part = pd.DataFrame({"row": idx, "rule": rule})
         for name, value in cols.items():
-            part[name] = value[idx] if isinstance(value, np.ndarray) else value
+            per_row = isinstance(value, np.ndarray | pd.api.extensions.ExtensionArray)
+            part[name] = value[idx] if per_row else value
         frames.append(part)
 
     is_hot = (b["temperature"] == "hot").to_numpy()
     turned_hot = is_hot & (b["previous_temperature"] != "hot").to_numpy()
     burning = (b["segment"] == "burning").to_numpy()
-    hot_day = local_dates(b["hot_since"], tz).fillna(today).dt.strftime("%Y-%m-%d").to_numpy()
-    seg_day = local_dates(b["segment_since"], tz).fillna(today).dt.strftime("%Y-%m-%d").to_numpy()
+    hot_day = _formatted(local_dates(b["hot_since"], tz).fillna(today), "%Y-%m-%d")
+    seg_day = _formatted(local_dates(b["segment_since"], tz).fillna(today), "%Y-%m-%d")
     soon = as_of + pd.Timedelta(minutes=t.burning_due_minutes)
     # A burning contact is called whatever its temperature; once per hot episode when hot, else
     # once per burning episode.
@@ -172,7 +183,7 @@ def _candidates(
         priority="HIGH",
         task_type="CALL",
         variant=np.where(burning, "call_now_burning", "call_now"),
-        due_at=pd.Series(same_day, index=b.index).where(~burning, soon).to_numpy(),
+        due_at=pd.Series(same_day, index=b.index).where(~burning, soon).array,
     )
 
     add(
@@ -207,12 +218,12 @@ def _candidates(
     add(
         bday,
         "birthday",
-        period=nxt.dt.year.fillna(0).astype("int64").astype(str).to_numpy(),
+        period=_formatted(nxt, "%Y", missing="0"),
         priority="MEDIUM",
         task_type=t.touch_channels["congratulate"],
         variant="birthday",
-        due_at=bday_due.to_numpy(),
-        date=nxt.dt.strftime("%d.%m").to_numpy(),
+        due_at=bday_due.array,
+        date=_formatted(nxt, "%d.%m"),
     )
     variant = _touch_variant(b)
     add(
@@ -340,8 +351,11 @@ def plan_tasks(
         ascending=[True, False, True, True],
         kind="stable",
     )
-    owners = contract.conform(contacts, "contacts")[["portal", "contact_id", "owner_id"]]
     today_h = past[local_dates(past["created_at"], tz) == today] if len(past) else past
+    # only today's tasks need their contacts' owners
+    owners = contract.conform(contacts if len(today_h) else contacts.iloc[:0], "contacts")[
+        ["portal", "contact_id", "owner_id"]
+    ]
     used = (
         today_h.merge(owners.drop_duplicates(["portal", "contact_id"]), on=["portal", "contact_id"])
         .groupby(["portal", "owner_id"])

@@ -210,6 +210,13 @@ def profile_terms(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     since the last) and last_inbound (points decaying by the days since their last inbound
     activity; `last_inbound_days`, NaN when there was none, and `last_inbound_recency`, the decay
     factor 0-1), and touches (points per touch in the touches window; `touch_count`)."""
+    held = prep.memo.get("profile_terms")
+    if held is None or held[0] is not config:  # computed once per (run, config)
+        held = prep.memo["profile_terms"] = (config, _profile_terms(prep, config))
+    return held[1].copy()
+
+
+def _profile_terms(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     pc = config.profile
     c = prep.contacts
     n = len(c)
