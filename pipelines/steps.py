@@ -138,8 +138,8 @@ def score(
         )
     scores = score_contacts(
         contacts,
-        store.table("activities"),
-        store.table("deals"),
+        store.scoring_table("activities", as_of.instant),
+        store.scoring_table("deals", as_of.instant),
         as_of=as_of.instant,
         config=config,
         previous=previous,

@@ -62,7 +62,7 @@ from connectors.base import QUARANTINE_COLUMNS as EXTRACT_QUARANTINE_COLUMNS
 from connectors.sink import TableSink
 from pipelines import storage
 from pipelines.storage import ObjectPath, StorePath
-from pipelines.table_merge import merge_table
+from pipelines.table_merge import merge_table, open_parquet
 from scoring import contract
 
 LEDGER_COLUMNS = {
@@ -311,6 +311,22 @@ class PortalStore:
         if not path.exists():
             return contract.empty(name)
         return self._own(contract.conform(storage.read_frame(path), name))
+
+    def scoring_table(self, name: str, as_of: pd.Timestamp) -> pd.DataFrame:
+        """A table as scoring reads it for `as_of`: the contract's columns only (not what a
+        connector adds, such as an activity's CRM id or a deal's name), and of the activities
+        those that occurred by `as_of` (scoring leaves the later ones out itself); the reader
+        skips the rest of the file (Parquet column and row-group pruning)."""
+        path = self._root() / f"{name}.parquet"
+        if not path.exists():
+            return contract.empty(name)
+        present = set(open_parquet(path).schema_arrow.names)
+        columns = [c for c in contract.TABLES[name] if c in present]
+        filters = None
+        if name == "activities" and "occurred_at" in present:
+            filters = [("occurred_at", "<=", pd.Timestamp(as_of).tz_convert("UTC"))]
+        frame = storage.read_frame(path, columns=columns, filters=filters)
+        return self._own(contract.conform(frame, name))
 
     def _own(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Rows of this store carry its key as `portal` (rows saved under a local name too)."""

@@ -183,3 +183,30 @@ def test_a_merge_failing_mid_write_leaves_the_stored_table(
     monkeypatch.undo()
     pd.testing.assert_frame_equal(store.table("contacts"), saved)
     assert [p.name for p in store.root.iterdir() if "contacts" in p.name] == ["contacts.parquet"]
+
+
+def test_scoring_reads_only_what_scoring_uses_and_scores_the_same(tmp_path: Path) -> None:
+    from scoring import score_contacts
+    from scoring.config import load_config
+
+    rng = np.random.default_rng(21)
+    store = PortalStore(tmp_path, "local")
+    contacts = _contacts(rng, 300, 200, "c")
+    activities = _activities(rng, 4_000, 3_000, "a")
+    activities["occurred_at"] = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(
+        rng.integers(0, 120, len(activities)), unit="D"
+    )
+    activities.loc[::97, "occurred_at"] = pd.NaT
+    store.merge_extract(contacts, activities, contract.empty("deals"), [])
+    as_of = pd.Timestamp("2026-03-01 12:00", tz="UTC")
+    read = store.scoring_table("activities", as_of)
+    whole = store.table("activities")
+    assert "crm_id" in whole.columns and "crm_id" not in read.columns
+    known = whole["occurred_at"].notna() & (whole["occurred_at"] <= as_of)
+    assert len(read) == int(known.sum()) < len(whole)
+    config = load_config()
+    args = dict(as_of=as_of, config=config, locale="en", tz="UTC")
+    deals = store.scoring_table("deals", as_of)
+    pruned = score_contacts(store.table("contacts"), read, deals, **args)
+    full = score_contacts(store.table("contacts"), whole, store.table("deals"), **args)
+    pd.testing.assert_frame_equal(pruned, full)
