@@ -77,7 +77,10 @@ def join_groups(groups: pd.Series, texts: pd.Series, sep: str, n: int) -> pd.Ser
 
 
 def _int_text(values: pd.Series) -> pd.Series:
-    return values.fillna(0).round().astype("int64").astype(str)
+    """Whole numbers as text (NaN as 0), each distinct number converted once."""
+    codes, distinct = pd.factorize(values.fillna(0).round().astype("int64"))
+    text = np.asarray(distinct, dtype="int64").astype(str).astype(object)
+    return pd.Series(text[codes], index=values.index, dtype=object)
 
 
 CHANCE_LEVELS = ("low", "medium", "high")

@@ -71,6 +71,12 @@ def intent_pattern(config: ScoringConfig) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + ")", re.IGNORECASE)
 
 
+def contact_rows(frame: pd.DataFrame, contacts: pd.DataFrame) -> np.ndarray:
+    """Row position in `contacts` (unique keys) of each row's (portal, contact_id), -1 if
+    unknown; as _contact_index, on integer codes."""
+    return _activity_contacts(frame, contacts)[0]
+
+
 def _contact_index(frame: pd.DataFrame, contacts: pd.DataFrame) -> np.ndarray:
     """Row position in `contacts` of each row's (portal, contact_id), -1 if unknown."""
     keys = pd.MultiIndex.from_frame(contacts[["portal", "contact_id"]])
@@ -148,6 +154,18 @@ def _activity_contacts(acts: pd.DataFrame, contacts: pd.DataFrame) -> tuple[np.n
         pos = pd.Index(c_key).get_indexer(a_key)
         cidx = np.where(pos >= 0, rows[pos], -1)
     return cidx, c_codes, c_names
+
+
+def last_of_each_key(frame: pd.DataFrame) -> np.ndarray:
+    """Which rows are the last of their (portal, contact_id), as drop_duplicates(keep="last")
+    finds them, on integer codes."""
+    p_codes, p_names = text_codes(_column(frame, "portal"))
+    c_codes, c_names = text_codes(_column(frame, "contact_id"))
+    n_c = len(c_names) + 1
+    key = np.where(p_codes < 0, len(p_names), p_codes) * n_c + np.where(
+        c_codes < 0, n_c - 1, c_codes
+    )
+    return np.asarray(~pd.Series(key).duplicated(keep="last"))
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -384,7 +402,7 @@ def prepare(
 
     d = contract.conform(deals, "deals")
     d = d[d["created_at"].notna() & (d["created_at"] <= as_of)]
-    cidx = _contact_index(d, c)
+    cidx = contact_rows(d, c)
     d = d[cidx >= 0].assign(cidx=cidx[cidx >= 0]).reset_index(drop=True)
     closed_at = d["closed_at"].where(
         d["closed_at"].notna() | (d["status"] == "open"), d["created_at"]

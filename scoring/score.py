@@ -14,7 +14,7 @@ from scoring.config import ScoringConfig, load_config
 from scoring.explain import load_locale, reasons
 from scoring.features import (
     Prepared,
-    _contact_index,
+    contact_rows,
     local_midnight_utc,
     prepare,
 )
@@ -35,7 +35,7 @@ def _previous(prep: Prepared, previous: pd.DataFrame | None) -> pd.DataFrame:
         return prev.reindex(pd.RangeIndex(n))
     prev = contract.conform(previous, "scores")
     prev = prev.drop_duplicates(["portal", "contact_id"], keep="last").reset_index(drop=True)
-    pos = _contact_index(prep.contacts, prev)  # row of each contact in prev, -1 if none
+    pos = contact_rows(prep.contacts, prev)  # row of each contact in prev, -1 if none
     out = prev[cols].reindex(pd.Index(np.where(pos >= 0, pos, -1)))
     return out.reset_index(drop=True)
 

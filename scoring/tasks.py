@@ -36,7 +36,14 @@ import pandas as pd
 from scoring import contract
 from scoring.config import ScoringConfig, load_config
 from scoring.explain import fill, load_locale
-from scoring.features import local_date, local_dates, local_midnight_utc, to_utc
+from scoring.features import (
+    contact_rows,
+    last_of_each_key,
+    local_date,
+    local_dates,
+    local_midnight_utc,
+    to_utc,
+)
 
 TASK_COLUMNS = [
     "task_key",
@@ -94,18 +101,28 @@ def _base(scores: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFrame:
     """Scores joined with the contact fields tasks need (owner, opt-out, name, birthday)."""
     extra = {"owner_id": "str", "do_not_contact": "bool"}
     s = contract.conform(scores, "scores", extra=extra)
-    c = contract.conform(contacts, "contacts")
-    c = c.drop_duplicates(["portal", "contact_id"], keep="last")
     cols = ["portal", "contact_id", "owner_id", "do_not_contact", "name", "email", "birthday"]
-    m = s.merge(
-        c[cols], on=["portal", "contact_id"], how="left", suffixes=("", "_c"), indicator=True
-    )
-    known = (m["_merge"] == "both").to_numpy()
+    c = contract.conform(contacts[[col for col in cols if col in contacts.columns]], "contacts")
+    c = c[last_of_each_key(c)].reset_index(drop=True)
+    # each score's contact (the last row of its key), found on integer codes
+    row = contact_rows(s, c)
+    known = row >= 0
+    at = np.where(known, row, 0)
+
+    def field(name: str) -> np.ndarray:
+        values = c[name].to_numpy()
+        return values[at] if len(values) else np.zeros(len(at), dtype=values.dtype)
+
+    m = s.copy()
     # the CRM's current owner and opt-out win over what was copied into the scores
-    m["owner_id"] = np.where(known, m["owner_id_c"], m["owner_id"])
-    m["do_not_contact"] = np.where(known, m["do_not_contact_c"], m["do_not_contact"]).astype(bool)
+    m["owner_id"] = np.where(known, field("owner_id"), m["owner_id"])
+    m["do_not_contact"] = np.where(known, field("do_not_contact"), m["do_not_contact"])
+    m["do_not_contact"] = m["do_not_contact"].astype(bool)
+    m["name"] = np.where(known, field("name"), np.nan)
+    m["email"] = np.where(known, field("email"), np.nan)
+    m["birthday"] = pd.Series(field("birthday")).where(known)
     m["display_name"] = m["name"].fillna(m["email"]).fillna(m["contact_id"])
-    return m.drop(columns=["owner_id_c", "do_not_contact_c", "_merge"]).reset_index(drop=True)
+    return m
 
 
 def _next_birthday(birthday: pd.Series, today: pd.Timestamp) -> pd.Series:
