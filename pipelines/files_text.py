@@ -1,0 +1,210 @@
+"""Text columns of the Arrow reader as codes into their distinct values, stripped once each.
+
+A column read from a file becomes `Text`: the distinct values (stripped as str.strip() does,
+blank ones missing) and each row's code into them, so every check on text runs once per distinct
+value. Parquet's own dictionaries are reused (chunks of one row group share one, so only the
+row groups' dictionaries are merged). A column expected to hold each value once (an id) is not
+hashed into a table: its values are hashed to 64-bit numbers with numpy and sorted; when no two
+numbers are equal no two values are, and the rows are their own codes. Only a repeated number
+(a real duplicate, or a collision) sends the column through Arrow's dictionary encoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines import files_frame as ref
+
+# what str.strip() removes (every character whose str.isspace() is true)
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# ids longer than this many bytes are checked with Arrow's hash table instead
+MAX_HASHED_BYTES = 64
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(31))
+
+
+@dataclass
+class Text:
+    """A column as stripped text: row i is vals[codes[i]] (vals[i] when codes is None), missing
+    where the code is -1 or the value None. `unique`: no value but None is in vals twice.
+    `raw_at(i)`: row i's value as read. `blank`: where vals is None."""
+
+    codes: np.ndarray | None
+    vals: np.ndarray
+    raw_at: Callable[[int], object]
+    unique: bool
+    blank: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.blank is None:
+            self.blank = np.asarray(pd.isna(self.vals), dtype=bool)
+
+    def missing(self) -> np.ndarray:
+        assert self.blank is not None
+        return self.spread(self.blank, True)
+
+    def spread(self, per_value: np.ndarray, fill: object) -> np.ndarray:
+        """Row values from one value per distinct text (`fill` for missing rows)."""
+        if self.codes is None:
+            return per_value
+        return np.append(per_value, np.asarray([fill], dtype=per_value.dtype))[self.codes]
+
+    def objects_with_none(self) -> np.ndarray:
+        """vals and a None after them (what code -1 takes)."""
+        return np.append(self.vals, np.asarray([None], dtype=object))
+
+    def objects(self) -> np.ndarray:
+        return self.spread(self.vals, None)
+
+    def take_into(self, out: np.ndarray) -> None:
+        """Write the row values (None where missing) into `out`."""
+        if self.codes is None:
+            out[:] = self.vals
+        else:
+            np.take(self.objects_with_none(), self.codes, out=out)
+
+    def row_codes(self) -> np.ndarray:
+        return np.arange(len(self.vals)) if self.codes is None else self.codes
+
+    def canonical(self) -> Text:
+        """The same text with one code per distinct value and -1 for every missing row."""
+        assert self.blank is not None
+        if self.unique:
+            if not self.blank.any():
+                return self
+            codes = np.where(self.missing(), -1, self.row_codes())
+            return Text(codes, self.vals, self.raw_at, True, self.blank)
+        codes, uniques = pd.factorize(self.vals)
+        vals = np.asarray(uniques, dtype=object)
+        return Text(np.append(codes, -1)[self.row_codes()], vals, self.raw_at, True)
+
+    def filled(self, value: str) -> Text:
+        """Canonical text with `value` in the missing rows."""
+        same = self.canonical()
+        found = np.flatnonzero(same.vals == value)
+        vals = same.vals if found.size else np.append(same.vals, np.asarray([value], object))
+        code = int(found[0]) if found.size else len(vals) - 1
+        codes = same.row_codes()
+        blank = np.zeros(len(vals), dtype=bool)
+        return Text(np.where(codes < 0, code, codes), vals, self.raw_at, True, blank)
+
+
+def is_text(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
+
+
+def _stripped(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    out = pc.utf8_trim(values, characters=WHITESPACE)
+    return pc.if_else(pc.equal(out, ""), pa.scalar(None, out.type), out)
+
+
+def text(values: pa.ChunkedArray, unique: bool = False) -> Text:
+    """Distinct values stripped (blank is missing) and each row's code, for a text column;
+    `unique`: the column is expected to hold each value once (see the module docstring)."""
+    if pa.types.is_null(values.type) or len(values) == 0:
+        empty = np.empty(0, dtype=object)
+        return Text(np.full(len(values), -1, np.int32), empty, lambda i: None, True)
+    if pa.types.is_dictionary(values.type):
+        distinct, codes = _dictionary_codes(values)
+    else:
+        if unique:
+            once = _unique_text(values)
+            if once is not None:
+                return once
+        encoded = values.dictionary_encode()
+        chunks = [c for c in encoded.chunks if len(c)]
+        distinct = chunks[-1].dictionary  # every chunk's dictionary is a prefix of the last one
+        codes = np.concatenate([_indices(c) for c in chunks])
+    stripped = _stripped(distinct)
+    unchanged = pc.all(pc.equal(stripped, distinct)).as_py() is not False
+    vals = stripped.to_numpy(zero_copy_only=False)
+    blank = stripped.is_null().to_numpy(zero_copy_only=False)
+
+    def raw_at(i: int) -> object:
+        return distinct[int(codes[i])].as_py() if codes[i] >= 0 else None
+
+    return Text(codes, vals, raw_at, unchanged, blank)
+
+
+def _indices(chunk: pa.DictionaryArray) -> np.ndarray:
+    return chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+
+
+def _dictionary_codes(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """One dictionary for a dictionary-encoded column and each row's code into it."""
+    chunks = [c for c in values.chunks if len(c)]
+    seen: dict[tuple[object, ...], int] = {}
+    dictionaries: list[pa.Array] = []
+    which = []
+    for chunk in chunks:
+        d = chunk.dictionary
+        key = (*(b.address if b is not None else 0 for b in d.buffers()), d.offset, len(d))
+        if key not in seen:
+            seen[key] = len(dictionaries)
+            dictionaries.append(d)
+        which.append(seen[key])
+    merged = pa.concat_arrays(dictionaries).dictionary_encode()
+    mapping = _indices(merged)
+    starts = np.cumsum([0, *(len(d) for d in dictionaries)])
+    codes = [
+        np.append(mapping[starts[w] : starts[w + 1]], -1)[_indices(chunk)]
+        for chunk, w in zip(chunks, which, strict=True)
+    ]
+    return merged.dictionary, np.concatenate(codes)
+
+
+def _unique_text(values: pa.ChunkedArray) -> Text | None:
+    """The column with rows as their own codes, if no stripped value is there twice; None when
+    one may be (or a value is too long to hash here)."""
+    chunks = [_stripped(c) for c in values.chunks]
+    hashes = [_hash(c) for c in chunks]
+    if any(h is None for h in hashes):
+        return None
+    stripped = pa.chunked_array(chunks, type=values.type)
+    blank = stripped.is_null().to_numpy(zero_copy_only=False)
+    present = np.concatenate(hashes)[~blank]  # type: ignore[arg-type]
+    present.sort()
+    if (present[1:] == present[:-1]).any():
+        return None
+    vals = stripped.to_pandas(deduplicate_objects=False).to_numpy()
+    return Text(None, vals, lambda i: values[i].as_py(), True, blank)
+
+
+def _hash(strings: pa.Array) -> np.ndarray | None:
+    """A 64-bit number per value, equal for equal values (garbage where null)."""
+    data = strings.cast(
+        pa.large_binary() if pa.types.is_large_string(strings.type) else pa.binary()
+    )
+    lengths = pc.binary_length(data).fill_null(0).to_numpy(zero_copy_only=False).astype(np.uint64)
+    width = int(lengths.max()) if len(lengths) else 0
+    if width > MAX_HASHED_BYTES:
+        return None
+    padding = pa.scalar(b"\0" * (width + 8), data.type)
+    padded = pc.binary_join_element_wise(data, padding, pa.scalar(b"", data.type))
+    out = lengths * _MIX[0]
+    for start in range(0, width, 8):
+        piece = pc.cast(pc.binary_slice(padded, start, start + 8), pa.binary(8))
+        if piece.null_count == len(piece):
+            break
+        words = np.frombuffer(
+            piece.buffers()[1], dtype=np.uint64, count=len(piece), offset=piece.offset * 8
+        )
+        out = (out ^ words) * _MIX[1]
+        out ^= out >> _MIX[2]
+    return out
+
+
+def legacy_text(raw: pd.Series) -> Text:
+    """A column of another type (numbers, dates) as the reference reader turns it into text."""
+    codes, uniques = pd.factorize(ref.as_text(raw))
+    return Text(codes, np.asarray(uniques, dtype=object), lambda i: raw.iloc[i], True)

@@ -1,0 +1,340 @@
+"""The Arrow reader (pipelines/files_arrow.py) against the pandas reference (files_frame.py).
+
+Messy cells (padding, case, NA words, odd whitespace, bad dates and numbers, repeated and
+generated-looking ids) are written to CSV and Parquet, Parquet also with dictionary-encoded
+columns, and read both ways: the same table (values, dtypes, str objects) or the same problems
+in the same order. Also: the Arrow path is the one taken, and CSV and Parquet give the same.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipelines import files_arrow, files_frame
+from pipelines.files import FileError, read_table
+from pipelines.files_text import WHITESPACE
+
+CELLS = (
+    "",
+    " ",
+    "  null",
+    "null ",
+    "NA",
+    "\u3000",
+    "\xa0x\xa0",
+    "\u200b",
+    "call",
+    " CALL ",
+    "Page_View",
+    "telepathy",
+    "Won",
+    " lost",
+    "pending",
+    "INBOUND",
+    "yes",
+    " No ",
+    "maybe",
+    "1",
+    " 2.5 ",
+    "1e400",
+    "lots",
+    "0.5",
+    "80",
+    "2026-01-05",
+    " 2026-01-05 14:30 ",
+    "2026-01-05T14:30:00+02:00",
+    "2026-01-05Z",
+    "2024-02-30",
+    "12-31",
+    "--02-29",
+    "2300-01-01",
+    "a1",
+    " a1",
+    "row-1",
+    "row-2",
+    "İ",
+    "x" * 70,
+)
+COLUMNS = {
+    "contacts": ("contact_id", "portal", "created_at", "birthday", "is_vip", "current_score", "x"),
+    "activities": (
+        "activity_id",
+        "contact_id",
+        "portal",
+        "occurred_at",
+        "type",
+        "direction",
+        "duration_s",
+        "is_rollup",
+    ),
+    "deals": (
+        "deal_id",
+        "contact_id",
+        "status",
+        "closed_at",
+        "created_at",
+        "stage_probability",
+    ),
+}
+cell = st.one_of(st.sampled_from(CELLS), st.text(max_size=6), st.none())
+
+
+@st.composite
+def frames(draw: st.DrawFn, table: str) -> pd.DataFrame:
+    columns = draw(st.lists(st.sampled_from(COLUMNS[table]), min_size=1, unique=True))
+    rows = draw(st.integers(0, 6))
+    return pd.DataFrame(
+        {c: pd.Series([draw(cell) for _ in range(rows)], dtype=object) for c in columns}
+    )
+
+
+def _write(frame: pd.DataFrame, path: Path, dictionary: bool = False) -> None:
+    if path.suffix == ".csv":
+        frame.to_csv(path, index=False, encoding="utf-8", errors="replace")
+        return
+    data = pa.Table.from_pandas(frame, preserve_index=False)
+    if dictionary:
+        data = pa.table(
+            {
+                n: c.dictionary_encode() if pa.types.is_string(c.type) else c
+                for n, c in zip(data.column_names, data.columns, strict=True)
+            }
+        )
+    pq.write_table(data, path)
+
+
+def _both(path: Path, table: str) -> tuple[object, object]:
+    """What read_table and the pandas reference make of a file: a frame or the problems."""
+    results: list[object] = []
+    for read in (
+        lambda: read_table(path, table),
+        lambda: files_frame.validate(files_frame.read_raw(path), table, path.name),
+    ):
+        try:
+            results.append(read())
+        except FileError as exc:
+            results.append(exc.problems)
+    return results[0], results[1]
+
+
+def _same(got: object, want: object) -> None:
+    if isinstance(want, list):
+        assert got == want
+        return
+    assert isinstance(got, pd.DataFrame) and isinstance(want, pd.DataFrame), (got, want)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    for column in got.columns[[d == np.dtype(object) for d in got.dtypes]]:
+        kinds = {type(v) for v in got[column]} - {type(None)}
+        assert kinds == {type(v) for v in want[column]} - {type(None)}, column
+
+
+@given(
+    st.sampled_from(("contacts", "activities", "deals")),
+    st.data(),
+    st.sampled_from((".csv", ".parquet", ".dict.parquet")),
+)
+def test_arrow_reader_gives_the_tables_and_problems_of_the_reference(
+    table: str, data: st.DataObject, suffix: str
+) -> None:
+    frame = data.draw(frames(table))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{table}{suffix.replace('.dict', '')}"
+        _write(frame, path, dictionary=suffix.startswith(".dict"))
+        got, want = _both(path, table)
+    _same(got, want)
+
+
+def _activities(**columns: list[object]) -> pd.DataFrame:
+    n = len(next(iter(columns.values())))
+    base = {
+        "contact_id": ["c1"] * n,
+        "occurred_at": ["2026-01-05"] * n,
+        "type": ["call"] * n,
+    }
+    return pd.DataFrame({**base, **columns})
+
+
+def test_padded_upper_case_enums_in_a_dictionary_column(tmp_path: Path) -> None:
+    types = [" CALL", "call ", "Page_View", "\u3000EMAIL_OPEN\t", "call"] * 3
+    path = tmp_path / "activities.parquet"
+    _write(_activities(type=types), path, dictionary=True)
+    assert pa.types.is_dictionary(pq.read_schema(path).field("type").type)
+    raw = files_arrow.read_arrow(path, "activities")
+    assert raw is not None and pa.types.is_dictionary(raw.data["type"].type)
+    got, want = _both(path, "activities")
+    _same(got, want)
+    assert isinstance(got, pd.DataFrame)
+    assert got["type"].tolist()[:5] == ["call", "call", "page_view", "email_open", "call"]
+    # one str object per distinct value as written, shared by the rows that hold it
+    assert len({id(v) for v in got["type"]}) == len(set(types)) < len(types)
+
+    bad = [*types[:-1], " Telepathy "]
+    _write(_activities(type=bad), path, dictionary=True)
+    got, want = _both(path, "activities")
+    assert (
+        got
+        == want
+        == [
+            "activities.parquet row 15, column type: unknown activity type ' Telepathy ' "
+            "(expected one of: " + ", ".join(files_frame.ENUMS["activities"]["type"][1]) + ")"
+        ]
+    )
+
+
+def test_csv_and_parquet_give_the_same_table(tmp_path: Path) -> None:
+    frame = _activities(
+        activity_id=["a1", " a2", "a3 ", None, "a5", "a6"],
+        contact_id=["c1", " c1", "c2", "c2 ", "\xa0c3", "c3"],
+        occurred_at=["2026-01-05", " 2026-01-05 14:30", "2026-01-05T14:30:00+02:00", "", "x", None],
+        type=["CALL", " page_view", "Email_Open ", "call", "call", "note"],
+        direction=["inbound", None, " OUTBOUND", "", "inbound", "inbound"],
+        duration_s=["60", " 1e3 ", "", None, "2.5", "0"],
+        is_rollup=["yes", "no", "", None, "TRUE", "0"],
+    )
+    frame.loc[4, "occurred_at"] = "2026-02-01"
+    frame.loc[5, "occurred_at"] = "2026-02-02 10:00Z"
+    frame.loc[3, "occurred_at"] = "2026-02-03"
+    tables = []
+    for suffix in (".csv", ".parquet"):
+        path = tmp_path / f"activities{suffix}"
+        _write(frame, path)
+        assert files_arrow.read_arrow(path, "activities") is not None  # the Arrow path reads it
+        tables.append(read_table(path, "activities"))
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
+    assert tables[0]["activity_id"].tolist() == ["a1", "a2", "a3", "row-4", "a5", "a6"]
+    assert tables[0]["contact_id"].tolist() == ["c1", "c1", "c2", "c2", "c3", "c3"]
+
+
+def test_csv_spacing_and_na_words_read_as_pandas_reads_them(tmp_path: Path) -> None:
+    path = tmp_path / "activities.csv"
+    path.write_text(
+        "\ufeff activity_id , contact_id,occurred_at,type,x\n"
+        "a1,  null,2026-01-05,call, null\n"
+        "a2,c2,  2026-01-06 ,  CALL ,  x \n"
+        "\n"
+        "a3,c3,N/A,call,null \n",
+        encoding="utf-8",
+    )
+    assert files_arrow.read_arrow(path, "activities") is not None
+    got, want = _both(path, "activities")
+    assert (
+        got
+        == want
+        == [
+            "activities.csv row 1, column contact_id: missing value",
+            "activities.csv row 3, column occurred_at: missing value",
+        ]
+    )
+    path.write_text(path.read_text().replace("  null", "c1").replace("N/A", "2026-01-07"))
+    got, want = _both(path, "activities")
+    _same(got, want)
+    assert isinstance(got, pd.DataFrame)
+    assert got["x"].tolist()[1:] == ["x ", "null "] and pd.isna(got["x"][0])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        'activity_id,contact_id,occurred_at,type\na1, "c1,c2",2026-01-05,call\n',
+        'activity_id,contact_id,occurred_at,type\na1," null",2026-01-05,call\n',
+        "activity_id,contact_id,occurred_at,type\na1,c\x001,2026-01-05,call\n",
+        "activity_id,contact_id,occurred_at,type\na1,c1,2026-01-05\n",
+        "activity_id,activity_id,occurred_at,type\na1,c1,2026-01-05,call\n",
+        "activity_id,contact_id,occurred_at,type\na1,c1,2026-01-05,call,extra\n",
+        "",
+    ],
+)
+def test_csv_that_arrow_would_read_differently_goes_to_pandas(tmp_path: Path, body: str) -> None:
+    path = tmp_path / "activities.csv"
+    path.write_text(body, encoding="utf-8")
+    assert files_arrow.read_arrow(path, "activities") is None
+    got, want = _both(path, "activities")
+    _same(got, want)
+
+
+def test_duplicate_ids_after_trimming_and_generated_ids(tmp_path: Path) -> None:
+    path = tmp_path / "activities.parquet"
+    _write(_activities(activity_id=["a1", "a2", " a1", "a3", "a2\t"]), path)
+    got, want = _both(path, "activities")
+    assert (
+        got
+        == want
+        == [
+            "activities.parquet row 3, column activity_id: duplicate activity id 'a1' "
+            "(first at row 1) (also row 5)"
+        ]
+    )
+    # a given id equal to the one a row without an id gets
+    _write(_activities(activity_id=["row-2", None, "a3"]), path)
+    got, want = _both(path, "activities")
+    assert got == want
+    assert got == [
+        "activities.parquet row 2, column activity_id: duplicate activity id 'row-2' "
+        "(first at row 1)"
+    ]
+    # ids too long to hash with numpy, once each and repeated
+    long = ["x" * 100 + str(i) for i in range(4)]
+    _write(_activities(activity_id=long), path)
+    _same(*_both(path, "activities"))
+    _write(_activities(activity_id=[*long, long[1]]), path)
+    got, want = _both(path, "activities")
+    assert got == want and "row 5, column activity_id: duplicate" in str(got)
+
+
+def test_a_deal_may_repeat_for_other_contacts_not_for_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "deals.parquet"
+    deals = pd.DataFrame(
+        {
+            "deal_id": ["d1", "d1", "d2", "d1 "],
+            "contact_id": ["c1", "c2", "c1", "c1"],
+            "status": ["won"] * 4,
+            "closed_at": ["2026-01-05"] * 4,
+        }
+    )
+    _write(deals, path)
+    got, want = _both(path, "deals")
+    assert (
+        got
+        == want
+        == [
+            "deals.parquet row 4, column deal_id: duplicate deal for this contact 'd1' "
+            "(first at row 1)"
+        ]
+    )
+    _write(deals.iloc[:3], path)
+    _same(*_both(path, "deals"))
+
+
+def test_many_unique_ids_are_checked_without_a_hash_table(tmp_path: Path) -> None:
+    n = 50_000
+    ids = pd.Series(np.arange(n)).map("id-{:07d}".format)
+    path = tmp_path / "contacts.parquet"
+    _write(pd.DataFrame({"contact_id": ids}), path)
+    got, want = _both(path, "contacts")
+    _same(got, want)
+    ids[n - 1] = f" {ids[17]}  "
+    _write(pd.DataFrame({"contact_id": ids}), path)
+    got, want = _both(path, "contacts")
+    assert (
+        got
+        == want
+        == [
+            f"contacts.parquet row {n}, column contact_id: duplicate contact id 'id-0000017' "
+            "(first at row 18)"
+        ]
+    )
+
+
+def test_whitespace_is_what_str_strip_removes() -> None:
+    every = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+    assert WHITESPACE == every
