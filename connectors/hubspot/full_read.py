@@ -87,6 +87,11 @@ class _Walk:
     def __post_init__(self) -> None:
         self.order = InOrder(self.events.put)
 
+    def failed(self, read: Future[Any]) -> None:
+        """A read beside the walk failed: the extract stops with its error."""
+        if not read.cancelled() and read.exception() is not None:
+            self.events.put(read.exception())
+
     def walk(self) -> None:
         """List the contacts; per page, its event and one association read per type."""
         client = self.run.client
@@ -176,6 +181,7 @@ class FullRead:
         client = self.run.client
         archived = self.fanout.stream(client.list_objects, CONTACTS, [], True)
         walk = _Walk(self.run, self.fanout)
+        archived.add_done_callback(walk.failed)
         self.fanout.submit(walk.walk)
         while True:
             event = walk.events.get()
