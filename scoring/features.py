@@ -278,6 +278,14 @@ def _touch_mask(acts: pd.DataFrame, config: ScoringConfig) -> pd.Series:
     )
 
 
+def _int_type(n: int) -> type[np.signedinteger[Any]]:
+    """The smallest signed integer type holding -1..n."""
+    for kind in (np.int8, np.int16, np.int32):
+        if n < np.iinfo(kind).max:
+            return kind
+    return np.int64
+
+
 def _day_numbers(ts: pd.Series, tz: str) -> np.ndarray:
     """Days since 1970-01-01 of each timestamp's local calendar date in `tz` (no NaT)."""
     index = pd.DatetimeIndex(ts)
@@ -313,6 +321,10 @@ def _prepare_activities(
     def take(values: Any) -> Any:
         return values if every else values[keep]
 
+    # the kept rows only, in the smallest integer types that hold them (memory at 20M rows)
+    cidx = take(cidx).astype(_int_type(len(c)))
+    id_codes = take(id_codes).astype(_int_type(len(id_names)))
+
     def conformed(name: str) -> np.ndarray:
         values = _column(a, name)
         try:
@@ -321,9 +333,12 @@ def _prepare_activities(
             raise ValueError(f"activities.{name}: {exc}") from exc
 
     coded = {col: text_codes(_column(a, col)) for col in ("type", "direction", "outcome")}
-    coded = {col: (take(codes), names) for col, (codes, names) in coded.items()}
+    coded = {
+        col: (take(codes).astype(_int_type(len(names))), names)
+        for col, (codes, names) in coded.items()
+    }
     stamps = take(occurred.array)
-    age = (as_of_date.value // DAY_NS - _day_numbers(pd.Series(stamps), tz)).astype("int64")
+    age = (as_of_date.value // DAY_NS - _day_numbers(pd.Series(stamps), tz)).astype("int32")
 
     # intent: a type that can carry it, with a text that names an intent word (each distinct text
     # searched once)
@@ -333,52 +348,54 @@ def _prepare_activities(
     hits = pd.Series(text_names, dtype=object).str.contains(intent_pattern(config))
     intent[intent] = np.append(hits.to_numpy(dtype=bool), False)[text]  # a missing text: -1
 
-    flags = (intent.astype("int64"), np.array([False, True]))
+    flags = (intent.astype("int8"), np.array([False, True]))
     per_row, combos = _combos({**coded, "intent": flags})
-    rule = _rule_of_combos(combos, config)[per_row]
+    rule = _rule_of_combos(combos, config).astype(_int_type(len(config.signals)))[per_row]
     touch = _touch_mask(combos, config).to_numpy(dtype=bool)[per_row]
+    del per_row
     table = _rule_table(config)
-    at = np.where(rule < 0, len(table) - 1, rule)
+    at = np.where(rule < 0, len(table) - 1, rule).astype(rule.dtype)
 
     def per_rule(name: str) -> np.ndarray:
         return np.asarray(table[name].to_numpy()[at])
 
-    out = pd.DataFrame(
-        {
-            "contact_id": pd.Categorical.from_codes(take(id_codes), id_names, validate=False),
-            "occurred_at": stamps,
-            **{
-                col: pd.Categorical.from_codes(codes, names, validate=False)
-                for col, (codes, names) in coded.items()
-            },
-            "duration_s": conformed("duration_s"),
-            "is_rollup": conformed("is_rollup"),
-            "cidx": take(cidx),
-            "age": age,
-            "intent": intent,
-            "rule": rule.astype("int64"),
-            "code": per_rule("code"),
-            "is_touch": touch,
-        },
-        copy=False,
-    )
     classes = table["signal_class"].dropna().unique()
-    class_code = pd.Index(classes).get_indexer(table["signal_class"])
-    out["signal_class"] = pd.Categorical.from_codes(class_code[at], classes, validate=False)
-    # engagement depth: minutes of the activity (0 when unknown), bounded per rule
-    duration = np.nan_to_num(out["duration_s"].to_numpy(dtype=float), nan=0.0)
-    minutes = np.clip(duration / 60.0, 0.0, per_rule("max_minutes").astype(float))
-    out["minutes"] = minutes
-    rollup = _rollup_factor(out, c, config)
-    per_minute = per_rule("per_minute").astype(float) * minutes
-    points = (per_rule("points").astype(float) + per_minute) * rollup
-    out["points"] = points
+    class_code = pd.Index(classes).get_indexer(table["signal_class"]).astype(np.int8)
+    columns: dict[str, Any] = {
+        "contact_id": pd.Categorical.from_codes(id_codes, id_names, validate=False),
+        "occurred_at": stamps,
+        **{
+            col: pd.Categorical.from_codes(codes, names, validate=False)
+            for col, (codes, names) in coded.items()
+        },
+        "duration_s": conformed("duration_s"),
+        "is_rollup": conformed("is_rollup"),
+        "cidx": cidx,
+        "age": age,
+        "intent": intent,
+        "rule": rule,
+        "code": per_rule("code"),
+        "is_touch": touch,
+        "signal_class": pd.Categorical.from_codes(class_code[at], classes, validate=False),
+    }
+    # engagement depth: minutes of the activity (0 when unknown), bounded per rule (computed in
+    # place: each float column is 160 MB at 20M rows)
+    minutes = np.nan_to_num(columns["duration_s"].astype(float), nan=0.0)
+    minutes /= 60.0
+    np.clip(minutes, 0.0, per_rule("max_minutes").astype(float), out=minutes)
+    rollup = _rollup_factor(pd.DataFrame(columns, copy=False), c, config)
+    points = per_rule("per_minute").astype(float)
+    points *= minutes
+    points += per_rule("points").astype(float)
+    points *= rollup
     # what one point of the activity's rule is worth today (roll-up and recency)
-    half_life = per_rule("half_life").astype(float)
-    decay = np.nan_to_num(rollup * np.power(0.5, age / half_life), nan=0.0)
-    out["decay"] = decay
-    out["contrib"] = points * decay
-    return out
+    decay = age / per_rule("half_life").astype(float)
+    np.power(0.5, decay, out=decay)
+    decay *= rollup
+    del rollup
+    np.nan_to_num(decay, copy=False, nan=0.0)
+    columns.update(minutes=minutes, points=points, decay=decay, contrib=points * decay)
+    return pd.DataFrame(columns, copy=False)
 
 
 def prepare(
@@ -395,7 +412,7 @@ def prepare(
 
     c = contract.conform(contacts, "contacts")
     c = c[c["created_at"].isna() | (c["created_at"] <= as_of)]
-    c = c.drop_duplicates(["portal", "contact_id"], keep="last").reset_index(drop=True)
+    c = c[last_of_each_key(c)].reset_index(drop=True)
     c["created_age"] = age_days(c["created_at"], as_of_date, tz)
 
     a = _prepare_activities(activities, c, as_of, as_of_date, config, tz)

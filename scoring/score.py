@@ -15,6 +15,7 @@ from scoring.explain import load_locale, reasons
 from scoring.features import (
     Prepared,
     contact_rows,
+    last_of_each_key,
     local_midnight_utc,
     prepare,
 )
@@ -34,7 +35,7 @@ def _previous(prep: Prepared, previous: pd.DataFrame | None) -> pd.DataFrame:
         prev = contract.empty("scores")[cols]
         return prev.reindex(pd.RangeIndex(n))
     prev = contract.conform(previous, "scores")
-    prev = prev.drop_duplicates(["portal", "contact_id"], keep="last").reset_index(drop=True)
+    prev = prev[last_of_each_key(prev)].reset_index(drop=True)
     pos = contact_rows(prep.contacts, prev)  # row of each contact in prev, -1 if none
     out = prev[cols].reindex(pd.Index(np.where(pos >= 0, pos, -1)))
     return out.reset_index(drop=True)
