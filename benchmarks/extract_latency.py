@@ -7,7 +7,8 @@ latency are divided by the scale (HubSpot: 190 requests per 10 s and 5 searches 
 amoCRM: 7 per second; 300 ms a request), and the client's windows likewise, so every ratio holds
 and the figures below are given in the API's own seconds (wall seconds × scale). Prints, per
 CRM and mode: requests, seconds, requests per second, that ÷ the server's budget, 429s ÷
-requests. Asserts nothing.
+requests, and on a line below the wall seconds, the CPU seconds of the client and of the sandbox
+process (steadier than wall time on a shared machine) and the load average. Asserts nothing.
 
 python benchmarks/extract_latency.py [--hubspot-contacts 100000] [--amocrm-contacts 20000]
     [--latency-ms 300] [--time-scale 10] [--skip-sequential]
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import sys
 import tempfile
 import time
@@ -71,12 +73,14 @@ def serve(
         token = options.long_lived_token
     with srv:
         pipe.send((srv.base_url, token, time.perf_counter() - start))
+        cpu = time.process_time()
         while True:
             command = pipe.recv()
             if command == "stats":
-                pipe.send(srv.stats())
+                pipe.send({**srv.stats(), "cpu_s": time.process_time() - cpu})
             elif command == "reset":
                 srv.reset_stats()
+                cpu = time.process_time()
                 pipe.send(None)
             else:
                 return
@@ -108,9 +112,11 @@ def measure(
     pipe.send("reset")
     pipe.recv()
     before = connector.stats.requests
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = connector.extract(None, datetime.now(UTC))
-    seconds = (time.perf_counter() - start) * scale
+    wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    seconds = wall * scale
     pipe.send("stats")
     stats = pipe.recv()
     rows = (
@@ -121,6 +127,12 @@ def measure(
         crm, mode, workers, connector.stats.requests - before, seconds, budget, stats["429"], rows
     )
     print(figure.line(), flush=True)
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"  ({crm} {mode}: {wall:.0f} s wall; CPU-s client {cpu:.0f}, sandbox "
+        f"{stats['cpu_s']:.0f}; load average {load})",
+        flush=True,
+    )
     return figure, result
 
 
@@ -192,7 +204,8 @@ def main() -> None:
     parser.add_argument("--amocrm-contacts", type=int, default=20_000)
     parser.add_argument("--latency-ms", type=int, default=300)
     parser.add_argument("--time-scale", type=float, default=10.0)
-    parser.add_argument("--hubspot-workers", type=int, default=8)
+    hubspot_workers = HubSpotSettings.model_fields["read_workers"].default
+    parser.add_argument("--hubspot-workers", type=int, default=hubspot_workers)
     parser.add_argument("--amocrm-workers", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-sequential", action="store_true")
