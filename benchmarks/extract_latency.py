@@ -35,7 +35,7 @@ from connectors.base import ExtractResult
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 
 HUBSPOT_BURST, HUBSPOT_WINDOW_S, HUBSPOT_SEARCH = 190, 10.0, 5
-AMO_RATE, AMO_CLIENT_WINDOW_S = 7, 1.05
+AMO_RATE, AMO_CLIENT_WINDOW_S = 7, 1.0
 
 
 def serve(

@@ -3,13 +3,15 @@
 Requests go through the shared `connectors.http.JsonHttp` (one `requests.Session`, tenacity
 retries), told amoCRM's vocabulary by `AmoRules`:
 
-- Pacing: one sliding window of `rate_per_second` (≤ 7) requests per account, whatever the
-  credential, the step or the process (`connectors.amocrm.pace`: the process's limiter plus a
-  pace file beside the token store; `shared_pace=False`: per process only). A request holds its
-  slot while in flight.
-- 429 comes as an nginx HTML page without Retry-After: the limiter's window is blocked for a
-  window and the request retried with exponential backoff. Ten or so 429s in a minute get the
-  account blocked, which is why the client never bursts.
+- Pacing: at most `rate_per_second` (≤ 7) requests counted by amoCRM in any window, whatever
+  the credential, the step or the process (`connectors.amocrm.arrivals` states the rule and why
+  it is safe; `connectors.amocrm.pace` shares it through a pace file beside the token store;
+  `shared_pace=False`: per process only). A request occupies its slot from sending until a
+  learned margin or its answer, whichever comes first, plus a window.
+- 429 comes as an nginx HTML page without Retry-After: the budget is blocked for a window, the
+  margin widens (a few 429s in a minute: each slot is held until the answer plus a window) and
+  the request is retried with exponential backoff. Ten or so 429s in a minute get the account
+  blocked, which is why the client never bursts.
 - 403 as an HTML page is amoCRM's account block for too many requests: `AccountBlockedError`, never
   retried, and every later request of this process to that account fails at once with the same
   message until `block_cooldown_s` passed, so a run stops instead of digging a longer ban. A 403
@@ -28,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from connectors.amocrm.arrivals import process_pace_limiter
 from connectors.amocrm.models import Account, CustomField, Pipeline, TokenResponse
 from connectors.amocrm.pace import SharedPaceLimiter, shared_pace_limiter
 from connectors.amocrm.settings import API, TOKEN_PATH, AmoCrmSettings
@@ -47,7 +50,6 @@ from connectors.http import (
     log,
     redact,
     register_secret,
-    shared_limiter,
 )
 
 OAUTH_VARIABLES = (
@@ -152,11 +154,8 @@ class AmoClient:
                 settings.token_dir / name, settings.rate_per_second, settings.rate_window_s
             )
         else:
-            limiter = shared_limiter(
-                f"amocrm|{settings.root.lower()}",
-                settings.rate_per_second,
-                settings.rate_window_s,
-                settings.rate_per_second,
+            limiter = process_pace_limiter(
+                f"amocrm|{settings.root.lower()}", settings.rate_per_second, settings.rate_window_s
             )
         self.http = JsonHttp(
             settings.root,

@@ -1,12 +1,11 @@
 """One request budget per amoCRM account across processes (a Dagster run's steps run in separate
 processes, and amoCRM blocks an account after repeated 429s).
 
-`SharedPaceLimiter` is the shared `connectors.http.RateLimiter` of this process (its threads)
-plus a sliding window kept in a small file beside the token store: under an exclusive `flock`,
-a request takes a slot when fewer than `limit` requests completed in the last `window_s` seconds
-or are still in flight, in any process; it releases the slot with its completion time. In-flight
-entries of processes that died are dropped (pid check), as are entries older than
-`stale_after_s`.
+`FilePace` keeps the pace rule's state (`connectors.amocrm.arrivals`: flights, recent round
+trips, recent 429s) in a small file beside the token store and applies the rule under an
+exclusive `flock`, so the threads of every process of one account share one budget. Flights of
+processes that died are dropped (pid check), as are flights older than the rule's
+`stale_after_s`. The file also carries an account block met by any process (`block`).
 """
 
 from __future__ import annotations
@@ -22,7 +21,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from connectors.http import RateLimiter
+from connectors.amocrm.arrivals import (
+    PaceLimiter,
+    Rule,
+    State,
+    finish,
+    new_state,
+    prune,
+    strike,
+    try_take,
+)
 
 
 def _alive(pid: int) -> bool:
@@ -36,16 +44,16 @@ def _alive(pid: int) -> bool:
 
 
 class FilePace:
-    """A sliding window of `limit` requests per `window_s` seconds shared through a file."""
+    """The pace rule on a state shared through a file."""
 
-    def __init__(self, path: Path, limit: int, window_s: float, stale_after_s: float = 120.0):
+    def __init__(self, path: Path, rule: Rule, poll_s: float | None = None):
         self.path = Path(path)
-        self.limit = limit
-        self.window_s = window_s
-        self.stale_after_s = stale_after_s
+        self.rule = rule
+        # how often a process waiting for another's answer looks again
+        self.poll_s = poll_s if poll_s is not None else min(0.01, rule.window_s / 50)
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[dict[str, list[Any]]]:
+    def _locked(self) -> Iterator[State]:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -55,14 +63,15 @@ class FilePace:
                 while chunk := os.read(fd, 65536):
                     raw += chunk
                 try:
-                    data = json.loads(raw or b"{}")
+                    data: Any = json.loads(raw or b"{}")
                 except ValueError:
                     data = {}
-                state = {
-                    "done": list(data.get("done") or []),
-                    "held": list(data.get("held") or []),
-                    "blocked": list(data.get("blocked") or []),  # [until (unix), message]
-                }
+                state = new_state()
+                if isinstance(data, dict):
+                    for key in (*state, "blocked"):
+                        if key in data:
+                            state[key] = data[key]
+                state.setdefault("blocked", [])  # [until (unix), message]
                 yield state
                 payload = json.dumps(state).encode()
                 os.lseek(fd, 0, os.SEEK_SET)
@@ -76,27 +85,23 @@ class FilePace:
     def acquire(self) -> tuple[str, float]:
         """Take a slot (sleeping until one is free); returns (slot id, seconds slept)."""
         slot = uuid.uuid4().hex
-        slept = 0.0
+        start = time.time()
         while True:
             with self._locked() as state:
                 now = time.time()
-                state["done"] = [t for t in state["done"] if now - float(t) < self.window_s]
-                state["held"] = [
-                    h
-                    for h in state["held"]
-                    if now - float(h[2]) < self.stale_after_s and _alive(int(h[1]))
-                ]
-                if len(state["done"]) + len(state["held"]) < self.limit:
-                    state["held"].append([slot, os.getpid(), now])
-                    return slot, slept
-                wait = (
-                    self.window_s - (now - min(float(t) for t in state["done"])) + 0.001
-                    if state["done"]
-                    else 0.02
-                )
-            wait = min(max(wait, 0.005), self.window_s)
-            time.sleep(wait)
-            slept += wait
+                prune(self.rule, state, now, _alive)
+                wait = try_take(self.rule, state, now, slot, os.getpid())
+            if wait == 0.0:
+                return slot, now - start
+            time.sleep(self.poll_s if wait is None else max(wait, 0.0005))
+
+    def release(self, slot: str, *, sample: bool = True) -> None:
+        with self._locked() as state:
+            finish(self.rule, state, slot, time.time(), sample=sample)
+
+    def penalize(self) -> None:
+        with self._locked() as state:
+            strike(self.rule, state, time.time())
 
     def block(self, seconds: float, message: str) -> None:
         """Record that the account is blocked, for every process, until `seconds` from now."""
@@ -112,27 +117,14 @@ class FilePace:
             state["blocked"] = []
             return None
 
-    def release(self, slot: str) -> None:
-        with self._locked() as state:
-            state["held"] = [h for h in state["held"] if h[0] != slot]
-            state["done"].append(time.time())
 
+class SharedPaceLimiter(PaceLimiter):
+    """The account's limiter in this process: the rule on the account's pace file."""
 
-class SharedPaceLimiter(RateLimiter):
-    """The process's limiter plus the account's file window (both must grant a slot)."""
+    pace: FilePace
 
     def __init__(self, path: Path, limit: int, window_s: float) -> None:
-        super().__init__(limit, window_s, limit)
-        self.pace = FilePace(path, limit, window_s)
-
-    @contextlib.contextmanager
-    def slot(self, *, search: bool = False) -> Iterator[float]:
-        with super().slot(search=search) as slept:
-            slot, waited = self.pace.acquire()
-            try:
-                yield slept + waited
-            finally:
-                self.pace.release(slot)
+        super().__init__(FilePace(path, Rule.for_window(limit, window_s)))
 
 
 _SHARED: dict[tuple[str, int, float], SharedPaceLimiter] = {}

@@ -161,7 +161,8 @@ class AmoCrmSettings(BaseModel):
     # ones whose write policy respects a person's edit (pipelines.human_edits' default)
     editable_fields: tuple[str, ...] = ("temperature", "segment")
     rate_per_second: int = Field(7, ge=1, le=7)
-    rate_window_s: float = Field(1.05, gt=0)  # a little over a second: the server's clock differs
+    # the server's window (its clock's second); the pace's margin covers the jitter of latency
+    rate_window_s: float = Field(1.0, gt=0)
     # threads one extract reads with (and pages of one list read at once): budget × latency
     # (7/s × 0.3 s) plus headroom; the pace, not the threads, bounds the requests per second
     read_workers: int = Field(4, ge=1, le=16)

@@ -42,6 +42,8 @@ class AmoOptions:
     batch_max: int = 50  # PATCH /contacts, POST|PATCH /tasks, POST custom_fields
     fail_rate_5xx: float = 0.0
     latency_ms: int = 0
+    # each request's latency is latency_ms plus a uniform draw in [0, latency_jitter_ms)
+    latency_jitter_ms: int = 0
     # a faster clock: the rate and 429 windows and the latency divided by it
     time_scale: float = 1.0
     drop_rate: float = 0.0
@@ -89,6 +91,21 @@ def validation_error(errors: list[tuple[str, str, str, str]]) -> ApiError:
         "validation-errors": [{"request_id": rid, "errors": errs} for rid, errs in grouped.items()]
     }
     return ApiError(400, "Request validation failed", **extra)
+
+
+def encode_json(value: Any, depth: int = 3) -> str:
+    """`json.dumps(value, ensure_ascii=False)`, its outer levels joined here: one call on a page
+    of 250 records holds the interpreter lock throughout, delaying every request that wakes
+    from its latency meanwhile (and so its count)."""
+    if depth > 0 and isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        items = (
+            f"{json.dumps(k, ensure_ascii=False)}: {encode_json(v, depth - 1)}"
+            for k, v in value.items()
+        )
+        return "{" + ", ".join(items) + "}"
+    if depth > 0 and isinstance(value, list):
+        return "[" + ", ".join(encode_json(v, depth - 1) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
 
 
 @dataclass

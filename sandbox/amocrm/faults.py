@@ -7,6 +7,7 @@ Retry-After. Injected 5xx answers are HTML too.
 
 from __future__ import annotations
 
+import bisect
 import collections
 import threading
 import time
@@ -78,13 +79,19 @@ class Limiter:
                 self.blocked_until = now + opts.block_s
                 self._limited.clear()
 
-    def admit(self) -> bool:
-        """Whether one more request fits in the last second (it is then counted)."""
+    def admit(self, at: float | None = None) -> bool:
+        """Whether one more request fits in the second up to `at` (its arrival on the
+        monotonic clock, default now; it is then counted). A request counted at the arrival the
+        latency gives it, not when its thread next runs, keeps the emulator's scheduling out of
+        the count; requests counted earlier but arriving later count against it too."""
+        span = 1.0 / self.options.time_scale
         with self._lock:
             now = self._clock()
-            while self._window and self._window[0] <= now - 1.0 / self.options.time_scale:
+            at = now if at is None else min(at, now)
+            while self._window and self._window[0] <= now - 2 * span:
                 self._window.popleft()
-            if len(self._window) >= self.options.rate_per_second:
+            inside = len(self._window) - bisect.bisect_right(self._window, at - span)
+            if inside >= self.options.rate_per_second:
                 return False
-            self._window.append(now)
+            self._window.insert(bisect.bisect_right(self._window, at), at)
             return True

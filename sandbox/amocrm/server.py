@@ -13,8 +13,8 @@ See sandbox/README.md ("amoCRM sandbox").
 
 from __future__ import annotations
 
-import json
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -27,6 +27,7 @@ from sandbox.amocrm.common import (
     Context,
     Request,
     Response,
+    encode_json,
     error_response,
 )
 from sandbox.amocrm.edits import EditsMixin
@@ -155,7 +156,10 @@ class AmoSandboxServer(EditsMixin, EmulatorServer[AmoState, AmoOptions]):
         opts = self.options
         path = req.path.rstrip("/") or "/"
         req.path = path
-        draws = self._begin(route_key(req.method, path))
+        received = time.monotonic()
+        draws = self._begin(route_key(req.method, path), opts.latency_jitter_ms)
+        latency_ms = opts.latency_ms + draws.jitter * opts.latency_jitter_ms
+        arrival = received + latency_ms / opts.time_scale / 1000
         if self.limiter.blocked():
             self._count("403")
             return html_page(403)
@@ -170,7 +174,7 @@ class AmoSandboxServer(EditsMixin, EmulatorServer[AmoState, AmoOptions]):
             return self.tokens.token_endpoint(req)
         if not path.startswith("/api/v4/"):
             return error_response(ApiError(404, "Not found"))
-        if not self.limiter.admit():
+        if not self.limiter.admit(arrival):
             return self._too_many()
         denied = self.tokens.authenticate(req)
         if denied is not None:
@@ -187,7 +191,7 @@ class AmoSandboxServer(EditsMixin, EmulatorServer[AmoState, AmoOptions]):
                 response = handler(self.ctx, req, *args)
                 # encoded before the lock is released: a body may share the state's values
                 if response.body is not None and response.raw is None:
-                    response.raw = json.dumps(response.body, ensure_ascii=False).encode("utf-8")
+                    response.raw = encode_json(response.body).encode("utf-8")
         except ApiError as exc:
             response = error_response(exc)
         self._lose_answer(draws, is_write, response)
