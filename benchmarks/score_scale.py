@@ -280,11 +280,38 @@ def child(which: str, directory: Path) -> None:
 
 def measure(which: str, directory: Path) -> dict[str, float]:
     cmd = [sys.executable, __file__, "--child", which, "--dir", str(directory)]
+    load_before = os.getloadavg()[0]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{which} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    # the machine's 1-minute load average before and after: other work distorts the wall clock
+    return result | {"load_before": load_before, "load_after": os.getloadavg()[0]}
+
+
+def machine() -> str:
+    """CPU model, cores, memory and library versions, for the record."""
+    import platform
+
+    import duckdb
+    import numpy as np
+    import pyarrow as pa
+
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [
+            ln.split(":", 1)[1].strip()
+            for ln in cpuinfo.read_text().splitlines()
+            if ln.startswith("model name")
+        ]
+        model = names[0] if names else model
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{model}, {os.cpu_count()} cores, {memory:.0f} GiB; Python {platform.python_version()}, "
+        f"pandas {pd.__version__}, numpy {np.__version__}, pyarrow {pa.__version__}, "
+        f"DuckDB {duckdb.__version__}"
+    )
 
 
 def main() -> None:
@@ -299,6 +326,7 @@ def main() -> None:
         child(args.child, args.dir)
         return
 
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}", flush=True)
     rows = []
     last: tuple[int, float] | None = None
     for n in sorted(args.contacts):
@@ -322,15 +350,18 @@ def main() -> None:
     print()
     print(
         "| contacts | activities | heatsync (read + score + plan) | heatsync CPU (same) "
-        "| heatsync peak | DuckDB | DuckDB CPU | DuckDB peak | time ratio |"
+        "| heatsync peak | DuckDB | DuckDB CPU | DuckDB peak | time ratio | CPU ratio "
+        "| load (1 min) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n, h, d, peak_h, peak_d in rows:
+        loads = [h["load_before"], h["load_after"], d["load_before"], d["load_after"]]
         print(
             f"| {n:,} | {20 * n:,} | {h['seconds']:.1f} s ({h['read']:.1f} + {h['score']:.1f} + "
-            f"{h['plan']:.1f}) | {h['cpu']:.0f} s ({h['read_cpu']:.0f} + {h['score_cpu']:.0f} + "
-            f"{h['plan_cpu']:.0f}) | {peak_h:.2f} GB | {d['seconds']:.1f} s "
-            f"| {d['cpu']:.0f} s | {peak_d:.2f} GB | {h['seconds'] / d['seconds']:.1f}x |"
+            f"{h['plan']:.1f}) | {h['cpu']:.1f} s ({h['read_cpu']:.1f} + {h['score_cpu']:.1f} + "
+            f"{h['plan_cpu']:.1f}) | {peak_h:.2f} GB | {d['seconds']:.1f} s "
+            f"| {d['cpu']:.1f} s | {peak_d:.2f} GB | {h['seconds'] / d['seconds']:.1f}x "
+            f"| {h['cpu'] / d['cpu']:.1f}x | {min(loads):.1f}-{max(loads):.1f} |"
         )
 
 

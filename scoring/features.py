@@ -124,28 +124,39 @@ def _identity_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, values[one_row]
 
 
-def _positions(names: np.ndarray, values: pd.Series) -> np.ndarray:
-    """Code of each of `values` among `names` (missing: len(names), absent: -1)."""
-    pos = np.asarray(pd.Index(names, dtype=object).get_indexer(values))
-    pos[values.isna().to_numpy()] = len(names)
-    return pos
+def _shared_codes(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """text_codes of two text columns in one vocabulary: codes of a, codes of b, names.
+
+    Coded together by object identity, so columns sharing their objects (scores made from the
+    contacts) hash no text at all, and others hash each distinct text once.
+    """
+    if a.dtype == object and b.dtype == object:
+        codes, names = text_codes(np.concatenate([a.to_numpy(), b.to_numpy()]))
+        return codes[: len(a)], codes[len(a) :], names
+    # categorical or Arrow-backed: each by its dictionary, then the two vocabularies merged
+    code_a, names_a = text_codes(a)
+    code_b, names_b = text_codes(b)
+    merged, names = pd.factorize(np.concatenate([names_a, names_b]))
+    to_a, to_b = np.append(merged[: len(names_a)], -1), np.append(merged[len(names_a) :], -1)
+    return to_a[code_a], to_b[code_b], np.asarray(names, dtype=object)
 
 
 def _activity_contacts(acts: pd.DataFrame, contacts: pd.DataFrame) -> tuple[np.ndarray, ...]:
     """Row position in `contacts` (unique keys) of each activity's (portal, contact_id), -1 if
     unknown, and the activity's contact id codes and names (text_codes).
 
-    Every activity's strings are hashed once per column; the pair lookup is then on integers.
+    Text is coded once per column (_shared_codes); the pair lookup is then on integers.
     """
-    p_codes, p_names = text_codes(_column(acts, "portal"))
-    c_codes, c_names = text_codes(_column(acts, "contact_id"))
+    pa, pc, p_names = _shared_codes(_column(acts, "portal"), _column(contacts, "portal"))
+    ca, cc, c_names = _shared_codes(_column(acts, "contact_id"), _column(contacts, "contact_id"))
     n_p, n_c = len(p_names) + 1, len(c_names) + 1  # the last code of each is "missing"
-    c_key = _positions(p_names, contacts["portal"]) * n_c
-    c_pos = _positions(c_names, contacts["contact_id"])
-    known = (c_key >= 0) & (c_pos >= 0)
-    c_key = (c_key + c_pos)[known]
-    a_key = np.where(p_codes < 0, n_p - 1, p_codes) * n_c + np.where(c_codes < 0, n_c - 1, c_codes)
-    rows = np.flatnonzero(known)
+
+    def key(p_codes: np.ndarray, c_codes: np.ndarray) -> np.ndarray:
+        p_codes = np.where(p_codes < 0, n_p - 1, p_codes).astype(np.int64)
+        return p_codes * n_c + np.where(c_codes < 0, n_c - 1, c_codes)
+
+    c_key, a_key = key(pc, cc), key(pa, ca)
+    rows = np.arange(len(contacts))
     if n_p * n_c <= 4 * (len(a_key) + len(contacts)):
         table = np.full(n_p * n_c, -1, dtype=np.int64)
         table[c_key] = rows
@@ -153,7 +164,7 @@ def _activity_contacts(acts: pd.DataFrame, contacts: pd.DataFrame) -> tuple[np.n
     else:  # many portals: a hash lookup rather than a table of every (portal, id) pair
         pos = pd.Index(c_key).get_indexer(a_key)
         cidx = np.where(pos >= 0, rows[pos], -1)
-    return cidx, c_codes, c_names
+    return cidx, ca, c_names
 
 
 def last_of_each_key(frame: pd.DataFrame) -> np.ndarray:
