@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from connectors.atomic import atomic_open
@@ -66,17 +65,28 @@ class Tables:
     activities: pd.DataFrame
     deals: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    # per table as read: (id of the frame, its distinct (portal, contact_id) pairs with their
+    # row counts), so unknown_contacts need not hash every row again
+    contact_rows: dict[str, tuple[int, pd.DataFrame]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
 
-def read_table(path: Path, table: str, notes: list[str] | None = None) -> pd.DataFrame:
-    """Read and validate one canonical table from a CSV or Parquet file (warnings: validate)."""
+def read_table(
+    path: Path,
+    table: str,
+    notes: list[str] | None = None,
+    contacts: dict[str, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """Read and validate one canonical table from a CSV or Parquet file (warnings: validate;
+    `contacts`: see files_arrow.validate)."""
     check_suffix(path, "the file")
     if not path.is_file():
         raise FileError([f"{path}: no such file"])
     raw = files_arrow.read_arrow(path, table)
     if raw is None:
         return validate(read_raw(path), table, path.name, notes)
-    return files_arrow.validate(raw, table, path.name, notes)
+    return files_arrow.validate(raw, table, path.name, notes, contacts)
 
 
 def read_tables(
@@ -93,6 +103,7 @@ def read_tables(
     problems: list[str] = []
     notes: list[str] = []
     frames: dict[str, pd.DataFrame] = {}
+    pairs: dict[str, pd.DataFrame] = {}
     for table, path in (("contacts", contacts), ("activities", activities), ("deals", deals)):
         if path is None:
             frames[table] = contract.empty(table)
@@ -100,32 +111,49 @@ def read_tables(
         if progress:
             progress(f"reading {path.name}")
         try:
-            frames[table] = read_table(path, table, notes)
+            frames[table] = read_table(path, table, notes, pairs)
         except FileError as exc:
             problems.extend(exc.problems)
     if problems:
         raise FileError(problems)
-    return Tables(frames["contacts"], frames["activities"], frames["deals"], notes)
+    tables = Tables(frames["contacts"], frames["activities"], frames["deals"], notes)
+    tables.contact_rows = {t: (id(frames[t]), p) for t, p in pairs.items()}
+    return tables
 
 
 def unknown_contacts(tables: Tables) -> dict[str, int]:
-    """Rows of activities/deals whose contact is not in the contacts table (scoring skips them)."""
-    known = tables.contacts[["portal", "contact_id"]]
+    """Rows of activities/deals whose contact is not in the contacts table (scoring skips them).
+
+    Uses the pairs counted while reading (Tables.contact_rows) for frames not replaced since.
+    """
     out: dict[str, int] = {}
+    known = _pairs(tables, "contacts")
     for table in ("activities", "deals"):
         frame: pd.DataFrame = getattr(tables, table)
         if frame.empty:
             continue
-        # (portal, contact id) pairs as integer codes shared by both tables, then one hash lookup
-        codes = []
-        for column in ("portal", "contact_id"):
-            both = np.concatenate([known[column].to_numpy(), frame[column].to_numpy()])
-            codes.append(pd.factorize(both, use_na_sentinel=False)[0].astype(np.int64))
-        pairs = codes[0] * (int(codes[1].max()) + 1) + codes[1]
-        count = int((~pd.Series(pairs[len(known) :]).isin(pairs[: len(known)])).sum())
+        pairs = _pairs(tables, table)
+        missing = ~pd.MultiIndex.from_frame(pairs[["portal", "contact_id"]]).isin(
+            pd.MultiIndex.from_frame(known[["portal", "contact_id"]])
+        )
+        count = int(pairs["rows"].to_numpy()[missing].sum())
         if count:
             out[table] = count
     return out
+
+
+def _pairs(tables: Tables, table: str) -> pd.DataFrame:
+    """A table's distinct (portal, contact_id) pairs and how many rows hold each."""
+    frame: pd.DataFrame = getattr(tables, table)
+    known = tables.contact_rows.get(table)
+    if known is not None and known[0] == id(frame) and int(known[1]["rows"].sum()) == len(frame):
+        return known[1]
+    return (
+        frame.groupby(["portal", "contact_id"], sort=False, dropna=False)
+        .size()
+        .rename("rows")
+        .reset_index()
+    )
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:

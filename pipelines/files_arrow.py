@@ -83,8 +83,8 @@ def read_arrow(path: Path, table: str) -> Raw | None:
             if csv_unsafe(path):
                 return None
             names = _csv_header(path)
-            if names is None:
-                return None
+            if names is None or len(names) < 2:
+                return None  # one column: pandas skips a row whose value is empty, Arrow not
             data = pacsv.read_csv(
                 path,
                 read_options=pacsv.ReadOptions(block_size=CSV_BLOCK),
@@ -103,6 +103,7 @@ def read_arrow(path: Path, table: str) -> Raw | None:
                 f.name
                 for f in schema
                 if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+                and f.name.strip() in spec
                 and f.name.strip() not in unique
             ]
             data = pq.read_table(path, read_dictionary=coded)
@@ -155,7 +156,13 @@ def _timestamps(parsed: pd.Series, rows: Text, utc: bool) -> pd.Series:
     return out.dt.tz_localize("UTC") if utc else out
 
 
-def validate(raw: Raw, table: str, name: str, notes: list[str] | None = None) -> pd.DataFrame:
+def validate(
+    raw: Raw,
+    table: str,
+    name: str,
+    notes: list[str] | None = None,
+    contacts: dict[str, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
     """Check and type one table read by read_arrow from file `name`: what files_frame.validate
     does for a pandas frame, with the same problems in the same order and the same table."""
     warning = unknown_columns(raw.names, table, name)
@@ -179,6 +186,7 @@ def validate(raw: Raw, table: str, name: str, notes: list[str] | None = None) ->
             raw.data[column], spec[column], unique, column, name, problems
         )
     raw.data = raw.data.select([])  # the Arrow buffers are no longer needed: free them
+    pa.default_memory_pool().release_unused()
     for column in REQUIRED[table]:
         if column in absent:
             problems.add(name, column, absent[column], "missing value")
@@ -191,10 +199,48 @@ def validate(raw: Raw, table: str, name: str, notes: list[str] | None = None) ->
     _keys(out, table, raw.rows, name, problems)
     if problems.lines:
         raise FileError(problems.lines)
+    del absent
+    for value in out.values():
+        if isinstance(value, Text):
+            value.raw_at = _unread  # no message to write: the values as read may go
+    pa.default_memory_pool().release_unused()
+    if contacts is not None:
+        pairs = contact_rows(out)
+        if pairs is not None:
+            contacts[table] = pairs
     try:
         return _assemble(out, raw.others, table, raw.rows)
     except ValueError as exc:  # not expected after the checks above; still name the file
         raise FileError([f"{name}: {exc}"]) from None
+
+
+def contact_rows(out: dict[str, object]) -> pd.DataFrame | None:
+    """The distinct (portal, contact_id) pairs of a valid table and how many rows hold each,
+    from the codes (None without a contact_id column)."""
+    portal, contact = out.get("portal"), out.get("contact_id")
+    if not isinstance(portal, Text) or not isinstance(contact, Text):
+        return None
+    contact = contact.canonical()
+    width = len(contact.vals)
+    pair = portal.row_codes().astype(np.int64) * width + contact.row_codes()
+    pair = pair[contact.row_codes() >= 0]
+    if len(portal.vals) * width <= 4 * len(pair) + 1_000_000:
+        rows = np.bincount(pair, minlength=len(portal.vals) * width)
+        distinct = np.flatnonzero(rows)
+        rows = rows[distinct]
+    else:
+        distinct, rows = np.unique(pair, return_counts=True)
+    return pd.DataFrame(
+        {
+            "portal": portal.vals[distinct // max(width, 1)],
+            "contact_id": contact.vals[distinct % max(width, 1)],
+            "rows": rows,
+        }
+    )
+
+
+def _unread(i: int) -> object:
+    raise AssertionError("values as read are freed once the table is valid")
 
 
 def _assemble(out: dict[str, object], others: pd.DataFrame, table: str, n: int) -> pd.DataFrame:
@@ -374,11 +420,13 @@ def _keys(out: dict[str, object], table: str, n: int, name: str, problems: Probl
         _fill_ids(out, table, n)
         return  # a missing key column is reported already
     texts = {k: v for k in keys if isinstance(v := out.get(k), Text)}
-    generated = _fill_ids(out, table, n)
     canon = [texts[k].canonical() if k in texts else None for k in keys]
     ids = canon[keys.index(column)]
-    if generated is not None and generated.any() and ids is not None and _has_generated(ids):
-        # a given id looks like a generated one: compare the texts themselves, as the reference
+    # a row without an id gets "row-<n>": compare texts if a given id looks like one
+    made = ID_COLUMNS.get(table) == column and ids is not None and bool(ids.missing().any())
+    collide = made and ids is not None and _has_generated(ids)
+    _fill_ids(out, table, n)
+    if collide:
         frame = pd.DataFrame({k: _objects(out[k]) for k in keys})
         ref.duplicates(frame, list(keys), column, what, name, problems)
         return
@@ -390,7 +438,9 @@ def _keys(out: dict[str, object], table: str, n: int, name: str, problems: Probl
 
 
 def _has_generated(rows: Text) -> bool:
-    return bool(pd.Series(rows.vals, dtype=object).str.startswith(GENERATED).any())
+    """Whether a given id looks like one made for a row without an id."""
+    vals = pd.Series(rows.vals, dtype=object)
+    return bool(vals.str.startswith(GENERATED).any())
 
 
 def _objects(value: object) -> np.ndarray:

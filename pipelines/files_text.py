@@ -38,14 +38,23 @@ class Text:
     `raw_at(i)`: row i's value as read. `blank`: where vals is None."""
 
     codes: np.ndarray | None
-    vals: np.ndarray
+    stored: np.ndarray | None  # vals, or None while they are only in `arrow`
     raw_at: Callable[[int], object]
     unique: bool
     blank: np.ndarray | None = None
+    arrow: pa.ChunkedArray | None = None
 
     def __post_init__(self) -> None:
         if self.blank is None:
             self.blank = np.asarray(pd.isna(self.vals), dtype=bool)
+
+    @property
+    def vals(self) -> np.ndarray:
+        if self.stored is None:
+            assert self.arrow is not None
+            self.stored = self.arrow.to_pandas(deduplicate_objects=False).to_numpy()
+            self.arrow = None
+        return self.stored
 
     def missing(self) -> np.ndarray:
         assert self.blank is not None
@@ -66,7 +75,12 @@ class Text:
 
     def take_into(self, out: np.ndarray) -> None:
         """Write the row values (None where missing) into `out`."""
-        if self.codes is None:
+        if self.codes is None and self.stored is None and self.arrow is not None:
+            start = 0  # a chunk at a time: no second array of every row's object
+            for chunk in self.arrow.chunks:
+                out[start : start + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
+                start += len(chunk)
+        elif self.codes is None:
             out[:] = self.vals
         else:
             np.take(self.objects_with_none(), self.codes, out=out)
@@ -176,8 +190,8 @@ def _unique_text(values: pa.ChunkedArray) -> Text | None:
     present.sort()
     if (present[1:] == present[:-1]).any():
         return None
-    vals = stripped.to_pandas(deduplicate_objects=False).to_numpy()
-    return Text(None, vals, lambda i: values[i].as_py(), True, blank)
+    # the str objects are made when the table is built, after the Arrow table is freed
+    return Text(None, None, lambda i: values[i].as_py(), True, blank, stripped)
 
 
 def _hash(strings: pa.Array) -> np.ndarray | None:

@@ -251,6 +251,7 @@ def test_csv_spacing_and_na_words_read_as_pandas_reads_them(tmp_path: Path) -> N
         "activity_id,contact_id,occurred_at,type\na1,c1,2026-01-05\n",
         "activity_id,activity_id,occurred_at,type\na1,c1,2026-01-05,call\n",
         "activity_id,contact_id,occurred_at,type\na1,c1,2026-01-05,call,extra\n",
+        'contact_id\n""\nc1\n\n',
         "",
     ],
 )
@@ -338,3 +339,39 @@ def test_many_unique_ids_are_checked_without_a_hash_table(tmp_path: Path) -> Non
 def test_whitespace_is_what_str_strip_removes() -> None:
     every = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
     assert WHITESPACE == every
+
+
+def test_a_column_heatsync_does_not_know_is_kept_as_pandas_reads_it(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"contact_id": ["c1", "c2"], "x": ["", " a "], "n": [1.5, None]})
+    for suffix in (".csv", ".parquet"):
+        path = tmp_path / f"contacts{suffix}"
+        _write(frame, path)
+        got, want = _both(path, "contacts")
+        _same(got, want)
+        assert isinstance(got, pd.DataFrame) and got["x"].dtype == object
+
+
+def test_unknown_contacts_counts_rows_from_the_pairs_read(tmp_path: Path) -> None:
+    from pipelines.files import read_tables, unknown_contacts
+
+    paths = {t: tmp_path / f"{t}.parquet" for t in ("contacts", "activities", "deals")}
+    _write(
+        pd.DataFrame({"contact_id": ["c1", "c2", "c1"], "portal": ["p", "p", "q"]}),
+        paths["contacts"],
+    )
+    activities = _activities(
+        contact_id=["c1", "c3", " c3", "c2", "c2", "c1"], portal=["p", "p", "p", "q", "p", None]
+    )
+    _write(activities, paths["activities"])
+    deals = pd.DataFrame({"contact_id": ["c1"], "status": ["won"], "closed_at": ["2026-01-05"]})
+    _write(deals, paths["deals"])
+    tables = read_tables(paths["contacts"], paths["activities"], paths["deals"])
+    assert set(tables.contact_rows) == {"contacts", "activities", "deals"}
+    # c3 twice, c2 in portal q, c1 in the default portal: 4 rows; the deal is in "default"
+    assert unknown_contacts(tables) == {"activities": 4, "deals": 1}
+    counted = dict(tables.contact_rows)
+    tables.contact_rows = {}  # every row hashed again: the same counts
+    assert unknown_contacts(tables) == {"activities": 4, "deals": 1}
+    tables.contact_rows = counted
+    tables.activities = tables.activities.iloc[:2].copy()  # a frame replaced: counted afresh
+    assert unknown_contacts(tables) == {"activities": 1, "deals": 1}
