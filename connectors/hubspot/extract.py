@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 from pydantic import ValidationError
@@ -47,6 +47,7 @@ from connectors.hubspot.settings import (
     TASKS,
 )
 from connectors.hubspot.values import parse_birthday, parse_num, parse_ts
+from connectors.sink import TableSink, spill_folder
 
 if TYPE_CHECKING:
     from connectors.hubspot.connector import HubSpotConnector
@@ -283,24 +284,50 @@ class _Extract:
         return [row for t in (*known, *rest) for row in self.quarantined[t]]
 
     def full_result(self, fanout: Fanout) -> ExtractResult:
-        """A full extract, read through the contacts (connectors.hubspot.full_read)."""
+        """A full extract, read through the contacts (connectors.hubspot.full_read). With a
+        scratch folder (`connectors.sink.spill_into`, the extract step gives one) the rows go to
+        sinks that spill them in chunks as the walk maps them, instead of lists held whole."""
         self.fanout = fanout
         read = FullRead(self, fanout)
+        folder = spill_folder()
+        if folder is None:
+            removed = read.read()
+            contacts = _Contacts(read.contacts, [], removed)
+            return self.result(contacts, read.activities, read.deals, read.own_tasks)
+        sinks = (
+            TableSink("contacts", folder / "contacts", extra=mapping.ROLLUP_COUNT_COLUMNS),
+            TableSink("activities", folder / "activities", extra=mapping.ACTIVITY_EXTRA),
+            TableSink("deals", folder / "deals", dedupe=False),
+        )
+        # FullRead only appends and extends its row lists, which a sink offers too
+        read.contacts, read.activities, read.deals = (cast(list[Row], s) for s in sinks)
         removed = read.read()
-        contacts = _Contacts(read.contacts, [], removed)
-        return self.result(contacts, read.activities, read.deals, read.own_tasks)
+        for sink in sinks:
+            sink.drop_contacts(removed)
+            sink.close()
+        return self.result(_Contacts([], [], removed), [], [], read.own_tasks, sinks)
 
     def result(
-        self, contacts: _Contacts, activities: list[Row], deals: list[Row], own_tasks: list[Row]
+        self,
+        contacts: _Contacts,
+        activities: list[Row],
+        deals: list[Row],
+        own_tasks: list[Row],
+        sinks: tuple[TableSink, TableSink, TableSink] | None = None,
     ) -> ExtractResult:
         new_cursor = self.close.isoformat()
         if self.quarantine:
             self.warnings["quarantined"] += len(self.quarantine)
             log.warning("%s: quarantined %d record(s)", self.portal, len(self.quarantine))
+        tables: tuple[pd.DataFrame | TableSink, ...] = sinks or (
+            _without(mapping.contacts_frame(contacts.rows), contacts.removed),
+            _without(mapping.activities_frame(activities), contacts.removed),
+            _without(mapping.deals_frame(deals), contacts.removed),
+        )
         return ExtractResult(
-            contacts=_without(mapping.contacts_frame(contacts.rows), contacts.removed),
-            activities=_without(mapping.activities_frame(activities), contacts.removed),
-            deals=_without(mapping.deals_frame(deals), contacts.removed),
+            contacts=tables[0],
+            activities=tables[1],
+            deals=tables[2],
             quarantine=mapping.quarantine_frame(self.quarantine),
             removed_contact_ids=sorted(contacts.removed, key=lambda v: (len(v), v)),
             cursors={t: new_cursor for t in CURSOR_OBJECTS},
