@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from connectors.atomic import atomic_open
@@ -133,9 +134,13 @@ def unknown_contacts(tables: Tables) -> dict[str, int]:
         if frame.empty:
             continue
         pairs = _pairs(tables, table)
-        missing = ~pd.MultiIndex.from_frame(pairs[["portal", "contact_id"]]).isin(
-            pd.MultiIndex.from_frame(known[["portal", "contact_id"]])
-        )
+        # both tables' pairs as integers (codes shared by the two), then one sorted lookup
+        codes = []
+        for column in ("portal", "contact_id"):
+            both = np.concatenate([known[column].to_numpy(), pairs[column].to_numpy()])
+            codes.append(pd.factorize(both, use_na_sentinel=False)[0].astype(np.int64))
+        joint = codes[0] * (int(codes[1].max(initial=0)) + 1) + codes[1]
+        missing = ~np.isin(joint[len(known) :], joint[: len(known)])
         count = int(pairs["rows"].to_numpy()[missing].sum())
         if count:
             out[table] = count
