@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ import requests
 
 from connectors.amocrm import AmoCrmConnector
 from connectors.base import ExtractResult
+from connectors.fanout import InOrder, done
 from connectors.http import PermissionDeniedError
 from connectors.hubspot import HubSpotConnector
 from connectors.hubspot.settings import REQUIRED_SCOPES, TASK_KEY_PROPERTY
@@ -278,6 +280,28 @@ def test_hubspot_a_failing_read_stops_the_others(base_state: Any) -> None:
         time.sleep(0.3)
         assert srv.stats()["requests"] == sent
         assert sent < 40  # the other lists stopped at their next page
+
+
+def test_in_order_handles_results_in_the_order_added_whatever_finishes_first() -> None:
+    """fanout.InOrder: the handlers run in the order the futures were added, each as soon as it
+    and every earlier one are done, whichever finished first; a failure stops the series."""
+    seen: list[int] = []
+    errors: list[BaseException] = []
+    order = InOrder(errors.append)
+    futures: list[Future[int]] = [Future() for _ in range(4)]
+    for future in futures:
+        order.add(future, seen.append)
+    futures[2].set_result(2)
+    futures[1].set_result(1)
+    assert seen == []  # the first is not in yet
+    futures[0].set_result(0)
+    assert seen == [0, 1, 2]
+    order.add(done(4), seen.append)
+    assert seen == [0, 1, 2]  # waits for the fourth
+    futures[3].set_exception(RuntimeError("refused"))
+    assert seen == [0, 1, 2] and [str(e) for e in errors] == ["refused"]
+    order.add(done(5), seen.append)
+    assert seen == [0, 1, 2] and len(errors) == 1
 
 
 def test_time_scale_shortens_the_sandbox_windows(base_state: Any) -> None:
