@@ -282,6 +282,30 @@ def test_hubspot_a_failing_read_stops_the_others(base_state: Any) -> None:
         assert sent < 40  # the other lists stopped at their next page
 
 
+def test_hubspot_full_extract_pages_a_contacts_many_associations(base_state: Any) -> None:
+    """A contact with more e-mails than one association answer holds (500): every one of them is
+    read and becomes a row."""
+    with serve(base_state.copy()) as srv:
+        with srv.lock:
+            contact_id = next(iter(srv.state.iter_live("contacts"))).id
+            now = now_ms()
+            added = []
+            for k in range(620):
+                props = {
+                    "hs_timestamp": "2026-02-01T10:00:00.000Z",
+                    "hs_email_direction": "EMAIL",
+                    "hs_email_subject": f"Follow-up {k}",
+                }
+                email = srv.state.add("emails", props, now, now)
+                srv.state.associate("emails", email.id, "contacts", contact_id, 198)
+                added.append(f"email:{email.id}:{contact_id}")
+            pages = -(-len(list(srv.state.iter_live("contacts"))) // 100)
+        full = connector_for(srv, read_workers=8).extract(None, datetime.now(UTC))
+        assert set(added) <= set(full.activities["activity_id"])
+        # one read per page of contacts, and one more for the rest of that contact's e-mails
+        assert srv.stats()["by_route"]["POST associations/contacts/emails/batch/read"] == pages + 1
+
+
 def test_in_order_handles_results_in_the_order_added_whatever_finishes_first() -> None:
     """fanout.InOrder: the handlers run in the order the futures were added, each as soon as it
     and every earlier one are done, whichever finished first; a failure stops the series."""
