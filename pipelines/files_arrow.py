@@ -313,8 +313,10 @@ def _typed_column(
         return _series(values.fill_null(False).to_numpy()), _nulls(values)
     numeric = pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
     if kind in ("float", "int") and numeric:
-        return values.to_pandas().astype("float64"), _nulls(values)
+        return values.to_pandas().astype("float64", copy=False), _nulls(values)
     raw = values.to_pandas()  # what the reference reader would have been given
+    if kind == "ts" and raw.dtype == contract.UTC_NS:
+        return raw, _absent(raw)  # as the contract has it already
     if kind == "ts":
         dated = pd.api.types.is_datetime64_any_dtype(raw)
         parsed = ref.parse_timestamps(raw, None if dated else ref.as_text(raw))

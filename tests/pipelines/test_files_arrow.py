@@ -375,3 +375,38 @@ def test_unknown_contacts_counts_rows_from_the_pairs_read(tmp_path: Path) -> Non
     tables.contact_rows = counted
     tables.activities = tables.activities.iloc[:2].copy()  # a frame replaced: counted afresh
     assert unknown_contacts(tables) == {"activities": 1, "deals": 1}
+
+
+def test_typed_parquet_columns_as_the_reference_reads_them(tmp_path: Path) -> None:
+    when = pd.Series(pd.to_datetime(["2026-01-05 14:30", None, "2025-12-31 00:00"]))
+    activities = pd.DataFrame(
+        {
+            "activity_id": [1.0, 2.0, 3.0],  # float ids: "1", "2", "3"
+            "contact_id": pd.Series([7, 8, 7], dtype="int64"),
+            "occurred_at": when.dt.tz_localize("UTC"),
+            "type": ["call", "CALL", "note"],
+            "duration_s": pd.Series([60, None, 5], dtype="Int64"),
+            "is_rollup": pd.Series([True, None, False], dtype="boolean"),
+        }
+    )
+    contacts = pd.DataFrame(
+        {
+            "contact_id": ["7", "8", "9"],
+            "created_at": when.dt.tz_localize("Europe/Berlin").astype(
+                "datetime64[us, Europe/Berlin]"
+            ),
+            "birthday": when,
+            "is_vip": [1, 0, 1],
+            "current_score": pd.Series([1, 2, 3], dtype="int32"),
+        }
+    )
+    for table, frame in (("activities", activities), ("contacts", contacts)):
+        path = tmp_path / f"{table}.parquet"
+        frame.to_parquet(path, index=False)
+        got, want = _both(path, table)
+        _same(got, want)
+    activities.loc[1, "occurred_at"] = pd.NaT
+    path = tmp_path / "activities.parquet"
+    activities.to_parquet(path, index=False)
+    got, want = _both(path, "activities")
+    assert got == want == ["activities.parquet row 2, column occurred_at: missing value"]
