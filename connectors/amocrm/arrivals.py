@@ -23,11 +23,14 @@ minimum, over the last `samples`) bounds it; `floor` (2 % of the window) covers 
 scheduling. Until `min_samples` round trips are known, and whenever `strikes` 429s fell within
 `strike_window` (60 windows), `m` is infinite: each slot is held until the answer plus a window,
 which is safe wherever the arrival falls. A 429 means some delay exceeded the margin: it pauses
-sending for `step` (10 % of the window) and widens `m` by `step` for `widen` (10 windows); as
+sending for `step` (5 % of the window) and widens `m` by `step` for `widen` (10 windows); as
 every slot's end is computed with the margin in force, that lengthens the slots of the recent
 requests too, the late one among them. A delay outside the margin (a busy client or server, a
 retransmitted packet) thus costs at most `strikes` 429s a minute, after which the holding rule
 sends none: far from the ten in a minute after which amoCRM blocks the account.
+
+A flight's send time is taken when its request leaves (`sending`, from the request's headers),
+not when its slot was granted, which keeps this process's own scheduling out of the delays.
 
 The state is a plain JSON-able dict (`new_state`), so the same arithmetic runs on an in-process
 pace (`MemoryPace`) and on an account's pace file shared by processes (`connectors.amocrm.pace`).
@@ -72,7 +75,7 @@ class Rule:
             limit=limit,
             window_s=window_s,
             floor_s=0.02 * window_s,
-            step_s=0.1 * window_s,
+            step_s=0.05 * window_s,
             strike_window_s=60.0 * window_s,
             widen_s=10.0 * window_s,
             stale_after_s=max(120.0, 120.0 * window_s),
@@ -142,6 +145,15 @@ def finish(rule: Rule, state: State, slot: str, now: float, *, sample: bool = Tr
             return
 
 
+def sending(state: State, slot: str, now: float) -> None:
+    """The flight's request leaves now: its send time moves here from the grant (its slot still
+    counts from the grant), so the time spent in between is no part of its delay."""
+    for flight in state["flights"]:
+        if flight[0] == slot and flight[3] is None:
+            flight[2] = max(float(flight[2]), now)
+            return
+
+
 def strike(rule: Rule, state: State, now: float) -> None:
     """The server answered 429: a short pause, and the margin widens."""
     state["strikes"] = [*state["strikes"], now]
@@ -156,6 +168,8 @@ class Pace(Protocol):
     def acquire(self) -> tuple[str, float]: ...
 
     def release(self, slot: str, *, sample: bool = True) -> None: ...
+
+    def sending(self, slot: str) -> None: ...
 
     def penalize(self) -> None: ...
 
@@ -185,6 +199,10 @@ class MemoryPace:
             finish(self.rule, self.state, slot, time.time(), sample=sample)
             self._cond.notify_all()
 
+    def sending(self, slot: str) -> None:
+        with self._cond:
+            sending(self.state, slot, time.time())
+
     def penalize(self) -> None:
         with self._cond:
             strike(self.rule, self.state, time.time())
@@ -209,6 +227,13 @@ class PaceLimiter(RateLimiter):
         super().__init__(pace.rule.limit, pace.rule.window_s, pace.rule.limit)
         self.pace = pace
         self.burst = _Strikes(pace)
+        self._held = threading.local()  # this thread's slot, while it holds one
+
+    def sending(self) -> None:
+        """Called just before this thread's request goes out (from the request's headers)."""
+        slot = getattr(self._held, "slot", None)
+        if slot is not None:
+            self.pace.sending(slot)
 
     def acquire(self, *, search: bool = False) -> float:
         """A slot for a request whose answer is not reported: it counts as answered now."""
@@ -219,9 +244,11 @@ class PaceLimiter(RateLimiter):
     @contextlib.contextmanager
     def slot(self, *, search: bool = False) -> Iterator[float]:
         slot, slept = self.pace.acquire()
+        self._held.slot = slot
         try:
             yield slept
         finally:
+            self._held.slot = None
             self.pace.release(slot)
 
 

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from connectors.amocrm.arrivals import process_pace_limiter
+from connectors.amocrm.arrivals import PaceLimiter, process_pace_limiter
 from connectors.amocrm.models import Account, CustomField, Pipeline, TokenResponse
 from connectors.amocrm.pace import SharedPaceLimiter, shared_pace_limiter
 from connectors.amocrm.settings import API, TOKEN_PATH, AmoCrmSettings
@@ -279,6 +279,8 @@ class AmoClient:
     def _auth_headers(self) -> dict[str, str]:
         token = self.access_token()
         self._sent.token = token  # what this thread's request carries, for a 401 that follows
+        if isinstance(self.http.limiter, PaceLimiter):
+            self.http.limiter.sending()  # the request leaves now (JsonHttp sends right after)
         return {"Authorization": f"Bearer {token}"}
 
     def access_token(self) -> str:

@@ -28,6 +28,7 @@ from connectors.amocrm.arrivals import (
     finish,
     new_state,
     prune,
+    sending,
     strike,
     try_take,
 )
@@ -98,6 +99,10 @@ class FilePace:
     def release(self, slot: str, *, sample: bool = True) -> None:
         with self._locked() as state:
             finish(self.rule, state, slot, time.time(), sample=sample)
+
+    def sending(self, slot: str) -> None:
+        with self._locked() as state:
+            sending(state, slot, time.time())
 
     def penalize(self) -> None:
         with self._locked() as state:

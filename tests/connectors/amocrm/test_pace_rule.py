@@ -12,7 +12,16 @@ from dataclasses import replace
 
 import pytest
 
-from connectors.amocrm.arrivals import Rule, finish, margin, new_state, prune, strike, try_take
+from connectors.amocrm.arrivals import (
+    Rule,
+    finish,
+    margin,
+    new_state,
+    prune,
+    sending,
+    strike,
+    try_take,
+)
 
 RULE = Rule.for_window(7, 1.0)
 
@@ -41,6 +50,24 @@ def test_a_slot_frees_a_window_after_the_margin_or_the_answer() -> None:
     finish(rule, state, "a", 0.01)  # answered before the margin ran out: it frees sooner
     assert try_take(rule, state, 0.1, "c", 1) == pytest.approx(1.01 - 0.1)
     assert try_take(rule, state, 1.01, "c", 1) == 0.0
+
+
+def test_a_slot_ends_counting_from_when_its_request_left() -> None:
+    rule = replace(RULE, limit=1)
+    state = _learned([0.3] * 8)
+    assert try_take(rule, state, 0.0, "a", 1) == 0.0
+    sending(state, "a", 0.2)  # granted at 0, sent at 0.2: it occupies from 0 to 0.2 + m + W
+    assert try_take(rule, state, 0.5, "b", 1) == pytest.approx(0.2 + 0.02 + 1.0 - 0.5)
+
+
+def test_a_429_lengthens_the_slots_of_recent_requests() -> None:
+    rule = replace(RULE, limit=1)
+    state = _learned([0.3] * 40)
+    assert try_take(rule, state, 0.0, "a", 1) == 0.0
+    finish(rule, state, "a", 0.3)
+    assert try_take(rule, state, 0.8, "b", 1) == pytest.approx(1.02 - 0.8)
+    strike(rule, state, 0.8)  # a 429: some count came later than the margin allowed
+    assert try_take(rule, state, 0.9, "b", 1) == pytest.approx(1.02 + rule.step_s - 0.9)
 
 
 def test_until_round_trips_are_known_a_slot_is_held_until_the_answer() -> None:
