@@ -98,9 +98,10 @@ def text_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     plain = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
     names = contract._series(plain, "str")
     merged, distinct = pd.factorize(names)  # a missing value: -1
+    small = _int_type(len(distinct))
     if len(distinct) < len(names) or (merged < 0).any():
-        codes = np.append(merged, -1)[codes]  # codes of -1 stay -1
-    return codes, np.asarray(distinct, dtype=object)
+        codes = np.append(merged, -1).astype(small)[codes]  # codes of -1 stay -1
+    return codes.astype(small, copy=False), np.asarray(distinct, dtype=object)
 
 
 def _identity_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -117,11 +118,13 @@ def _identity_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         codes, uniques = pd.factorize(values)
         return codes, np.asarray(uniques, dtype=object)
     address = ctypes.cast(values.ctypes.data, ctypes.POINTER(ctypes.c_int64))
-    pointers = np.ctypeslib.as_array(address, shape=(len(values),)).copy()
-    codes, distinct = pd.factorize(pointers)
-    one_row = np.empty(len(distinct), dtype=np.intp)
-    one_row[codes] = np.arange(len(values))  # any row holding that object
-    return codes, values[one_row]
+    # read in place while `values` holds the objects
+    codes, _ = pd.factorize(np.ctypeslib.as_array(address, shape=(len(values),)))
+    # codes are numbered in order of first appearance: a row is its code's first exactly where
+    # the running maximum of the codes grows
+    running = np.maximum.accumulate(codes)
+    first = np.flatnonzero(np.r_[True, running[1:] > running[:-1]])
+    return codes, values[first]
 
 
 def _shared_codes(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -152,8 +155,7 @@ def _activity_contacts(acts: pd.DataFrame, contacts: pd.DataFrame) -> tuple[np.n
     n_p, n_c = len(p_names) + 1, len(c_names) + 1  # the last code of each is "missing"
 
     def key(p_codes: np.ndarray, c_codes: np.ndarray) -> np.ndarray:
-        p_codes = np.where(p_codes < 0, n_p - 1, p_codes).astype(np.int64)
-        return p_codes * n_c + np.where(c_codes < 0, n_c - 1, c_codes)
+        return _missing_as(p_codes, n_p - 1) * n_c + _missing_as(c_codes, n_c - 1)
 
     c_key, a_key = key(pc, cc), key(pa, ca)
     rows = np.arange(len(contacts))
@@ -173,10 +175,15 @@ def last_of_each_key(frame: pd.DataFrame) -> np.ndarray:
     p_codes, p_names = text_codes(_column(frame, "portal"))
     c_codes, c_names = text_codes(_column(frame, "contact_id"))
     n_c = len(c_names) + 1
-    key = np.where(p_codes < 0, len(p_names), p_codes) * n_c + np.where(
-        c_codes < 0, n_c - 1, c_codes
-    )
+    key = _missing_as(p_codes, len(p_names)) * n_c + _missing_as(c_codes, n_c - 1)
     return np.asarray(~pd.Series(key).duplicated(keep="last"))
+
+
+def _missing_as(codes: np.ndarray, fill: int) -> np.ndarray:
+    """Codes as int64 with -1 (missing) replaced by `fill`."""
+    out = codes.astype(np.int64)
+    out[out < 0] = fill
+    return out
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -192,7 +199,7 @@ def _combos(columns: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarr
     names: list[np.ndarray] = []
     for codes, uniques in columns.values():
         values = np.append(np.asarray(uniques, dtype=object), np.array([None], dtype=object))
-        key = key * len(values) + np.where(codes < 0, len(values) - 1, codes)
+        key = key * len(values) + _missing_as(codes, len(values) - 1)
         names.append(values)
     size = int(np.prod([len(v) for v in names], dtype=float))
     if size <= max(4 * len(key), 2**16):
