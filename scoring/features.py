@@ -155,7 +155,7 @@ def _activity_contacts(acts: pd.DataFrame, contacts: pd.DataFrame) -> tuple[np.n
     n_p, n_c = len(p_names) + 1, len(c_names) + 1  # the last code of each is "missing"
 
     def key(p_codes: np.ndarray, c_codes: np.ndarray) -> np.ndarray:
-        return _missing_as(p_codes, n_p - 1) * n_c + _missing_as(c_codes, n_c - 1)
+        return np.asarray(_missing_as(p_codes, n_p - 1) * n_c + _missing_as(c_codes, n_c - 1))
 
     c_key, a_key = key(pc, cc), key(pa, ca)
     rows = np.arange(len(contacts))
