@@ -41,7 +41,7 @@ from pipelines.files_common import (
     shown,
     unknown_columns,
 )
-from pipelines.files_text import Text, is_text, legacy_text, text
+from pipelines.files_text import WHITESPACE, Text, is_text, legacy_text, text
 from scoring import contract
 
 # Bytes after which pandas' CSV reader (skipinitialspace, a NUL ends a value) and Arrow's would
@@ -50,6 +50,18 @@ CSV_UNSAFE = (b' "', b'" ', b"\x00")
 # columns expected to be unique: dictionary-encoding them on read would only cost
 UNIQUE_COLUMNS = {"contacts": {"contact_id"}, "activities": {"activity_id"}, "deals": {"deal_id"}}
 CSV_BLOCK = 1 << 24
+# files_frame._OFFSET for Arrow's RE2: Python's \d is any decimal digit, \s any character
+# str.isspace() is true of (RE2's are ASCII only)
+OFFSET = ref._OFFSET.replace(r"\d", r"\p{Nd}").replace(
+    r"\s", "[" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE) + "]"
+)
+
+
+def has_offset(texts: np.ndarray) -> np.ndarray:
+    """Which stripped texts end in a time of day with a UTC offset (files_frame._OFFSET)."""
+    values = pa.array(texts, type=pa.string(), from_pandas=True)
+    found = pc.match_substring_regex(values, OFFSET).fill_null(False)
+    return found.to_numpy(zero_copy_only=False)
 
 
 def csv_unsafe(path: Path) -> bool:
@@ -285,7 +297,8 @@ def _column(
     if kind in ("ts", "date"):
         distinct = pd.Series(rows.vals, dtype=object)
         if kind == "ts":
-            out = _timestamps(ref.parse_timestamps(distinct, distinct), rows, utc=True)
+            offset = pd.Series(has_offset(rows.vals))
+            out = _timestamps(ref.parse_timestamps(distinct, distinct, offset), rows, utc=True)
         else:
             out = _timestamps(ref.parse_dates(distinct), rows, utc=False)
         problems.add(name, column, ~absent & out.isna().to_numpy(), _message(DATE, rows))

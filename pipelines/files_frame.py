@@ -80,9 +80,12 @@ def as_text(values: pd.Series) -> pd.Series:
     return out.where(out.notna() & (out != ""), None)
 
 
-def parse_timestamps(raw: pd.Series, text: pd.Series | None = None) -> pd.Series:
+def parse_timestamps(
+    raw: pd.Series, text: pd.Series | None = None, offset: pd.Series | None = None
+) -> pd.Series:
     """ISO 8601 strings (or datetimes) to UTC; NaT where a value cannot be read. `text`: the
-    values already as stripped text, when the caller has it."""
+    values already as stripped text, when the caller has it; `offset`: where they match
+    _OFFSET, when the caller knows."""
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
         return raw.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
     if pd.api.types.is_datetime64_dtype(raw):
@@ -94,7 +97,9 @@ def parse_timestamps(raw: pd.Series, text: pd.Series | None = None) -> pd.Series
         return out
     # Parse values with and without an offset apart: in one call pandas lets a naive value
     # inherit the offset of an earlier aware one.
-    aware = present & text.str.contains(_OFFSET, regex=True, na=False)
+    if offset is None:
+        offset = text.str.contains(_OFFSET, regex=True, na=False)
+    aware = present & offset
     naive = present & ~aware
     if aware.any():
         out[aware] = pd.to_datetime(text[aware], utc=True, errors="coerce", format="ISO8601")

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from pipelines import files_arrow, files_frame
@@ -410,3 +410,20 @@ def test_typed_parquet_columns_as_the_reference_reads_them(tmp_path: Path) -> No
     activities.to_parquet(path, index=False)
     got, want = _both(path, "activities")
     assert got == want == ["activities.parquet row 2, column occurred_at: missing value"]
+
+
+@given(
+    st.lists(
+        st.text(
+            alphabet=st.sampled_from("0123456789٣٤१२ :.,+-ZzT\u3000\xa0\t\u2009x"), max_size=24
+        ).map(str.strip),
+        min_size=1,
+        max_size=20,
+    )
+)
+@example(["2026-01-05T14:30:00+02:00", "2026-01-05 14:30Z", "2026-01-05 1٤:3٣ \u3000+0200"])
+def test_the_offset_pattern_matches_what_python_matches(texts: list[str]) -> None:
+    import re
+
+    want = [re.search(files_frame._OFFSET, t) is not None for t in texts]
+    assert files_arrow.has_offset(np.asarray(texts, dtype=object)).tolist() == want
