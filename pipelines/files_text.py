@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -151,7 +152,10 @@ def text(values: pa.ChunkedArray, unique: bool = False) -> Text:
 
 
 def _indices(chunk: pa.DictionaryArray) -> np.ndarray:
-    return chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    indices = chunk.indices
+    if indices.null_count:
+        indices = indices.fill_null(-1)
+    return indices.to_numpy(zero_copy_only=False)
 
 
 def _dictionary_codes(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
@@ -170,11 +174,14 @@ def _dictionary_codes(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
     merged = pa.concat_arrays(dictionaries).dictionary_encode()
     mapping = _indices(merged)
     starts = np.cumsum([0, *(len(d) for d in dictionaries)])
-    codes = [
-        np.append(mapping[starts[w] : starts[w + 1]], -1)[_indices(chunk)]
-        for chunk, w in zip(chunks, which, strict=True)
-    ]
-    return merged.dictionary, np.concatenate(codes)
+    # per dictionary: its codes in the merged one, and -1 last (what a null index takes)
+    tables = [np.append(mapping[a:b], np.int32(-1)) for a, b in pairwise(starts)]
+    codes = np.empty(sum(len(c) for c in chunks), dtype=np.int32)
+    start = 0
+    for chunk, w in zip(chunks, which, strict=True):
+        np.take(tables[w], _indices(chunk), out=codes[start : start + len(chunk)])
+        start += len(chunk)
+    return merged.dictionary, codes
 
 
 def _unique_text(values: pa.ChunkedArray) -> Text | None:
