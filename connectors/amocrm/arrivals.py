@@ -65,7 +65,7 @@ class Rule:
     widen_s: float = 10.0
     samples: int = 64
     min_samples: int = 4
-    quantile: float = 0.75
+    quantile: float = 0.9
     stale_after_s: float = 120.0
 
     @classmethod
