@@ -206,5 +206,6 @@ def conform(
     for column in frame.columns:
         if column not in spec:
             out[column] = frame[column].set_axis(index, copy=False)
-    # one copy of every column into the new frame (the input is never shared)
-    return pd.DataFrame(out, index=index, copy=True)
+    # one copy of every column (the input is never shared), left unconsolidated: stacking the
+    # columns into 2-D blocks would copy each once more
+    return pd.DataFrame({k: v.copy() for k, v in out.items()}, index=index, copy=False)
