@@ -1,6 +1,6 @@
 """Memory of a full extract: does the peak stay flat as the account grows?
 
-For each size, an amoCRM sandbox account is generated and served in a process of its own, and a
+For each CRM and size, a sandbox account is generated and served in a process of its own, and a
 fresh process runs the extract step (`pipelines.steps.extract`: the connector's full extract and
 its merge into an empty store) against it over loopback HTTP, then reports its own peak resident
 memory (`ru_maxrss`), wall and CPU seconds. The sandbox runs on a clock `--time-scale` times
@@ -10,8 +10,8 @@ ratio of the largest size's peak to the smallest's. `--code DIR` runs the extrac
 checkout of heatsync (e.g. an earlier commit, for a before/after); the sandbox always runs from
 this one.
 
-python benchmarks/extract_memory.py [--sizes 10000 100000] [--time-scale 20] [--latency-ms 300]
-    [--code DIR] [--seed 7]
+python benchmarks/extract_memory.py [--crm amocrm hubspot] [--sizes 10000 100000]
+    [--time-scale 20] [--latency-ms 300] [--code DIR] [--seed 7]
 """
 
 from __future__ import annotations
@@ -30,20 +30,41 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 AMO_RATE, AMO_CLIENT_WINDOW_S = 7, 1.05
+HUBSPOT_BURST, HUBSPOT_WINDOW_S, HUBSPOT_SEARCH = 190, 10.0, 5
 
 
-def serve(contacts: int, seed: int, latency_ms: int, scale: float, pipe: Connection) -> None:
+def serve(
+    crm: str, contacts: int, seed: int, latency_ms: int, scale: float, pipe: Connection
+) -> None:
     """The sandbox process: generate, serve until told to stop."""
     sys.path.insert(0, str(ROOT))
-    from sandbox.amocrm.common import AmoOptions
-    from sandbox.amocrm.render import generate_state
-    from sandbox.amocrm.server import AmoSandboxServer
-
     start = time.perf_counter()
-    state = generate_state(contacts, seed=seed)
-    options = AmoOptions(rate_per_second=AMO_RATE, latency_ms=latency_ms, time_scale=scale)
-    with AmoSandboxServer(state, options, port=0) as srv:
-        pipe.send((srv.base_url, options.long_lived_token, time.perf_counter() - start))
+    srv: Any
+    token: str | None
+    if crm == "hubspot":
+        from sandbox.hubspot.render import generate_state as hub_state
+        from sandbox.hubspot.server import SandboxOptions, SandboxServer
+
+        hub = SandboxOptions(
+            token="bench-token",
+            burst_limit=HUBSPOT_BURST,
+            burst_window_s=HUBSPOT_WINDOW_S,
+            search_per_second=HUBSPOT_SEARCH,
+            latency_ms=latency_ms,
+            time_scale=scale,
+            seed=seed,
+        )
+        srv, token = SandboxServer(hub_state(contacts, seed=seed), hub, port=0), hub.token
+    else:
+        from sandbox.amocrm.common import AmoOptions
+        from sandbox.amocrm.render import generate_state as amo_state
+        from sandbox.amocrm.server import AmoSandboxServer
+
+        amo = AmoOptions(rate_per_second=AMO_RATE, latency_ms=latency_ms, time_scale=scale)
+        srv = AmoSandboxServer(amo_state(contacts, seed=seed), amo, port=0)
+        token = amo.long_lived_token
+    with srv:
+        pipe.send((srv.base_url, token, time.perf_counter() - start))
         pipe.recv()
 
 
@@ -53,22 +74,37 @@ def child(args: argparse.Namespace) -> None:
 
     import pandas as pd
 
-    from connectors.amocrm import AmoCrmConnector, AmoCrmSettings
     from pipelines import steps
     from pipelines.run.asof import AsOf
     from pipelines.store import PortalStore
 
     home = Path(args.home)
-    settings = AmoCrmSettings.model_validate(
-        {
+    connector: Any
+    if args.crm == ["hubspot"]:
+        from connectors.hubspot import HubSpotConnector, HubSpotSettings
+
+        hub = {
+            "access_token": args.token,
+            "base_url": args.base_url,
+            "portal": "bench",
+            "burst_limit": HUBSPOT_BURST,
+            "burst_window_s": HUBSPOT_WINDOW_S / args.time_scale,
+            "search_per_second": HUBSPOT_SEARCH,
+            "search_window_s": 1.0 / args.time_scale,
+            "search_lag_s": 0.0,
+        }
+        connector = HubSpotConnector(HubSpotSettings.model_validate(hub))
+    else:
+        from connectors.amocrm import AmoCrmConnector, AmoCrmSettings
+
+        amo = {
             "base_url": args.base_url,
             "access_token": args.token,
             "portal": "bench",
             "token_dir": home / "tokens",
             "rate_window_s": AMO_CLIENT_WINDOW_S / args.time_scale,
         }
-    )
-    connector = AmoCrmConnector(settings)
+        connector = AmoCrmConnector(AmoCrmSettings.model_validate(amo))
     store = PortalStore(home, "bench", location=str(home))
     now = pd.Timestamp.now(tz="UTC")
     as_of = AsOf.resolve(now.strftime("%Y-%m-%d"), "UTC", now)
@@ -91,10 +127,12 @@ def child(args: argparse.Namespace) -> None:
     )
 
 
-def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
+def measure(crm: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
     parent, end = mp.Pipe()
     proc = mp.get_context("spawn").Process(
-        target=serve, args=(size, args.seed, args.latency_ms, args.time_scale, end), daemon=True
+        target=serve,
+        args=(crm, size, args.seed, args.latency_ms, args.time_scale, end),
+        daemon=True,
     )
     proc.start()
     base_url, token, seeded = parent.recv()
@@ -107,6 +145,8 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
                 sys.executable,
                 str(Path(__file__).resolve()),
                 "--child",
+                "--crm",
+                crm,
                 "--base-url",
                 base_url,
                 "--token",
@@ -129,6 +169,7 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--crm", nargs="+", choices=["amocrm", "hubspot"], default=["amocrm"])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--time-scale", type=float, default=20.0)
     parser.add_argument("--latency-ms", type=int, default=300)
@@ -143,23 +184,25 @@ def main() -> None:
         child(args)
         return
     print(
-        f"amoCRM sandbox, latency {args.latency_ms} ms, clock ×{args.time_scale:g}; code: "
-        f"{args.code or ROOT}\n\n| contacts | activities | deal rows | requests | wall s | "
-        "CPU s | peak MB | load (1 min) |\n|---|---|---|---|---|---|---|---|",
+        f"latency {args.latency_ms} ms, clock ×{args.time_scale:g}; code: {args.code or ROOT}"
+        "\n\n| CRM | contacts | activities | deal rows | requests | wall s | CPU s | peak MB | "
+        "load (1 min) |\n|---|---|---|---|---|---|---|---|---|",
         flush=True,
     )
-    rows = []
-    for size in args.sizes:
-        f = measure(size, args)
-        rows.append(f)
-        print(
-            f"| {f['contacts']:,} | {f['activities']:,} | {f['deals']:,} | {f['requests']:,} | "
-            f"{f['wall_s']:.0f} | {f['cpu_s']:.0f} | {f['peak_mb']:.0f} | {f['load']:.1f} |",
-            flush=True,
-        )
-    if len(rows) > 1:
-        ratio = rows[-1]["peak_mb"] / rows[0]["peak_mb"]
-        print(f"\npeak memory {rows[-1]['size']:,} ÷ {rows[0]['size']:,} contacts: {ratio:.2f}")
+    for crm in args.crm:
+        rows = []
+        for size in args.sizes:
+            f = measure(crm, size, args)
+            rows.append(f)
+            print(
+                f"| {crm} | {f['contacts']:,} | {f['activities']:,} | {f['deals']:,} | "
+                f"{f['requests']:,} | {f['wall_s']:.0f} | {f['cpu_s']:.0f} | "
+                f"{f['peak_mb']:.0f} | {f['load']:.1f} |",
+                flush=True,
+            )
+        if len(rows) > 1:
+            ratio = rows[-1]["peak_mb"] / rows[0]["peak_mb"]
+            print(f"{crm}: peak memory {rows[-1]['size']:,} ÷ {rows[0]['size']:,}: {ratio:.2f}")
 
 
 if __name__ == "__main__":
