@@ -22,7 +22,7 @@ import pandas as pd
 import yaml
 
 from scoring.config import ScoringConfig
-from scoring.features import Prepared
+from scoring.features import Prepared, text_codes
 from scoring.groups import group_int_min
 
 LOCALES_DIR = Path(__file__).with_name("locales")
@@ -222,16 +222,16 @@ def _extra_reasons(
 def strongest_first(allr: pd.DataFrame) -> pd.DataFrame:
     """Rows ordered by cidx, then `abs` descending, then code (ties kept in order), with each
     row's `rank` within its contact: one sort on numbers (codes ranked as text once)."""
-    code, names = pd.factorize(allr["code"])
+    code, names = text_codes(allr["code"])
     by_text = np.empty(len(names), dtype="int64")
     by_text[np.argsort(np.asarray(names, dtype=object), kind="stable")] = np.arange(len(names))
     cidx = allr["cidx"].to_numpy(dtype="int64")
     order = np.lexsort((by_text[code], -allr["abs"].to_numpy(dtype=float), cidx))
-    out = allr.iloc[order]
+    out = allr.take(order)
     cidx = cidx[order]
     starts = np.flatnonzero(np.r_[True, cidx[1:] != cidx[:-1]]) if len(cidx) else cidx
-    rank = np.arange(len(cidx)) - np.repeat(starts, np.diff(np.r_[starts, len(cidx)]))
-    return out.assign(rank=rank)
+    out["rank"] = np.arange(len(cidx)) - np.repeat(starts, np.diff(np.r_[starts, len(cidx)]))
+    return out
 
 
 def reasons(
@@ -252,8 +252,11 @@ def reasons(
         ],
         ignore_index=True,
     )
-    allr["abs"] = allr["strength"].abs()
-    allr = strongest_first(allr[(allr["abs"] >= config.reasons.min_strength).to_numpy()])
+    strength = allr["strength"].abs().to_numpy()
+    keep = strength >= config.reasons.min_strength
+    allr = allr.loc[keep, ["cidx", "code", "days", "count"]]  # what is left to show
+    allr["abs"] = strength[keep]
+    allr = strongest_first(allr)
     codes = join_groups(allr["cidx"], allr["code"], ",", n)
     top = allr[allr["rank"] < config.reasons.top_n].reset_index(drop=True)
     levels = (config.reasons.chance_medium, config.reasons.chance_high)

@@ -386,7 +386,6 @@ def _prepare_activities(
             col: pd.Categorical.from_codes(codes, names, validate=False)
             for col, (codes, names) in coded.items()
         },
-        "duration_s": conformed("duration_s"),
         "is_rollup": conformed("is_rollup"),
         "cidx": cidx,
         "age": age,
@@ -398,7 +397,7 @@ def _prepare_activities(
     }
     # engagement depth: minutes of the activity (0 when unknown), bounded per rule (computed in
     # place: each float column is 160 MB at 20M rows)
-    minutes = np.nan_to_num(columns["duration_s"].astype(float), nan=0.0)
+    minutes = np.nan_to_num(conformed("duration_s").astype(float), nan=0.0)
     minutes /= 60.0
     np.clip(minutes, 0.0, per_rule("max_minutes").astype(float), out=minutes)
     rollup = _rollup_factor(pd.DataFrame(columns, copy=False), c, config)

@@ -60,7 +60,8 @@ def group_latest(groups: np.ndarray, stamps: np.ndarray, size: int) -> np.ndarra
 def group_sum(groups: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     """Per group the sum of float values in row order (NaN counted as 0)."""
     w = np.asarray(values, dtype=float)
-    w = np.where(np.isnan(w), 0.0, w)
+    if np.isnan(w).any():
+        w = np.where(np.isnan(w), 0.0, w)
     return np.bincount(groups, weights=w, minlength=size)[:size]
 
 

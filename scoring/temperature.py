@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.config import ScoringConfig
-from scoring.features import Prepared
+from scoring.features import Prepared, text_codes
 from scoring.groups import dense_groups, group_count, group_int_min, group_max, group_min, group_sum
 
 EVIDENCE_COLUMNS = ["cidx", "code", "strength", "days", "count"]
@@ -41,16 +41,16 @@ def _activity_evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     key = a["cidx"].to_numpy(dtype="int64")[has] * k + code_of_rule[rule[has]]
     group, keys = dense_groups(key, n * k)
     size = len(keys)
-    age = a["age"].to_numpy(dtype="int64")[has]
+    age = a["age"].to_numpy()[has]
     in_window = age <= config.reasons.count_window_days
-    days = np.full(size, np.iinfo(np.int64).max)
+    days = np.full(size, np.iinfo(age.dtype).max, dtype=age.dtype)
     np.minimum.at(days, group, age)
     g = pd.DataFrame(
         {
             "cidx": keys // k,
             "code": names[keys % k],
             "strength": group_sum(group, a["contrib"].to_numpy()[has], size),
-            "days": days,
+            "days": days.astype("int64"),
             "count": group_count(group[in_window], size),
         }
     )
@@ -313,7 +313,7 @@ def evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
         )
     ev = pd.concat(parts, ignore_index=True)
     # the penalty shares its code with per-call negatives: merge them into one row
-    codes, names = pd.factorize(ev["code"])
+    codes, names = text_codes(ev["code"])
     k = max(len(names), 1)
     cidx = ev["cidx"].to_numpy(dtype="int64")
     group, keys = dense_groups(cidx * k + codes, len(prep.contacts) * k)

@@ -189,7 +189,11 @@ def test_prepared_activities_equal_row_by_row() -> None:
     expected = _prepared_row_by_row(contacts, activities, deals)
     got = prepare(contacts, activities, deals, AS_OF, CFG, TZ).activities
     assert expected["intent"].any()
-    for col in ("cidx", "age", "intent", "is_touch", "occurred_at", "duration_s", "is_rollup"):
+    duration = np.nan_to_num(expected["duration_s"].to_numpy(dtype=float), nan=0.0)
+    max_minutes = _match_rules(expected, CFG)["max_minutes"].to_numpy(dtype=float)
+    expected["minutes"] = np.clip(duration / 60.0, 0.0, max_minutes)
+    assert (expected["minutes"] > 0).any()
+    for col in ("cidx", "age", "intent", "is_touch", "occurred_at", "minutes", "is_rollup"):
         np.testing.assert_array_equal(got[col].to_numpy(), expected[col].to_numpy(), err_msg=col)
     for col in ("contact_id", "type", "direction", "outcome"):
         assert list(got[col].astype(object).where(got[col].notna(), None)) == list(expected[col])
