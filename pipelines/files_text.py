@@ -29,6 +29,8 @@ WHITESPACE = (
 )
 # ids longer than this many bytes are checked with Arrow's hash table instead
 MAX_HASHED_BYTES = 64
+_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], dtype=np.uint64)
+_NO_BYTES = np.empty(0, dtype=np.uint8)
 _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(31))
 
 
@@ -202,26 +204,33 @@ def _unique_text(values: pa.ChunkedArray) -> Text | None:
 
 
 def _hash(strings: pa.Array) -> np.ndarray | None:
-    """A 64-bit number per value, equal for equal values (garbage where null)."""
-    data = strings.cast(
-        pa.large_binary() if pa.types.is_large_string(strings.type) else pa.binary()
-    )
-    lengths = pc.binary_length(data).fill_null(0).to_numpy(zero_copy_only=False).astype(np.uint64)
-    width = int(lengths.max()) if len(lengths) else 0
+    """A 64-bit number per value, equal for equal values (garbage where null), read from the
+    array's own bytes eight at a time (no copy of the strings)."""
+    n = len(strings)
+    wide = pa.types.is_large_string(strings.type)
+    _, offsets_buffer, data_buffer = strings.buffers()
+    offsets = np.frombuffer(
+        offsets_buffer,
+        dtype=np.int64 if wide else np.int32,
+        count=n + 1,
+        offset=strings.offset * (8 if wide else 4),
+    ).astype(np.int64)
+    lengths = np.diff(offsets)
+    width = int(lengths.max()) if n else 0
     if width > MAX_HASHED_BYTES:
         return None
-    padding = pa.scalar(b"\0" * (width + 8), data.type)
-    padded = pc.binary_join_element_wise(data, padding, pa.scalar(b"", data.type))
-    out = lengths * _MIX[0]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else _NO_BYTES
+    padded = np.concatenate([data, np.zeros(8, dtype=np.uint8)])
+    # every position's next eight bytes as one little-endian number (an unaligned view)
+    words = np.ndarray(shape=(data.size + 1,), dtype="<u8", buffer=padded, strides=(1,))
+    out = lengths.astype(np.uint64) * _MIX[0]
     for start in range(0, width, 8):
-        piece = pc.cast(pc.binary_slice(padded, start, start + 8), pa.binary(8))
-        if piece.null_count == len(piece):
-            break
-        words = np.frombuffer(
-            piece.buffers()[1], dtype=np.uint64, count=len(piece), offset=piece.offset * 8
-        )
-        out = (out ^ words) * _MIX[1]
-        out ^= out >> _MIX[2]
+        left = np.clip(lengths - start, 0, 8)
+        piece = words[np.minimum(offsets[:-1] + start, data.size)] & _MASKS[left]
+        mixed = (out ^ piece) * _MIX[1]
+        mixed ^= mixed >> _MIX[2]
+        # a value's number depends on its own bytes only, not on the longest value beside it
+        out = np.where(left > 0, mixed, out)
     return out
 
 

@@ -427,3 +427,17 @@ def test_the_offset_pattern_matches_what_python_matches(texts: list[str]) -> Non
 
     want = [re.search(files_frame._OFFSET, t) is not None for t in texts]
     assert files_arrow.has_offset(np.asarray(texts, dtype=object)).tolist() == want
+
+
+def test_an_id_repeated_in_another_row_group_of_other_widths(tmp_path: Path) -> None:
+    first = ["a1", "b" * 40, "c3"]  # a long id beside "a1" in the first row group only
+    second = ["d4", "a1", "e5"]
+    path = tmp_path / "contacts.parquet"
+    pq.write_table(pa.table({"contact_id": first + second}), path, row_group_size=3)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 2
+    got, want = _both(path, "contacts")
+    assert (
+        got
+        == want
+        == ["contacts.parquet row 5, column contact_id: duplicate contact id 'a1' (first at row 1)"]
+    )
