@@ -7,9 +7,11 @@ Two local names for one account share one store; pointing a name at another acco
 it to that account's own store (a full extract on first use). Before a name is bound its store
 is `<home>/store/<name>/` (the layout before accounts; moved into place on binding when it was
 filled from the same account). Home defaults to `.heatsync/`; `<home>/locks/` holds the run locks
-of `heatsync run` (one per local name and per account). HEATSYNC_STORE_URI puts what is described
-here under another folder or an S3 prefix instead of `<home>` (pipelines.storage; the locks then
-move to PostgreSQL when HEATSYNC_POSTGRES_URL is set). Inside a store:
+of `heatsync run` (one per local name and per account), `<home>/scratch/` the chunks an extract
+spills while it runs (`scratch`; merged chunk by chunk, pipelines.table_merge).
+HEATSYNC_STORE_URI puts what is described here under another folder or an S3 prefix instead of
+`<home>` (pipelines.storage; the locks then move to PostgreSQL when HEATSYNC_POSTGRES_URL is
+set). Inside a store:
 
     portal.json          the portal's time zone and currency, as last read from the CRM
     cursors.json         per-object high-water marks of the incremental extract
