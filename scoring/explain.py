@@ -138,6 +138,19 @@ def render_reasons(
     return text
 
 
+def last_positive_days(prep: Prepared) -> np.ndarray:
+    """Per contact the days since their latest activity with positive points (NaN if none);
+    kept in prep.memo, so that the activities may be let go before the reasons are made."""
+    if "last_positive_days" not in prep.memo:
+        a = prep.activities
+        positive = (a["points"] > 0).to_numpy()
+        cidx = a["cidx"].to_numpy(dtype="int64")[positive]
+        ages = a["age"].to_numpy()[positive]
+        prep.memo["last_positive_days"] = group_int_min(cidx, ages, len(prep.contacts))
+    days: np.ndarray = prep.memo["last_positive_days"]
+    return days
+
+
 def _extra_reasons(
     prep: Prepared,
     ev: pd.DataFrame,
@@ -147,10 +160,7 @@ def _extra_reasons(
 ) -> pd.DataFrame:
     r = config.reasons
     n = len(prep.contacts)
-    a = prep.activities
-    positive = (a["points"] > 0).to_numpy()
-    cidx = a["cidx"].to_numpy(dtype="int64")[positive]
-    last_pos = pd.Series(group_int_min(cidx, a["age"].to_numpy()[positive], n))
+    last_pos = pd.Series(last_positive_days(prep))
     # a purchase is activity from them too
     won = prep.deals[prep.deals["status"] == "won"]
     last_won = won.groupby("cidx")["closed_age"].min().reindex(pd.RangeIndex(n))

@@ -6,12 +6,14 @@ features (as-of rules), temperature, segments, touches and explain for each part
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
 from scoring import contract
 from scoring.config import ScoringConfig, load_config
-from scoring.explain import load_locale, reasons
+from scoring.explain import last_positive_days, load_locale, reasons
 from scoring.features import (
     Prepared,
     contact_rows,
@@ -68,6 +70,10 @@ def score_contacts(
     segment = assign_segments(prep, feats, config)
     label = temp["temperature"].to_numpy()
     tch = touches(prep, label, config, segment)
+    # the reasons need one figure from the activities: the activities (most of the memory at
+    # 20M rows) are let go before the reasons are made
+    last_positive_days(prep)
+    prep = dataclasses.replace(prep, activities=prep.activities.iloc[:0].copy())  # no views
     why = reasons(prep, ev, feats, segment, config, locale)
     prev = _previous(prep, previous)
 
