@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from connectors.base import QUARANTINE_COLUMNS, PortalInfo
 from connectors.hubspot import mapping
+from connectors.hubspot.client import BatchOutcome
 from connectors.hubspot.extract import extract
 from connectors.hubspot.models import HubSpotObject, Pipeline
 from connectors.hubspot.settings import HubSpotSettings
@@ -217,6 +218,10 @@ class FakeClient:
 
     def associations_later(self, from_type: str, to_type: str, ids: Any, fanout: Any) -> Any:
         return lambda: self.associations(from_type, to_type, ids)
+
+    def batch_read(self, object_type: str, ids: Any, properties: Any) -> BatchOutcome:
+        wanted = set(ids)
+        return BatchOutcome([r for r in self.records.get(object_type, []) if r["id"] in wanted])
 
     def pipelines(self) -> list[Pipeline]:
         return PIPELINES
