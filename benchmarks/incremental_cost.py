@@ -53,11 +53,13 @@ def quote_forms(srv: Any, n: int, seed: int) -> int:
     rng = np.random.default_rng(seed)
     with srv.lock:
         live = list(srv.state.iter_live("contacts"))
-        picked = rng.choice(len(live), min(n, len(live)), replace=False) if n else []
+        picked: list[int] = (
+            rng.choice(len(live), min(n, len(live)), replace=False).tolist() if n else []
+        )
         now = now_ms()
         for i in picked:
-            rec = live[int(i)]
-            values = {
+            rec = live[i]
+            values: dict[str, str | None] = {
                 "recent_conversion_date": iso_ms(now),
                 "recent_conversion_event_name": "Request a quote",
                 "message": "Please send a price quote, we want to buy this month",
