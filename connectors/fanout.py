@@ -11,6 +11,12 @@ the pending tasks are cancelled and the running ones stop at their next page (`s
 that result and every earlier one are in, on the thread that completed the last of them: reads
 that depend on earlier reads start without anyone waiting, in an order that does not depend on
 which answer came first.
+
+`Gate` lets one producing task run at most `limit` units ahead of the submitting thread: the task
+waits for a unit before making more work, the submitting thread gives one back as it takes a
+result. Only that one task ever waits (never a callback or a task another one waits for), so the
+rest of the pool keeps running the reads the submitting thread waits on: no deadlock with two
+workers or more. With one worker, where the task runs on the submitting thread, it never waits.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from connectors.http import ConnectorError
 
 T = TypeVar("T")
 
-__all__ = ["Fanout", "InOrder", "PagedRead", "Stopped", "done", "read_pages"]
+__all__ = ["Fanout", "Gate", "InOrder", "PagedRead", "Stopped", "done", "read_pages"]
 
 
 class Stopped(ConnectorError):
@@ -42,6 +48,11 @@ class Fanout:
         self._pool = (
             ThreadPoolExecutor(self.workers, thread_name_prefix=name) if self.workers > 1 else None
         )
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether tasks run on threads of their own (not at once on the submitting thread)."""
+        return self._pool is not None
 
     def __enter__(self) -> Self:
         return self
@@ -83,6 +94,34 @@ class Fanout:
         if len(items) <= 1:
             return [fn(item) for item in items]
         return [f.result() for f in [self.submit(fn, item) for item in items]]
+
+
+class Gate:
+    """At most `limit` units taken and not yet given back (see the module docstring); `limit`
+    None: no bound. `peak` is the most ever taken at once."""
+
+    def __init__(self, fanout: Fanout, limit: int | None) -> None:
+        self._fanout = fanout
+        self.limit = limit if fanout.concurrent else None
+        self._free = threading.Semaphore(self.limit or 1)
+        self._lock = threading.Lock()
+        self.taken = self.peak = 0
+
+    def take(self) -> None:
+        """Wait for a unit; raises `Stopped` once the extract failed."""
+        if self.limit is not None:
+            while not self._free.acquire(timeout=0.05):
+                if self._fanout.stopped.is_set():
+                    raise Stopped("another read of this extract failed")
+        with self._lock:
+            self.taken += 1
+            self.peak = max(self.peak, self.taken)
+
+    def give(self) -> None:
+        with self._lock:
+            self.taken -= 1
+        if self.limit is not None:
+            self._free.release()
 
 
 def done(value: T) -> Future[T]:

@@ -20,6 +20,10 @@ whole extract is paced by the rate limiter alone.
   records at a time, as they arrive.
 - Contacts archived or merged away while the list was read are removed from every table at the
   end (the archived list is read beside the walk).
+- The walk runs at most `read_workers` pages of contacts ahead of the mapping (`fanout.Gate`: a
+  page is given back when the mapping takes it), so the answers waiting for the mapping stay a
+  few pages' worth whatever the size of the account, even when the reads outpace the mapping.
+  The ids kept for the whole walk are kept as ints when they are plain numbers.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from connectors.fanout import Fanout, InOrder, Stopped, done
+from connectors.fanout import Fanout, Gate, InOrder, Stopped, done
 from connectors.hubspot import mapping
 from connectors.hubspot.client import BatchOutcome
 from connectors.hubspot.mapping import ACTIVITY_KIND
@@ -69,6 +73,12 @@ class _Batch:
 _END = object()
 
 
+def _key(record_id: str) -> int | str:
+    """A record id as kept in a set: an int when it is a plain number (about half the bytes)."""
+    plain = record_id.isascii() and record_id.isdigit() and record_id[0] != "0"
+    return int(record_id) if plain else record_id
+
+
 @dataclass
 class _Walk:
     """The requests of the walk and the order of its events (run on the pool's threads)."""
@@ -82,10 +92,11 @@ class _Walk:
     sent: dict[str, set[int | str]] = field(
         default_factory=lambda: {t: set() for t in VIA_CONTACTS}
     )
-    walked: set[str] = field(default_factory=set)  # contacts whose links are asked for
+    walked: set[int | str] = field(default_factory=set)  # contacts whose links are asked for
 
     def __post_init__(self) -> None:
         self.order = InOrder(self.events.put)
+        self.ahead = Gate(self.fanout, max(2, self.run.settings.read_workers))
 
     def failed(self, read: Future[Any]) -> None:
         """A read beside the walk failed: the extract stops with its error."""
@@ -112,11 +123,12 @@ class _Walk:
     def _page(self, page: list[dict[str, Any]]) -> None:
         if self.fanout.stopped.is_set():
             raise Stopped("another read of this extract failed")
+        self.ahead.take()
         ids = []
         for record in page:
             cid = str(record.get("id") or "") if isinstance(record, dict) else ""
-            if cid.strip() and not record.get("archived") and cid not in self.walked:
-                self.walked.add(cid)
+            if cid.strip() and not record.get("archived") and _key(cid) not in self.walked:
+                self.walked.add(_key(cid))
                 ids.append(cid)
         self.order.add(done(page), self.events.put)
         if not ids:
@@ -147,7 +159,7 @@ class _Walk:
         sent = self.sent[object_type]
         first = set()
         for record_id in links:
-            key = int(record_id) if record_id.isdigit() else record_id
+            key = _key(record_id)
             if key not in sent:
                 sent.add(key)
                 first.add(record_id)
@@ -172,7 +184,7 @@ class FullRead:
         self.activities: list[Row] = []
         self.deals: list[Row] = []
         self.own_tasks: list[Row] = []
-        self.mapped: set[str] = set()  # contacts that mapped to a row
+        self.mapped: set[int | str] = set()  # contacts that mapped to a row (`_key`)
         self.merged: set[str] = set()
         self._stages: mapping.Stages | None = None
 
@@ -180,7 +192,7 @@ class FullRead:
         """Read and map everything; the removed contact ids (archived and merged away)."""
         client = self.run.client
         archived = self.fanout.stream(client.list_objects, CONTACTS, [], True)
-        walk = _Walk(self.run, self.fanout)
+        walk = self.walk = _Walk(self.run, self.fanout)
         archived.add_done_callback(walk.failed)
         self.fanout.submit(walk.walk)
         while True:
@@ -192,6 +204,7 @@ class FullRead:
             if isinstance(event, _Batch):
                 self._records(event)
             else:
+                walk.ahead.give()
                 self._contacts(event)
         return {str(r.get("id")) for r in archived.result()} | self.merged
 
@@ -211,7 +224,7 @@ class FullRead:
                 continue
             self.contacts.append(row)
             self.activities.extend(acts)
-            self.mapped.add(obj.id)
+            self.mapped.add(_key(obj.id))
 
     def _records(self, batch: _Batch) -> None:
         run = self.run
@@ -236,7 +249,7 @@ class FullRead:
     def _emit(self, object_type: str, record_id: str, row: Row, contact_ids: list[str]) -> None:
         portal = self.run.portal
         for contact_id in contact_ids:
-            if contact_id not in self.mapped:
+            if _key(contact_id) not in self.mapped:
                 continue
             if object_type == DEALS:
                 self.deals.append({**row, "contact_id": contact_id, "portal": portal})
