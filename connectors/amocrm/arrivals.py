@@ -19,11 +19,12 @@ of `limit / (W + round trip)`.
 
 `m` is learned: jitter in the delay before the count is jitter of the round trip (plus that of
 the server's work and the way back), so the spread of recent round trips (90th percentile minus
-minimum, over the last `samples`) bounds it; `floor` (2 % of the window) covers clock reading and
-scheduling. Until `min_samples` round trips are known, and whenever `strikes` 429s fell within
+minimum, over the last `samples`) covers it but for rare outliers, which the 429s below catch;
+`floor` (1 % of the window) covers clock reading and scheduling.
+Until `min_samples` round trips are known, and whenever `strikes` 429s fell within
 `strike_window` (60 windows), `m` is infinite: each slot is held until the answer plus a window,
 which is safe wherever the arrival falls. A 429 means some delay exceeded the margin: it pauses
-sending for `step` (5 % of the window) and widens `m` by `step` for `widen` (10 windows); as
+sending for `step` (5 % of the window) and widens `m` by `step` for `widen` (30 windows); as
 every slot's end is computed with the margin in force, that lengthens the slots of the recent
 requests too, the late one among them. A delay outside the margin (a busy client or server, a
 retransmitted packet) thus costs at most `strikes` 429s a minute, after which the holding rule
@@ -60,7 +61,7 @@ class Rule:
     window_s: float
     floor_s: float
     step_s: float
-    strikes: int = 3
+    strikes: int = 4
     strike_window_s: float = 60.0
     widen_s: float = 10.0
     samples: int = 64
@@ -74,10 +75,10 @@ class Rule:
         return cls(
             limit=limit,
             window_s=window_s,
-            floor_s=0.02 * window_s,
+            floor_s=0.01 * window_s,
             step_s=0.05 * window_s,
             strike_window_s=60.0 * window_s,
-            widen_s=10.0 * window_s,
+            widen_s=30.0 * window_s,
             stale_after_s=max(120.0, 120.0 * window_s),
         )
 

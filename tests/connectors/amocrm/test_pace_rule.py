@@ -41,8 +41,8 @@ def test_the_margin_is_the_spread_of_round_trips_plus_a_floor() -> None:
 
 
 def test_a_slot_frees_a_window_after_the_margin_or_the_answer() -> None:
-    rule = replace(RULE, limit=2)
-    state = _learned([0.3] * 8)  # margin: the floor, 0.02
+    rule = replace(RULE, limit=2, floor_s=0.02)
+    state = _learned([0.3] * 8)  # margin: the floor
     assert try_take(rule, state, 0.0, "a", 1) == 0.0
     assert try_take(rule, state, 0.0, "b", 1) == 0.0
     # both in flight: each occupies until send + margin + window, whatever its round trip
@@ -53,7 +53,7 @@ def test_a_slot_frees_a_window_after_the_margin_or_the_answer() -> None:
 
 
 def test_a_slot_ends_counting_from_when_its_request_left() -> None:
-    rule = replace(RULE, limit=1)
+    rule = replace(RULE, limit=1, floor_s=0.02)
     state = _learned([0.3] * 8)
     assert try_take(rule, state, 0.0, "a", 1) == 0.0
     sending(state, "a", 0.2)  # granted at 0, sent at 0.2: it occupies from 0 to 0.2 + m + W
@@ -61,7 +61,7 @@ def test_a_slot_ends_counting_from_when_its_request_left() -> None:
 
 
 def test_a_429_lengthens_the_slots_of_recent_requests() -> None:
-    rule = replace(RULE, limit=1)
+    rule = replace(RULE, limit=1, floor_s=0.02)
     state = _learned([0.3] * 40)
     assert try_take(rule, state, 0.0, "a", 1) == 0.0
     finish(rule, state, "a", 0.3)
@@ -86,9 +86,10 @@ def test_429s_pause_widen_and_then_hold() -> None:
     assert try_take(RULE, state, 0.05, "a", 1) == pytest.approx(RULE.step_s - 0.05)  # a pause
     assert margin(RULE, state, 1.0) == pytest.approx(base + RULE.step_s)
     assert margin(RULE, state, RULE.widen_s + 1) == pytest.approx(base)  # the widening ends
-    strike(RULE, state, 20.0)
-    strike(RULE, state, 30.0)  # the third within a minute: hold each slot
-    assert math.isinf(margin(RULE, state, 31.0))
+    for at in range(1, RULE.strikes):
+        assert not math.isinf(margin(RULE, state, 10.0 * at))
+        strike(RULE, state, 10.0 * at)  # the last one: `strikes` within a minute, hold
+    assert math.isinf(margin(RULE, state, 10.0 * RULE.strikes))
     prune(RULE, state, 61.0)  # the first one is a minute old
     assert not math.isinf(margin(RULE, state, 61.0))
 
