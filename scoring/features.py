@@ -155,7 +155,10 @@ def _activity_contacts(acts: pd.DataFrame, contacts: pd.DataFrame) -> tuple[np.n
     n_p, n_c = len(p_names) + 1, len(c_names) + 1  # the last code of each is "missing"
 
     def key(p_codes: np.ndarray, c_codes: np.ndarray) -> np.ndarray:
-        return np.asarray(_missing_as(p_codes, n_p - 1) * n_c + _missing_as(c_codes, n_c - 1))
+        out = _missing_as(p_codes, n_p - 1)
+        out *= n_c
+        out += _missing_as(c_codes, n_c - 1)
+        return out
 
     c_key, a_key = key(pc, cc), key(pa, ca)
     rows = np.arange(len(contacts))
@@ -356,7 +359,10 @@ def _prepare_activities(
         for col, (codes, names) in coded.items()
     }
     stamps = take(occurred.array)
-    age = (as_of_date.value // DAY_NS - _day_numbers(pd.Series(stamps), tz)).astype("int32")
+    days = _day_numbers(pd.Series(stamps), tz)
+    np.subtract(as_of_date.value // DAY_NS, days, out=days)
+    age = days.astype("int32")
+    del days
 
     # intent: a type that can carry it, with a text that names an intent word (each distinct text
     # searched once)
@@ -397,16 +403,16 @@ def _prepare_activities(
     }
     # engagement depth: minutes of the activity (0 when unknown), bounded per rule (computed in
     # place: each float column is 160 MB at 20M rows)
-    minutes = np.nan_to_num(conformed("duration_s").astype(float), nan=0.0)
+    minutes = np.nan_to_num(conformed("duration_s").astype(float), copy=False, nan=0.0)
     minutes /= 60.0
-    np.clip(minutes, 0.0, per_rule("max_minutes").astype(float), out=minutes)
+    np.clip(minutes, 0.0, per_rule("max_minutes").astype(float, copy=False), out=minutes)
     rollup = _rollup_factor(pd.DataFrame(columns, copy=False), c, config)
-    points = per_rule("per_minute").astype(float)
+    points = per_rule("per_minute").astype(float, copy=False)
     points *= minutes
-    points += per_rule("points").astype(float)
+    points += per_rule("points").astype(float, copy=False)
     points *= rollup
     # what one point of the activity's rule is worth today (roll-up and recency)
-    decay = age / per_rule("half_life").astype(float)
+    decay = age / per_rule("half_life").astype(float, copy=False)
     np.power(0.5, decay, out=decay)
     decay *= rollup
     del rollup

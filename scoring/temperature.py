@@ -38,7 +38,9 @@ def _activity_evidence(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     has = rule >= 0
     names, code_of_rule = _rule_codes(config)
     k = len(names)
-    key = a["cidx"].to_numpy(dtype="int64")[has] * k + code_of_rule[rule[has]]
+    key = a["cidx"].to_numpy()[has].astype("int64")
+    key *= k
+    key += code_of_rule[rule[has]]
     group, keys = dense_groups(key, n * k)
     size = len(keys)
     age = a["age"].to_numpy()[has]
