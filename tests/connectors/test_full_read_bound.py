@@ -14,7 +14,7 @@ import pytest
 
 from connectors.fanout import Fanout
 from connectors.hubspot.extract import _Extract
-from connectors.hubspot.full_read import FullRead
+from connectors.hubspot.full_read import FullRead, Seen
 from sandbox.hubspot.render import generate_state
 from tests.connectors.conftest import connector_for, needs_sandbox, serve
 
@@ -90,3 +90,16 @@ def test_the_walk_waits_for_the_mapping(big_state: Any) -> None:
     assert bounded.removed == alone.removed
     assert run.warnings == alone_run.warnings
     assert run.quarantine == alone_run.quarantine
+
+
+def test_seen_ids_are_new_once_across_merges(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Seen, "MERGE", 4)
+    seen = Seen()
+    assert seen.first(["12", "7", "12", "x7", "007"]) == ["12", "7", "x7", "007"]
+    assert seen.first(["7", "99", "x7", "3", "007", "5"]) == ["99", "3", "5"]  # merged after
+    assert seen.first(["3", "12", "4", "99999999999999999999", "4"]) == [
+        "4",
+        "99999999999999999999",
+    ]
+    assert len(seen) == 9
+    assert seen.first([]) == []
