@@ -144,7 +144,7 @@ def last_positive_days(prep: Prepared) -> np.ndarray:
     if "last_positive_days" not in prep.memo:
         a = prep.activities
         positive = (a["points"] > 0).to_numpy()
-        cidx = a["cidx"].to_numpy(dtype="int64")[positive]
+        cidx = a["cidx"].to_numpy()[positive]
         ages = a["age"].to_numpy()[positive]
         prep.memo["last_positive_days"] = group_int_min(cidx, ages, len(prep.contacts))
     days: np.ndarray = prep.memo["last_positive_days"]

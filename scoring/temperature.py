@@ -225,7 +225,7 @@ def _profile_terms(prep: Prepared, config: ScoringConfig) -> pd.DataFrame:
     a = prep.activities
     # a signal (a rule matched, so a reason code) that came in
     inbound = (a["direction"] == "inbound").to_numpy() & (a["rule"].to_numpy() >= 0)
-    cidx = a["cidx"].to_numpy(dtype="int64")
+    cidx = a["cidx"].to_numpy()
     last = group_int_min(cidx[inbound], a["age"].to_numpy()[inbound], n)
     hl = config.half_life_days[pc.last_inbound_class]
     recent = np.where(np.isnan(last), 0.0, np.power(0.5, np.clip(last, 0, None) / hl))

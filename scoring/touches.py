@@ -31,7 +31,7 @@ def touches(
     """
     n = len(prep.contacts)
     a = prep.activities
-    cidx = a["cidx"].to_numpy(dtype="int64")
+    cidx = a["cidx"].to_numpy()
     stamps = a["occurred_at"].array.asi8  # UTC instants in ns
     touch = a["is_touch"].to_numpy(dtype=bool)
     last_touch_at = _latest(cidx[touch], stamps[touch], n)
