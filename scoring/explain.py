@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from scoring.codes import text_codes
 from scoring.config import ScoringConfig
-from scoring.features import Prepared, text_codes
+from scoring.features import Prepared
 from scoring.groups import group_int_min
 
 LOCALES_DIR = Path(__file__).with_name("locales")

@@ -12,15 +12,10 @@ import numpy as np
 import pandas as pd
 
 from scoring import contract
+from scoring.codes import contact_rows, last_of_each_key
 from scoring.config import ScoringConfig, load_config
 from scoring.explain import last_positive_days, load_locale, reasons
-from scoring.features import (
-    Prepared,
-    contact_rows,
-    last_of_each_key,
-    local_midnight_utc,
-    prepare,
-)
+from scoring.features import Prepared, local_midnight_utc, prepare
 from scoring.segments import assign_segments, segment_features
 from scoring.temperature import evidence, temperature
 from scoring.touches import touches

@@ -34,16 +34,10 @@ import numpy as np
 import pandas as pd
 
 from scoring import contract
+from scoring.codes import contact_rows, last_of_each_key
 from scoring.config import ScoringConfig, load_config
 from scoring.explain import fill, load_locale
-from scoring.features import (
-    contact_rows,
-    last_of_each_key,
-    local_date,
-    local_dates,
-    local_midnight_utc,
-    to_utc,
-)
+from scoring.features import local_date, local_dates, local_midnight_utc, to_utc
 
 TASK_COLUMNS = [
     "task_key",

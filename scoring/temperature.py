@@ -24,8 +24,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scoring.codes import text_codes
 from scoring.config import ScoringConfig
-from scoring.features import Prepared, text_codes
+from scoring.features import Prepared
 from scoring.groups import dense_groups, group_count, group_int_min, group_max, group_min, group_sum
 
 EVIDENCE_COLUMNS = ["cidx", "code", "strength", "days", "count"]

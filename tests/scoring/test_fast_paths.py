@@ -8,10 +8,10 @@ import pyarrow as pa
 
 from sandbox.synthetic import synthetic_portal
 from scoring import contract, load_config, score_contacts
+from scoring.codes import _activity_contacts, text_codes
 from scoring.explain import strongest_first
 from scoring.features import (
     UNKNOWN,
-    _activity_contacts,
     _contact_index,
     _match_rules,
     _touch_mask,
@@ -19,7 +19,6 @@ from scoring.features import (
     intent_pattern,
     local_date,
     prepare,
-    text_codes,
 )
 from scoring.groups import (
     dense_groups,
