@@ -3,13 +3,16 @@
 `write_fields` sends only the changed heatsync fields of each contact (never its other fields,
 never PHONE/EMAIL) in batches ≤ 50 with `request_id` = contact id (`connectors.amocrm.batches`),
 and stamps HEATSYNC_UPDATED_AT. Dates are written as 00:00 of the day in the account's time zone,
-as amoCRM stores them. Re-exported by `connectors.amocrm.writeback`.
+as amoCRM stores them. The batches go out together on `read_workers` threads sharing the
+account's pace (7 requests a second, `connectors.amocrm.arrivals`) and session
+(`connectors.fanout`); their outcomes are taken in batch order, so the report is the one of
+sending them one at a time. Re-exported by `connectors.amocrm.writeback`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -22,6 +25,7 @@ from connectors.amocrm.models import CustomField
 from connectors.amocrm.settings import FIELD_CODES, REASONS_MAX_CHARS, UPDATED_AT_CODE
 from connectors.base import WriteReport, changed_fields_of
 from connectors.base import is_missing as _missing
+from connectors.fanout import Fanout
 from connectors.http import ConnectorError, RequestError, TransientError, log, redact
 
 if TYPE_CHECKING:
@@ -129,7 +133,8 @@ def write_fields(
         changed[contact_id] = names
     report.attempted = len(items) + len(report.failed)
     report.rounds = 1 if items else 0
-    for part in chunks(list(items), conn.settings.batch_size):
+
+    def send(part: Sequence[str]) -> dict[str, str]:
         batch = [items[cid] for cid in part]
         try:
             _, failed = send_batch(conn, "PATCH", "/api/v4/contacts", batch, idempotent=True)
@@ -137,6 +142,12 @@ def write_fields(
             if not isinstance(exc, TransientError | RequestError):
                 raise  # auth, block: stop the run
             failed = {cid: redact(str(exc))[:500] for cid in part}
+        return failed
+
+    parts = list(chunks(list(items), conn.settings.batch_size))
+    with Fanout(conn.settings.read_workers, "heatsync-write") as fanout:
+        outcomes = fanout.map(send, parts)
+    for part, failed in zip(parts, outcomes, strict=True):
         for cid in part:
             if cid in failed:
                 report.failed.append({"contact_id": cid, "reason": failed[cid]})

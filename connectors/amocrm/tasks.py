@@ -5,12 +5,18 @@ amoCRM has no idempotency key, so each task's text ends with heatsync's marker
 markers among the contact's tasks (open and recent, `find_tasks`) and creates only what is
 missing. A create whose outcome is unknown (5xx, dropped connection, timeout) is never sent again
 blindly: after a pause, the contacts' tasks are read again and only the still missing ones are
-created (bounded attempts). Re-exported by `connectors.amocrm.writeback`.
+created (bounded attempts).
+
+Batches hold disjoint keys, so each runs its attempts on a thread of its own (`read_workers`
+threads sharing the account's pace and session, `connectors.fanout`), as do the lookup's chunks
+of contacts. Outcomes are merged in batch order: the report is the one of creating the batches
+one after another. Re-exported by `connectors.amocrm.writeback`.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -22,14 +28,18 @@ from connectors.amocrm.models import TaskType
 from connectors.amocrm.settings import FOLLOW_UP_TASK_TYPE_ID
 from connectors.base import TaskReport
 from connectors.base import is_missing as _missing
+from connectors.fanout import Fanout
 from connectors.http import ConnectorError, TransientError, log, redact
 
 if TYPE_CHECKING:
     from connectors.amocrm.connector import AmoCrmConnector
 
 
-def find_tasks(conn: AmoCrmConnector, task_keys: dict[str, str]) -> dict[str, str]:
-    """Key -> task id for heatsync tasks (open or recent) on the given contacts."""
+def find_tasks(
+    conn: AmoCrmConnector, task_keys: dict[str, str], fanout: Fanout | None = None
+) -> dict[str, str]:
+    """Key -> task id for heatsync tasks (open or recent) on the given contacts (the chunks of
+    contacts read on `fanout`'s threads when given)."""
     if not task_keys:
         return {}
     wanted: dict[tuple[str, str], str] = {}
@@ -38,14 +48,20 @@ def find_tasks(conn: AmoCrmConnector, task_keys: dict[str, str]) -> dict[str, st
             wanted[(str(contact), task_marker(str(key)))] = str(key)
     contacts = sorted({c for c, _ in wanted if c.isdigit()}, key=int)
     since = int((datetime.now(UTC) - timedelta(days=conn.settings.task_lookback_days)).timestamp())
-    found: dict[str, str] = {}
-    for part in chunks(contacts, conn.settings.batch_size):
+
+    def read(part: Sequence[str]) -> list[dict[str, Any]]:
         params: list[tuple[str, Any]] = [
             ("filter[entity_type]", "contacts"),
             *[("filter[entity_id][]", c) for c in part],
             ("filter[updated_at][from]", since),
         ]
-        for task in conn.client.pages("/tasks", "tasks", params):
+        return list(conn.client.pages("/tasks", "tasks", params))
+
+    parts = list(chunks(contacts, conn.settings.batch_size))
+    lists = fanout.map(read, parts) if fanout is not None else [read(p) for p in parts]
+    found: dict[str, str] = {}
+    for tasks in lists:
+        for task in tasks:
             contact = str(task.get("entity_id"))
             for mark in markers_in(str(task.get("text") or "")):
                 hit = wanted.get((contact, mark))
@@ -99,59 +115,77 @@ def create_tasks(conn: AmoCrmConnector, tasks: pd.DataFrame) -> TaskReport:
         return report
     rows = {str(r["task_key"]): {str(k): v for k, v in r.items()} for r in tasks.to_dict("records")}
     contact_of = {k: str(r["contact_id"]) for k, r in rows.items()}
-    report.already_existed.update(find_tasks(conn, contact_of))
-    bodies: dict[str, dict[str, Any]] = {}
-    for key, row in rows.items():
-        if key in report.already_existed:
-            continue
-        try:
-            bodies[key] = task_body(conn, row)
-        except (TypeError, ValueError, KeyError) as exc:
-            report.failed.append({"task_key": key, "reason": redact(f"invalid task: {exc}")})
-    attempts = conn.settings.create_attempts
-    for part in chunks(list(bodies), conn.settings.batch_size):
-        pending = list(part)
-        last_reason = "not attempted"
-        for _attempt in range(attempts):
-            if not pending:
-                break
-            try:
-                answers, failed = send_batch(
-                    conn, "POST", "/api/v4/tasks", [bodies[k] for k in pending], idempotent=False
-                )
-            except TransientError as exc:
-                # The create may have been applied, its answer lost: look before creating again.
-                last_reason = str(exc)
-                log.warning("amoCRM task create ambiguous (%s); looking again", redact(exc))
-                time.sleep(conn.settings.reconcile_wait_s)
-                try:
-                    found = find_tasks(conn, {k: contact_of[k] for k in pending})
-                except ConnectorError as lookup:
-                    last_reason = f"{last_reason}; the lookup failed too: {lookup}"
-                    break
-                report.created.update(found)
-                pending = [k for k in pending if k not in found]
+    with Fanout(conn.settings.read_workers, "heatsync-tasks") as fanout:
+        report.already_existed.update(find_tasks(conn, contact_of, fanout))
+        bodies: dict[str, dict[str, Any]] = {}
+        for key, row in rows.items():
+            if key in report.already_existed:
                 continue
-            for key, why in failed.items():
-                report.failed.append({"task_key": key, "reason": why})
-            by_key = {
-                str(a.get("request_id")): str(a["id"]) for a in answers if a.get("id") is not None
-            }
-            report.created.update({k: v for k, v in by_key.items() if k in pending})
-            unresolved = [k for k in pending if k not in by_key and k not in failed]
-            if unresolved:  # answered, but not naming them: look rather than guess
-                found = find_tasks(conn, {k: contact_of[k] for k in unresolved})
-                report.created.update(found)
-                last_reason = "no result returned for this task"
-                pending = [k for k in unresolved if k not in found]
-            else:
-                pending = []
-        for key in pending:
-            if key not in report.created:
-                report.failed.append(
-                    {
-                        "task_key": key,
-                        "reason": f"gave up after {attempts} attempt(s): {last_reason}",
-                    }
-                )
+            try:
+                bodies[key] = task_body(conn, row)
+            except (TypeError, ValueError, KeyError) as exc:
+                report.failed.append({"task_key": key, "reason": redact(f"invalid task: {exc}")})
+
+        def create(part: Sequence[str]) -> TaskReport:
+            return _create_batch(conn, part, bodies, contact_of)
+
+        for batch in fanout.map(create, list(chunks(list(bodies), conn.settings.batch_size))):
+            report.created.update(batch.created)
+            report.failed.extend(batch.failed)
+    return report
+
+
+def _create_batch(
+    conn: AmoCrmConnector,
+    part: Sequence[str],
+    bodies: dict[str, dict[str, Any]],
+    contact_of: dict[str, str],
+) -> TaskReport:
+    """One batch's attempts (on a thread of the pool: its lookups run on this thread)."""
+    report = TaskReport()
+    attempts = conn.settings.create_attempts
+    pending = list(part)
+    last_reason = "not attempted"
+    for _attempt in range(attempts):
+        if not pending:
+            break
+        try:
+            answers, failed = send_batch(
+                conn, "POST", "/api/v4/tasks", [bodies[k] for k in pending], idempotent=False
+            )
+        except TransientError as exc:
+            # The create may have been applied, its answer lost: look before creating again.
+            last_reason = str(exc)
+            log.warning("amoCRM task create ambiguous (%s); looking again", redact(exc))
+            time.sleep(conn.settings.reconcile_wait_s)
+            try:
+                found = find_tasks(conn, {k: contact_of[k] for k in pending})
+            except ConnectorError as lookup:
+                last_reason = f"{last_reason}; the lookup failed too: {lookup}"
+                break
+            report.created.update(found)
+            pending = [k for k in pending if k not in found]
+            continue
+        for key, why in failed.items():
+            report.failed.append({"task_key": key, "reason": why})
+        by_key = {
+            str(a.get("request_id")): str(a["id"]) for a in answers if a.get("id") is not None
+        }
+        report.created.update({k: v for k, v in by_key.items() if k in pending})
+        unresolved = [k for k in pending if k not in by_key and k not in failed]
+        if unresolved:  # answered, but not naming them: look rather than guess
+            found = find_tasks(conn, {k: contact_of[k] for k in unresolved})
+            report.created.update(found)
+            last_reason = "no result returned for this task"
+            pending = [k for k in unresolved if k not in found]
+        else:
+            pending = []
+    for key in pending:
+        if key not in report.created:
+            report.failed.append(
+                {
+                    "task_key": key,
+                    "reason": f"gave up after {attempts} attempt(s): {last_reason}",
+                }
+            )
     return report

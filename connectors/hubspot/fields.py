@@ -2,13 +2,16 @@
 
 `write_fields` writes only changed fields, batch/update ≤ 100; a 207's transient per-row errors
 are retried (bounded rounds; a round after a LOCKED row waits out the 2 s lock), the rest reported
-in WriteReport.failed. Re-exported by `connectors.hubspot.writeback`.
+in WriteReport.failed. The parts of a round go out together on `read_workers` threads sharing the
+portal's rate limiter and session (`connectors.fanout`); their outcomes are taken in part order,
+so the report is the one of sending them one at a time. Rounds follow one another. Re-exported by
+`connectors.hubspot.writeback`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -16,8 +19,9 @@ import pandas as pd
 
 from connectors.base import WriteReport, changed_fields_of
 from connectors.base import is_missing as _missing
+from connectors.fanout import Fanout
 from connectors.http import ConnectorError, TransientError, log, redact
-from connectors.hubspot.client import HubSpotClient, chunks
+from connectors.hubspot.client import BatchOutcome, HubSpotClient, chunks
 from connectors.hubspot.models import StandardError
 from connectors.hubspot.settings import (
     BATCH_SIZE,
@@ -130,47 +134,69 @@ def write_fields(
     report.attempted = len(inputs) + len(report.failed)
     pending = list(inputs)
     locked = False
-    for round_no in range(rounds + 1):
-        if not pending:
-            break
-        if round_no:
-            wait = pause_s * (2 ** (round_no - 1))
-            client.http._sleep(max(wait, LOCK_WAIT_S) if locked else wait)
-            report.retried += len(pending)
-        report.rounds += 1
-        locked = False
-        retry: list[str] = []
-        for part in chunks(pending, BATCH_SIZE):
-            try:
-                outcome = client.batch_update(
-                    CONTACTS, [{"id": cid, "properties": inputs[cid]} for cid in part]
-                )
-            except ConnectorError as exc:
-                for cid in part:
-                    if isinstance(exc, TransientError) and round_no < rounds:
-                        retry.append(cid)
-                    else:
-                        report.failed.append({"contact_id": cid, "reason": str(exc)})
-                continue
-            errored: dict[str, StandardError] = {}
-            for error in outcome.errors:
-                for cid in error.ids():
-                    errored[cid] = error
-            for cid in part:
-                row_error = errored.get(cid)
-                if row_error is None:
-                    report.written += 1
-                    for name in changed_fields[cid]:
-                        report.fields_changed[name] = report.fields_changed.get(name, 0) + 1
-                elif _row_transient(row_error) and round_no < rounds:
-                    retry.append(cid)
-                    locked = locked or _row_locked(row_error)
-                else:
-                    report.failed.append({"contact_id": cid, "reason": _error_text(row_error)})
-            unnamed = [e for e in outcome.errors if not e.ids()]
-            for error in unnamed:
-                log.warning("batch update error naming no id: %s", _error_text(error))
-        pending = retry
+
+    def send(part: Sequence[str]) -> BatchOutcome:
+        return client.batch_update(
+            CONTACTS, [{"id": cid, "properties": inputs[cid]} for cid in part]
+        )
+
+    with Fanout(client.settings.read_workers, "heatsync-write") as fanout:
+        for round_no in range(rounds + 1):
+            if not pending:
+                break
+            if round_no:
+                wait = pause_s * (2 ** (round_no - 1))
+                client.http._sleep(max(wait, LOCK_WAIT_S) if locked else wait)
+                report.retried += len(pending)
+            report.rounds += 1
+            locked = False
+            retry: list[str] = []
+            parts = list(chunks(pending, BATCH_SIZE))
+            for part, future in [(part, fanout.submit(send, part)) for part in parts]:
+                try:
+                    outcome = future.result()
+                except ConnectorError as exc:
+                    for cid in part:
+                        if isinstance(exc, TransientError) and round_no < rounds:
+                            retry.append(cid)
+                        else:
+                            report.failed.append({"contact_id": cid, "reason": str(exc)})
+                    continue
+                last = round_no == rounds
+                took = _take_outcome(report, outcome, part, changed_fields, None if last else retry)
+                locked = took or locked
+            pending = retry
     if report.failed:
         log.warning("field write-back: %d contact(s) failed", len(report.failed))
     return report
+
+
+def _take_outcome(
+    report: WriteReport,
+    outcome: BatchOutcome,
+    part: Sequence[str],
+    changed_fields: dict[str, list[str]],
+    retry: list[str] | None,
+) -> bool:
+    """Count one part's 207 into `report`; transient rows go to `retry` (None: no round left).
+    Returns whether a retried row was LOCKED."""
+    locked = False
+    errored: dict[str, StandardError] = {}
+    for error in outcome.errors:
+        for cid in error.ids():
+            errored[cid] = error
+    for cid in part:
+        row_error = errored.get(cid)
+        if row_error is None:
+            report.written += 1
+            for name in changed_fields[cid]:
+                report.fields_changed[name] = report.fields_changed.get(name, 0) + 1
+        elif _row_transient(row_error) and retry is not None:
+            retry.append(cid)
+            locked = locked or _row_locked(row_error)
+        else:
+            report.failed.append({"contact_id": cid, "reason": _error_text(row_error)})
+    for error in outcome.errors:
+        if not error.ids():
+            log.warning("batch update error naming no id: %s", _error_text(error))
+    return locked
