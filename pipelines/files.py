@@ -154,7 +154,7 @@ def _pairs(tables: Tables, table: str) -> pd.DataFrame:
     if known is not None and known[0] == id(frame) and int(known[1]["rows"].sum()) == len(frame):
         return known[1]
     return (
-        frame.groupby(["portal", "contact_id"], sort=False, dropna=False)
+        frame.groupby(["portal", "contact_id"], sort=False, dropna=False, observed=True)
         .size()
         .rename("rows")
         .reset_index()

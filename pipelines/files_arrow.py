@@ -49,6 +49,10 @@ from scoring import contract
 CSV_UNSAFE = (b' "', b'" ', b"\x00")
 # columns expected to be unique: dictionary-encoding them on read would only cost
 UNIQUE_COLUMNS = {"contacts": {"contact_id"}, "activities": {"activity_id"}, "deals": {"deal_id"}}
+# text columns handed over as pandas categoricals (their codes and distinct values as read) rather
+# than a str object per row: at 20M activities the object columns were most of the read's time
+# and memory, and scoring codes these columns by their dictionary anyway
+CATEGORICAL = {"activities": ("portal", "contact_id", "type", "direction", "outcome", "text")}
 CSV_BLOCK = 1 << 24
 # files_frame._OFFSET for Arrow's RE2: Python's \d is any decimal digit, \s any character
 # str.isspace() is true of (RE2's are ASCII only)
@@ -236,7 +240,12 @@ def _assemble(out: dict[str, object], others: pd.DataFrame, table: str, n: int) 
     contract's dtypes differ from what was built, contract.conform has the last word."""
     spec = contract.TABLES[table]
     blank = contract.conform(pd.DataFrame({c: [None] for c in spec}), table)
-    texts = [c for c in spec if blank[c].dtype == object]
+    coded = {
+        c: _categorical(v) for c in CATEGORICAL.get(table, ()) if isinstance(v := out.get(c), Text)
+    }
+    out.update(coded)
+    texts = [c for c in spec if blank[c].dtype == object and c not in coded]
+    texts = [c for c in texts if not isinstance(out.get(c), pd.Series) or out[c].dtype == object]
     block = np.empty((len(texts), n), dtype=object)
     for i, column in enumerate(texts):
         value = out.pop(column, None)  # each column's codes freed as its objects are made
@@ -256,9 +265,28 @@ def _assemble(out: dict[str, object], others: pd.DataFrame, table: str, n: int) 
         frame.insert(loc, column, value)
     for column in others.columns:
         frame[column] = others[column]
-    if frame.dtypes.iloc[: len(spec)].tolist() != blank.dtypes.tolist():
+    expected = [
+        frame[c].dtype
+        if c in coded or (c not in texts and frame[c].dtype == TEXT)
+        else blank[c].dtype
+        for c in spec
+    ]
+    if frame.dtypes.iloc[: len(spec)].tolist() != expected:
         return contract.conform(frame, table)
     return frame
+
+
+# the Arrow strings an id column is handed over as (no str object per row)
+TEXT = pd.ArrowDtype(pa.string())
+
+
+def _categorical(rows: Text) -> pd.Categorical:
+    """A text column as a categorical: a category per distinct stripped value, missing rows NaN."""
+    merged, names = pd.factorize(rows.vals)  # stripped values may repeat; None is -1
+    codes = np.append(merged, -1)[rows.row_codes()]
+    small = np.int8 if len(names) < 127 else np.int16 if len(names) < 32767 else np.int32
+    categories = pd.Index(np.asarray(names, dtype=object), dtype=object)
+    return pd.Categorical.from_codes(codes.astype(small), categories, validate=False)
 
 
 def _column(
@@ -302,6 +330,13 @@ def _typed_column(
     numeric = pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
     if kind in ("float", "int") and numeric:
         return values.to_pandas().astype("float64", copy=False), _nulls(values)
+    if kind == "ts" and _utc_ns(values.type):
+        # as the contract has it already: the int64 nanoseconds as they are (to_pandas would
+        # convert the time zone of every row)
+        chunks = [c.to_numpy(zero_copy_only=False) for c in values.chunks]
+        stamps = np.concatenate(chunks) if chunks else np.empty(0, "datetime64[ns]")
+        out = pd.Series(stamps, dtype=contract.UTC_NS, copy=False)
+        return out, out.isna().to_numpy()
     raw = values.to_pandas()  # what the reference reader would have been given
     if kind == "ts" and raw.dtype == contract.UTC_NS:
         return raw, _absent(raw)  # as the contract has it already
@@ -320,6 +355,10 @@ def _typed_column(
     if not pd.api.types.is_datetime64_any_dtype(raw):
         problems.add(name, column, ~absent & parsed.isna().to_numpy(), DATE, raw)
     return parsed, absent
+
+
+def _utc_ns(kind: pa.DataType) -> bool:
+    return pa.types.is_timestamp(kind) and kind.unit == "ns" and kind.tz in ("UTC", "+00:00")
 
 
 def _nulls(values: pa.ChunkedArray) -> np.ndarray:

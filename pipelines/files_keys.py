@@ -79,6 +79,17 @@ def _fill_ids(out: dict[str, object], table: str, n: int) -> np.ndarray | None:
     if column is None:
         return None
     given = out.get(column)
+    if isinstance(given, Text) and given.arrow is not None:
+        # every given id differs (files_text): handed over as the Arrow strings read, no str
+        # object per row; generated ids are written in beside them
+        missing = given.missing()
+        ids_arrow = given.arrow
+        if missing.any():
+            numbers = pc.cast(pa.array(np.arange(1, n + 1)), pa.string())
+            made = pc.binary_join_element_wise(GENERATED, numbers, "")
+            ids_arrow = pc.if_else(pa.array(missing), made, ids_arrow.combine_chunks())
+        out[column] = pd.Series(pd.arrays.ArrowExtensionArray(_plain(ids_arrow)), copy=False)
+        return missing
     if isinstance(given, Text):
         ids, missing = given.objects(), given.missing()
     else:
@@ -91,6 +102,12 @@ def _fill_ids(out: dict[str, object], table: str, n: int) -> np.ndarray | None:
         )
     out[column] = pd.Series(ids, copy=False)
     return missing
+
+
+def _plain(values: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """Arrow strings as pa.string() (what TEXT columns hold), chunked."""
+    chunked = values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
+    return chunked.cast(pa.string()) if chunked.type != pa.string() else chunked
 
 
 def _report(

@@ -122,7 +122,10 @@ def is_text(kind: pa.DataType) -> bool:
 
 def _stripped(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     out = pc.utf8_trim(values, characters=WHITESPACE)
-    return pc.if_else(pc.equal(out, ""), pa.scalar(None, out.type), out)
+    empty = pc.equal(out, "")
+    if not pc.any(empty).as_py():  # the usual case: no copy of the strings
+        return out
+    return pc.if_else(empty, pa.scalar(None, out.type), out)
 
 
 def text(values: pa.ChunkedArray, unique: bool = False) -> Text:

@@ -40,6 +40,10 @@ def text_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     if isinstance(values, np.ndarray) or values.dtype == object:
         codes, uniques = _identity_codes(np.asarray(values, dtype=object))
+    elif isinstance(values.dtype, pd.CategoricalDtype):
+        # the categorical's own codes (categories no row uses are harmless names)
+        codes = np.asarray(values.cat.codes)
+        uniques = np.asarray(values.cat.categories, dtype=object)
     else:
         codes, uniques = pd.factorize(values)
     plain = pd.Series(np.asarray(uniques, dtype=object), dtype=object)

@@ -251,7 +251,13 @@ def _prepare_activities(
     # searched once)
     type_codes, type_names = coded["type"]
     intent = np.append(np.isin(type_names, list(config.intent_types)), False)[type_codes]
-    text, text_names = text_codes(take(_column(a, "text").to_numpy())[intent])
+    texts = _column(a, "text")
+    if isinstance(texts.dtype, pd.CategoricalDtype):  # the categories, not a str per row
+        rows = take(np.asarray(texts.cat.codes))[intent]
+        texts = pd.Series(pd.Categorical.from_codes(rows, texts.cat.categories, validate=False))
+        text, text_names = text_codes(texts)
+    else:
+        text, text_names = text_codes(take(texts.to_numpy())[intent])
     hits = pd.Series(text_names, dtype=object).str.contains(intent_pattern(config))
     intent[intent] = np.append(hits.to_numpy(dtype=bool), False)[text]  # a missing text: -1
 
