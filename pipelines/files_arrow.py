@@ -245,7 +245,7 @@ def _assemble(out: dict[str, object], others: pd.DataFrame, table: str, n: int) 
     }
     out.update(coded)
     texts = [c for c in spec if blank[c].dtype == object and c not in coded]
-    texts = [c for c in texts if not isinstance(out.get(c), pd.Series) or out[c].dtype == object]
+    texts = [c for c in texts if not isinstance(v := out.get(c), pd.Series) or v.dtype == object]
     block = np.empty((len(texts), n), dtype=object)
     for i, column in enumerate(texts):
         value = out.pop(column, None)  # each column's codes freed as its objects are made

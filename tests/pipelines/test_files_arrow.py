@@ -146,10 +146,10 @@ def _same(got: object, want: object) -> None:
         assert got == want
         return
     assert isinstance(got, pd.DataFrame) and isinstance(want, pd.DataFrame), (got, want)
-    got = _plain(got)
-    pd.testing.assert_frame_equal(got, want, check_exact=True)
-    for column in got.columns[[d == np.dtype(object) for d in got.dtypes]]:
-        kinds = {type(v) for v in got[column]} - {type(None)}
+    plain = _plain(got)
+    pd.testing.assert_frame_equal(plain, want, check_exact=True)
+    for column in plain.columns[[d == np.dtype(object) for d in plain.dtypes]]:
+        kinds = {type(v) for v in plain[column]} - {type(None)}
         assert kinds == {type(v) for v in want[column]} - {type(None)}, column
 
 
