@@ -1,0 +1,335 @@
+"""The write-back under a real API's latency: how much of the rate budget heatsync uses writing
+fields and creating tasks, one request at a time against concurrent batches (`connectors.fanout`).
+
+Each sandbox runs in a process of its own, as in benchmarks/extract_latency.py (HubSpot: 190
+requests per 10 s; amoCRM: 7 per second; every request delayed `--latency-ms` before the server
+counts it; `--time-scale` divides windows and latency alike, figures in API seconds). Per CRM
+and mode (`--workers 1` and the connector's default threads) the script writes changed fields
+for N contacts through `connector.write_fields`, `--chunk` contacts a call as
+pipelines/steps.py's write loop does (0: one call), then creates M tasks on M other contacts in
+one `connector.create_tasks` (its lookup of existing tasks included). Prints a markdown table:
+CRM, phase, mode, requests, seconds, requests/s, that ÷ the server's budget, 429s ÷ requests
+(counted by the server), and below each figure the wall and CPU seconds and the load average.
+Asserts nothing but that every field was written and every task created.
+
+python benchmarks/writeback_latency.py [--hubspot-contacts 20000] [--amocrm-contacts 5000]
+    [--tasks 2000] [--latency-ms 300] [--time-scale 1] [--chunk 1000] [--workers N]
+    [--skip-sequential] [--only hubspot|amocrm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from connectors.amocrm import AmoCrmConnector, AmoCrmSettings
+from connectors.base import WRITABLE_FIELDS
+from connectors.hubspot import HubSpotConnector, HubSpotSettings
+from pipelines.steps import WRITE_CHUNK
+
+HUBSPOT_BURST, HUBSPOT_WINDOW_S, HUBSPOT_SEARCH = 190, 10.0, 5
+AMO_RATE, AMO_CLIENT_WINDOW_S = 7, 1.0
+
+
+def serve(
+    crm: str, contacts: int, seed: int, latency_ms: int, scale: float, pipe: Connection
+) -> None:
+    """The sandbox process: generate, serve, answer "ids" / "stats" / "reset" / "stop"."""
+    start = time.perf_counter()
+    srv: Any
+    token: str | None
+    if crm == "hubspot":
+        from sandbox.hubspot.render import generate_state
+        from sandbox.hubspot.server import SandboxOptions, SandboxServer
+
+        options = SandboxOptions(
+            token="bench-token",
+            burst_limit=HUBSPOT_BURST,
+            burst_window_s=HUBSPOT_WINDOW_S,
+            search_per_second=HUBSPOT_SEARCH,
+            latency_ms=latency_ms,
+            time_scale=scale,
+            seed=seed,
+        )
+        srv = SandboxServer(generate_state(contacts, seed=seed), options, port=0)
+        token = options.token
+    else:
+        from sandbox.amocrm.common import AmoOptions
+        from sandbox.amocrm.render import generate_state as amo_state
+        from sandbox.amocrm.server import AmoSandboxServer
+
+        amo = AmoOptions(rate_per_second=AMO_RATE, latency_ms=latency_ms, time_scale=scale)
+        srv = AmoSandboxServer(amo_state(contacts, seed=seed), amo, port=0)
+        token = amo.long_lived_token
+    with srv:
+        pipe.send((srv.base_url, token, time.perf_counter() - start))
+        cpu = time.process_time()
+        while True:
+            command = pipe.recv()
+            if command == "ids":  # live contacts: (id, owner id)
+                with srv.lock:
+                    if crm == "hubspot":
+                        ids = [
+                            (str(r.id), r.props.get("hubspot_owner_id"))
+                            for r in srv.state.iter_live("contacts")
+                        ]
+                    else:
+                        ids = [
+                            (str(i), str(c.get("responsible_user_id") or "") or None)
+                            for i, c in srv.state.contacts.items()
+                            if not c.get("is_deleted")
+                        ]
+                pipe.send(ids)
+            elif command == "stats":
+                pipe.send({**srv.stats(), "cpu_s": time.process_time() - cpu})
+            elif command == "reset":
+                srv.reset_stats()
+                cpu = time.process_time()
+                pipe.send(None)
+            else:
+                return
+
+
+def updates_for(ids: list[str], mode_no: int) -> pd.DataFrame:
+    """Every heatsync field changed, to values that differ between modes."""
+    n = len(ids)
+    frame = pd.DataFrame({"contact_id": ids})
+    values: dict[str, Any] = {
+        "temperature": ["hot", "warm", "cold"][mode_no % 3],
+        "score": float(40 + mode_no),
+        "segment": ["key", "fan", "loyal"][mode_no % 3],
+        "trend": ["warming", "cooling", "steady"][mode_no % 3],
+        "reasons": f"benchmark pass {mode_no}: asked for a quote",
+        "next_touch_due": pd.Timestamp("2026-12-20") + pd.Timedelta(days=mode_no),
+        "touches_30d": float(mode_no),
+    }
+    for name in WRITABLE_FIELDS:
+        if name in values:
+            frame[name] = [values[name]] * n
+            frame[f"changed_{name}"] = True
+    return frame
+
+
+def tasks_for(contacts: list[tuple[str, str | None]], prefix: str, portal: str) -> pd.DataFrame:
+    due = pd.Timestamp.now(tz="UTC").normalize() + pd.Timedelta(days=1, hours=9)
+    ids = [c for c, _ in contacts]
+    return pd.DataFrame(
+        {
+            "task_key": [f"{portal}:{c}:call_now:{prefix}" for c in ids],
+            "portal": portal,
+            "contact_id": ids,
+            "owner_id": [o for _, o in contacts],
+            "rule": "call_now",
+            "period": prefix,
+            "due_at": due,
+            "priority": "HIGH",
+            "task_type": "CALL",
+            "subject": "Call now: asked for a quote today",
+            "body": "heatsync write-back benchmark",
+            "score": 91.0,
+        }
+    )
+
+
+@dataclass
+class Figure:
+    crm: str
+    phase: str
+    mode: str
+    requests: int
+    api_seconds: float
+    budget: float
+    server_429: int
+    server_requests: int
+    outcome: str
+
+    def line(self) -> str:
+        rate = self.requests / self.api_seconds
+        return (
+            f"| {self.crm} | {self.phase} | {self.mode} | {self.requests:,} | "
+            f"{self.api_seconds:,.1f} s | {rate:.1f} | {rate / self.budget:.2f} | "
+            f"{self.server_429} ({self.server_429 / max(1, self.server_requests):.2%}) | "
+            f"{self.outcome} |"
+        )
+
+
+def measure(
+    crm: str,
+    phase: str,
+    mode: str,
+    pipe: Connection,
+    connector: Any,
+    scale: float,
+    budget: float,
+    work: Callable[[], str],
+) -> Figure:
+    pipe.send("reset")
+    pipe.recv()
+    before = connector.stats.requests
+    load = os.getloadavg()[0]
+    start, cpu = time.perf_counter(), time.process_time()
+    outcome = work()
+    wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    pipe.send("stats")
+    stats = pipe.recv()
+    figure = Figure(
+        crm,
+        phase,
+        mode,
+        connector.stats.requests - before,
+        wall * scale,
+        budget,
+        stats["429"],
+        stats["requests"],
+        outcome,
+    )
+    print(figure.line(), flush=True)
+    print(
+        f"  ({crm} {phase} {mode}: {wall:.1f} s wall; CPU-s client {cpu:.1f}, sandbox "
+        f"{stats['cpu_s']:.1f}; 1-min load average {load:.1f} → {os.getloadavg()[0]:.1f})",
+        flush=True,
+    )
+    return figure
+
+
+def connector_for(
+    crm: str, base_url: str, token: str, workers: int, scale: float, token_dir: Path
+) -> tuple[Any, float]:
+    if crm == "hubspot":
+        settings = HubSpotSettings.model_validate(
+            {
+                "access_token": token,
+                "base_url": base_url,
+                "portal": "bench",
+                "burst_limit": HUBSPOT_BURST,
+                "burst_window_s": HUBSPOT_WINDOW_S / scale,
+                "search_per_second": HUBSPOT_SEARCH,
+                "search_window_s": 1.0 / scale,
+                "search_lag_s": 0.0,
+                "read_workers": workers,
+                "reconcile_wait_s": 2.0 / scale,
+            }
+        )
+        return HubSpotConnector(settings), HUBSPOT_BURST / HUBSPOT_WINDOW_S
+    amo = AmoCrmSettings.model_validate(
+        {
+            "base_url": base_url,
+            "access_token": token,
+            "portal": "bench",
+            "token_dir": token_dir,
+            "rate_window_s": AMO_CLIENT_WINDOW_S / scale,
+            "read_workers": workers,
+            "reconcile_wait_s": 1.0 / scale,
+        }
+    )
+    return AmoCrmConnector(amo), float(AMO_RATE)
+
+
+def run_crm(crm: str, contacts: int, args: argparse.Namespace) -> list[Figure]:
+    scale = args.time_scale
+    parent, child = mp.Pipe()
+    proc = mp.get_context("fork").Process(
+        target=serve, args=(crm, contacts, args.seed, args.latency_ms, scale, child), daemon=True
+    )
+    proc.start()
+    base_url, token, seeded = parent.recv()
+    print(f"{crm}: {contacts:,} contacts generated and served in {seeded:.0f} s", flush=True)
+    tokens = Path(tempfile.mkdtemp(prefix="heatsync-bench-"))
+    default = (
+        HubSpotSettings.model_fields["read_workers"].default
+        if crm == "hubspot"
+        else AmoCrmSettings.model_fields["read_workers"].default
+    )
+    modes = [("concurrent", args.workers or default)]
+    if not args.skip_sequential:
+        modes.insert(0, ("sequential", 1))
+    figures: list[Figure] = []
+    try:
+        setup, _ = connector_for(crm, base_url, token, default, scale, tokens)
+        setup.ensure_schema("en")
+        portal = f"{crm}-{setup.portal_info().portal_id}"
+        setup.client.close()
+        parent.send("ids")
+        live: list[tuple[str, str | None]] = parent.recv()
+        ids = [c for c, _ in live][: args.fields_for or contacts]
+        if len(live) < len(modes) * args.tasks:
+            raise SystemExit(f"{crm}: {len(live)} contacts, too few for {args.tasks} tasks a mode")
+        chunk = args.chunk or len(ids)
+        for mode_no, (mode, workers) in enumerate(modes):
+            connector, budget = connector_for(crm, base_url, token, workers, scale, tokens)
+            connector.portal_info()
+            if crm == "amocrm":
+                connector.fields()
+                connector.account()
+            label = f"{mode} ({workers})"
+            updates = updates_for(ids, mode_no)
+
+            def write(connector: Any = connector, updates: pd.DataFrame = updates) -> str:
+                written = failed = 0
+                for start in range(0, len(updates), chunk):
+                    report = connector.write_fields(updates.iloc[start : start + chunk])
+                    written += report.written
+                    failed += len(report.failed)
+                assert written == len(updates) and not failed, (written, failed)
+                return f"{written:,} contacts written, {-(-len(updates) // chunk)} call(s)"
+
+            figures.append(measure(crm, "fields", label, parent, connector, scale, budget, write))
+            mine = live[mode_no * args.tasks : (mode_no + 1) * args.tasks]
+            tasks = tasks_for(mine, f"bench-{mode}", portal)
+
+            def create(connector: Any = connector, tasks: pd.DataFrame = tasks) -> str:
+                report = connector.create_tasks(tasks)
+                assert report.ok and len(report.created) == len(tasks), report.failed[:3]
+                return f"{len(report.created):,} tasks created"
+
+            figures.append(measure(crm, "tasks", label, parent, connector, scale, budget, create))
+            connector.client.close()
+    finally:
+        parent.send("stop")
+        proc.join(timeout=30)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hubspot-contacts", type=int, default=20_000)
+    parser.add_argument("--amocrm-contacts", type=int, default=5_000)
+    parser.add_argument("--fields-for", type=int, default=0, help="contacts written (0: all)")
+    parser.add_argument("--tasks", type=int, default=2_000)
+    parser.add_argument("--latency-ms", type=int, default=300)
+    parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument("--chunk", type=int, default=WRITE_CHUNK, help="contacts a call (0: all)")
+    parser.add_argument("--workers", type=int, default=0, help="threads (0: the connector's)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--skip-sequential", action="store_true")
+    parser.add_argument("--only", choices=["hubspot", "amocrm"])
+    args = parser.parse_args()
+    print(
+        f"latency {args.latency_ms} ms a request; clock ×{args.time_scale:g} (figures in API "
+        f"seconds); fields written {args.chunk or 'all'} contacts a call\n\n"
+        "| CRM | phase | mode (threads) | requests | seconds | req/s | ÷ budget | 429s | "
+        "outcome |\n|---|---|---|---|---|---|---|---|---|",
+        flush=True,
+    )
+    if args.only in (None, "hubspot"):
+        run_crm("hubspot", args.hubspot_contacts, args)
+    if args.only in (None, "amocrm"):
+        run_crm("amocrm", args.amocrm_contacts, args)
+
+
+if __name__ == "__main__":
+    main()
