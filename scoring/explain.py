@@ -24,7 +24,8 @@ import yaml
 from scoring.codes import text_codes
 from scoring.config import ScoringConfig
 from scoring.features import Prepared
-from scoring.groups import group_int_min
+from scoring.groups import group_int_min, group_min
+from scoring.joined import first_of_codes, group_starts, join_per_group
 
 LOCALES_DIR = Path(__file__).with_name("locales")
 _PLACEHOLDER = re.compile(r"(\{[a-z_]+\})")
@@ -57,24 +58,6 @@ def fill(template: str, values: dict[str, pd.Series], index: pd.Index) -> pd.Ser
         else:
             out = out + part
     return out
-
-
-def join_groups(groups: pd.Series, texts: pd.Series, sep: str, n: int) -> pd.Series:
-    """Join `texts` per integer group id 0..n-1 (rows sorted by group), "" for empty groups.
-
-    np.add.reduceat concatenates object strings inside numpy, without a Python loop per group.
-    """
-    out = np.full(n, "", dtype=object)
-    if len(texts) == 0:
-        return pd.Series(out)
-    g = groups.to_numpy(dtype="int64")
-    first = np.r_[True, g[1:] != g[:-1]]
-    starts = np.flatnonzero(first)
-    # the separator goes before every text but a group's first, so nothing is cut off after
-    parts = texts.astype(str).to_numpy(dtype=object, copy=True)
-    parts[~first] = sep + parts[~first]
-    out[g[starts]] = np.add.reduceat(parts, starts)
-    return pd.Series(out)
 
 
 def _int_text(values: pd.Series) -> pd.Series:
@@ -152,97 +135,109 @@ def last_positive_days(prep: Prepared) -> np.ndarray:
     return days
 
 
+EXTRA_CODES = (
+    "no_recent_activity",
+    "no_activity",
+    "overdue_vs_rhythm",
+    "problems_reported",
+    "frequent_buyer",
+    "fan_activity",
+)
+
+
+def _is(values: pd.Series, text: str) -> np.ndarray:
+    """values == text as a plain bool array (missing: False), for object, categorical or Arrow
+    text columns."""
+    return np.asarray((values == text).fillna(False), dtype=bool)
+
+
 def _extra_reasons(
-    prep: Prepared,
-    ev: pd.DataFrame,
-    feats: pd.DataFrame,
-    segment: np.ndarray,
-    config: ScoringConfig,
-) -> pd.DataFrame:
+    prep: Prepared, feats: pd.DataFrame, segment: np.ndarray, config: ScoringConfig
+) -> list[tuple[np.ndarray, str, float, np.ndarray, np.ndarray]]:
+    """The non-activity reasons as (cidx, code, strength, days, count) parts, in order."""
     r = config.reasons
     n = len(prep.contacts)
-    last_pos = pd.Series(last_positive_days(prep))
+    last_pos = last_positive_days(prep)
     # a purchase is activity from them too
-    won = prep.deals[prep.deals["status"] == "won"]
-    last_won = won.groupby("cidx")["closed_age"].min().reindex(pd.RangeIndex(n))
-    last_pos = pd.concat([last_pos, last_won.clip(lower=0)], axis=1).min(axis=1)
-    frames = []
+    d = prep.deals
+    won = _is(d["status"], "won") if len(d) else np.zeros(0, dtype=bool)
+    last_won = group_min(
+        d["cidx"].to_numpy(dtype=np.int64)[won], d["closed_age"].to_numpy(dtype=float)[won], n
+    )
+    last_pos = np.fmin(last_pos, pd.Series(last_won).clip(lower=0).to_numpy())
+    nan = np.full(n, np.nan)
+    parts = []
+    stale = np.flatnonzero(last_pos > r.no_recent_activity_days)
+    never = np.flatnonzero(np.isnan(last_pos))
+    for idx, code in ((stale, "no_recent_activity"), (never, "no_activity")):
+        parts.append((idx, code, -r.no_recent_activity_strength, last_pos[idx], nan[idx]))
 
-    stale = last_pos > r.no_recent_activity_days
-    never = last_pos.isna()
-    for mask, code in ((stale, "no_recent_activity"), (never, "no_activity")):
-        idx = np.flatnonzero(mask.to_numpy())
-        frames.append(
-            pd.DataFrame(
-                {
-                    "cidx": idx,
-                    "code": code,
-                    "strength": -r.no_recent_activity_strength,
-                    "days": last_pos.to_numpy()[idx],
-                    "count": np.nan,
-                }
-            )
-        )
+    def col(name: str) -> np.ndarray:
+        values: np.ndarray = feats[name].to_numpy(dtype=float)
+        return values
 
     seg_rules = (
         (
             "at_risk",
             "overdue_vs_rhythm",
             r.overdue_vs_rhythm_strength,
-            feats["days_since_won"],
-            feats["median_gap"],
+            "days_since_won",
+            "median_gap",
         ),
-        (
-            "difficult",
-            "problems_reported",
-            -r.problems_reported_strength,
-            pd.Series(np.nan, index=feats.index),
-            feats["issues"],
-        ),
-        (
-            "key",
-            "frequent_buyer",
-            r.frequent_buyer_strength,
-            feats["days_since_won"],
-            feats["won_window"],
-        ),
-        (
-            "fan",
-            "fan_activity",
-            r.fan_activity_strength,
-            pd.Series(np.nan, index=feats.index),
-            feats["fan_events"],
-        ),
+        ("difficult", "problems_reported", -r.problems_reported_strength, None, "issues"),
+        ("key", "frequent_buyer", r.frequent_buyer_strength, "days_since_won", "won_window"),
+        ("fan", "fan_activity", r.fan_activity_strength, None, "fan_events"),
     )
     for seg, code, strength, days, count in seg_rules:
         idx = np.flatnonzero(segment == seg)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "cidx": idx,
-                    "code": code,
-                    "strength": strength,
-                    "days": days.to_numpy(dtype=float)[idx],
-                    "count": count.to_numpy(dtype=float)[idx],
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
+        day_values = nan[idx] if days is None else col(days)[idx]
+        parts.append((idx, code, strength, day_values, col(count)[idx]))
+    return parts
+
+
+def _strongest_order(cidx: np.ndarray, code_rank: np.ndarray, strength: np.ndarray) -> np.ndarray:
+    """The stable order by cidx, then strength descending, then code_rank, as
+    np.lexsort((code_rank, -strength, cidx)): one stable sort of an integer key, with each
+    distinct strength ranked once (NaN last, -0.0 equal to 0.0)."""
+    if len(cidx) == 0:
+        return np.zeros(0, dtype=np.int64)
+    values, distinct = pd.factorize(strength + 0.0)  # + 0.0 makes -0.0 into 0.0
+    by_value = np.argsort(-distinct, kind="stable")
+    rank_of = np.empty(len(distinct) + 1, dtype=np.int64)
+    rank_of[by_value] = np.arange(len(distinct))
+    rank_of[-1] = len(distinct)  # NaN
+    rank = rank_of[values]
+    n_codes = int(code_rank.max()) + 1
+    n_ranks = len(distinct) + 1
+    if (int(cidx.max()) + 1) * n_ranks * n_codes >= 2**62:  # too wide for one key
+        return np.lexsort((code_rank, -strength, cidx))
+    key = (cidx.astype(np.int64) * n_ranks + rank) * n_codes + code_rank
+    return np.argsort(key, kind="stable")
+
+
+def _text_ranks(names: np.ndarray) -> np.ndarray:
+    """The position of each name in text order."""
+    by_text = np.empty(len(names), dtype=np.int64)
+    by_text[np.argsort(np.asarray(names, dtype=object), kind="stable")] = np.arange(len(names))
+    return by_text
 
 
 def strongest_first(allr: pd.DataFrame) -> pd.DataFrame:
     """Rows ordered by cidx, then `abs` descending, then code (ties kept in order), with each
     row's `rank` within its contact: one sort on numbers (codes ranked as text once)."""
     code, names = text_codes(allr["code"])
-    by_text = np.empty(len(names), dtype="int64")
-    by_text[np.argsort(np.asarray(names, dtype=object), kind="stable")] = np.arange(len(names))
     cidx = allr["cidx"].to_numpy(dtype="int64")
-    order = np.lexsort((by_text[code], -allr["abs"].to_numpy(dtype=float), cidx))
+    order = _strongest_order(cidx, _text_ranks(names)[code], allr["abs"].to_numpy(dtype=float))
     out = allr.take(order)
-    cidx = cidx[order]
-    starts = np.flatnonzero(np.r_[True, cidx[1:] != cidx[:-1]]) if len(cidx) else cidx
-    out["rank"] = np.arange(len(cidx)) - np.repeat(starts, np.diff(np.r_[starts, len(cidx)]))
+    out["rank"] = _ranks(cidx[order])
     return out
+
+
+def _ranks(cidx: np.ndarray) -> np.ndarray:
+    """Each row's position within its run of equal cidx (rows sorted by cidx)."""
+    starts, sizes = group_starts(cidx)
+    ranks: np.ndarray = np.arange(len(cidx)) - np.repeat(starts, sizes)
+    return ranks
 
 
 def reasons(
@@ -254,23 +249,63 @@ def reasons(
     locale: str,
 ) -> pd.DataFrame:
     """Per contact (aligned with prep.contacts): reason_codes (all, strongest first) and reasons
-    (top_n rendered texts joined by "; ")."""
+    (top_n rendered texts joined by "; ").
+
+    Codes are integers throughout: the rows are ordered by one integer sort, a text is rendered
+    once per distinct (code, days, count) and each distinct list of codes or texts is joined
+    once (scoring/joined.py).
+    """
     n = len(prep.contacts)
-    allr = pd.concat(
-        [
-            ev[["cidx", "code", "strength", "days", "count"]],
-            _extra_reasons(prep, ev, feats, segment, config),
-        ],
-        ignore_index=True,
+    ev_code, ev_names = text_codes(ev["code"])
+    names = [str(v) for v in ev_names]
+    number = {name: i for i, name in enumerate(names)}
+    cidx_parts = [ev["cidx"].to_numpy(dtype=np.int64)]
+    code_parts = [ev_code.astype(np.int64)]
+    strength_parts = [ev["strength"].to_numpy(dtype=float)]
+    days_parts = [ev["days"].to_numpy(dtype=float)]
+    count_parts = [ev["count"].to_numpy(dtype=float)]
+    for idx, code, strength, days, count in _extra_reasons(prep, feats, segment, config):
+        if code not in number:
+            number[code] = len(names)
+            names.append(code)
+        cidx_parts.append(idx.astype(np.int64))
+        code_parts.append(np.full(len(idx), number[code], dtype=np.int64))
+        strength_parts.append(np.full(len(idx), strength, dtype=float))
+        days_parts.append(days)
+        count_parts.append(count)
+    strength = np.abs(np.concatenate(strength_parts))
+    keep = strength >= config.reasons.min_strength  # what is left to show
+    cidx = np.concatenate(cidx_parts)[keep]
+    code = np.concatenate(code_parts)[keep]
+    if (code < 0).any():
+        raise ValueError("evidence with a missing reason code")
+    labels = np.asarray(names, dtype=object)
+    order = _strongest_order(cidx, _text_ranks(labels)[code], strength[keep])
+    cidx, code = cidx[order], code[order]
+    codes = join_per_group(cidx, code, labels, ",", n)
+
+    top = _ranks(cidx) < config.reasons.top_n
+    rows = np.flatnonzero(keep)[order[top]]
+    days = np.concatenate(days_parts)[rows]
+    count = np.concatenate(count_parts)[rows]
+    code, cidx = code[top], cidx[top]
+    # one text per distinct (code, days, count); NaN and -0.0 render as their equals do
+    day_id, _ = pd.factorize(days)
+    count_id, _ = pd.factorize(count)
+    combo, _ = pd.factorize(
+        (code * (day_id.max(initial=0) + 2) + day_id + 1) * (count_id.max(initial=0) + 2)
+        + count_id
+        + 1
     )
-    strength = allr["strength"].abs().to_numpy()
-    keep = strength >= config.reasons.min_strength
-    allr = allr.loc[keep, ["cidx", "code", "days", "count"]]  # what is left to show
-    allr["abs"] = strength[keep]
-    allr = strongest_first(allr)
-    codes = join_groups(allr["cidx"], allr["code"], ",", n)
-    top = allr[allr["rank"] < config.reasons.top_n].reset_index(drop=True)
+    first = first_of_codes(combo)
     levels = (config.reasons.chance_medium, config.reasons.chance_high)
-    top["text"] = render_reasons(top["code"], top["days"], top["count"], locale, levels)
-    texts = join_groups(top["cidx"], top["text"], "; ", n)
-    return pd.DataFrame({"reason_codes": codes, "reasons": texts})
+    rendered = render_reasons(
+        pd.Series(labels[code[first]], dtype=object),
+        pd.Series(days[first]),
+        pd.Series(count[first]),
+        locale,
+        levels,
+    )
+    texts = rendered.astype(str).to_numpy(dtype=object)
+    out = join_per_group(cidx, combo, texts, "; ", n)
+    return pd.DataFrame({"reason_codes": codes, "reasons": out})
