@@ -12,6 +12,7 @@ whatever the hour.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,11 +215,33 @@ def _prepare_activities(
     """
     spec = contract.ACTIVITIES
     a = activities
-    try:
-        occurred = contract._series(_column(a, "occurred_at").set_axis(pd.RangeIndex(len(a))), "ts")
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"activities.occurred_at: {exc}") from exc
-    cidx, id_codes, id_names = _activity_contacts(a, c)
+    with ThreadPoolExecutor(1, thread_name_prefix="heatsync-prepare") as pool:
+        # each row's contact is looked up beside the work on the rows' own values below (at 20M
+        # rows the two take about as long; both are numpy work that lets go of the GIL)
+        contacts_of_rows = pool.submit(_activity_contacts, a, c)
+        try:
+            occurred = contract._series(
+                _column(a, "occurred_at").set_axis(pd.RangeIndex(len(a))), "ts"
+            )
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"activities.occurred_at: {exc}") from exc
+        coded = {col: text_codes(_column(a, col)) for col in ("type", "direction", "outcome")}
+        # intent: a type that can carry it, with a text that names an intent word (each distinct
+        # text searched once)
+        type_codes, type_names = coded["type"]
+        intent = np.append(np.isin(type_names, list(config.intent_types)), False)[type_codes]
+        texts = _column(a, "text")
+        if isinstance(texts.dtype, pd.CategoricalDtype):  # the categories, not a str per row
+            rows = np.asarray(texts.cat.codes)[intent]
+            texts = pd.Series(pd.Categorical.from_codes(rows, texts.cat.categories, validate=False))
+            text, text_names = text_codes(texts)
+        else:
+            text, text_names = text_codes(texts.to_numpy()[intent])
+        hits = pd.Series(text_names, dtype=object).str.contains(intent_pattern(config))
+        intent[intent] = np.append(hits.to_numpy(dtype=bool), False)[text]  # missing text: -1
+        flags = (intent.astype("int8"), np.array([False, True]))
+        per_row, combos = _combos({**coded, "intent": flags})
+        cidx, id_codes, id_names = contacts_of_rows.result()
     keep = (occurred.notna() & (occurred <= as_of)).to_numpy() & (cidx >= 0)
     every = bool(keep.all())
 
@@ -228,6 +251,7 @@ def _prepare_activities(
     # the kept rows only, in the smallest integer types that hold them (memory at 20M rows)
     cidx = take(cidx).astype(_int_type(len(c)))
     id_codes = take(id_codes).astype(_int_type(len(id_names)))
+    intent, per_row = take(intent), take(per_row)
 
     def conformed(name: str) -> np.ndarray:
         values = _column(a, name)
@@ -236,7 +260,6 @@ def _prepare_activities(
         except (ValueError, TypeError) as exc:
             raise ValueError(f"activities.{name}: {exc}") from exc
 
-    coded = {col: text_codes(_column(a, col)) for col in ("type", "direction", "outcome")}
     coded = {
         col: (take(codes).astype(_int_type(len(names))), names)
         for col, (codes, names) in coded.items()
@@ -247,22 +270,6 @@ def _prepare_activities(
     age = days.astype("int32")
     del days
 
-    # intent: a type that can carry it, with a text that names an intent word (each distinct text
-    # searched once)
-    type_codes, type_names = coded["type"]
-    intent = np.append(np.isin(type_names, list(config.intent_types)), False)[type_codes]
-    texts = _column(a, "text")
-    if isinstance(texts.dtype, pd.CategoricalDtype):  # the categories, not a str per row
-        rows = take(np.asarray(texts.cat.codes))[intent]
-        texts = pd.Series(pd.Categorical.from_codes(rows, texts.cat.categories, validate=False))
-        text, text_names = text_codes(texts)
-    else:
-        text, text_names = text_codes(take(texts.to_numpy())[intent])
-    hits = pd.Series(text_names, dtype=object).str.contains(intent_pattern(config))
-    intent[intent] = np.append(hits.to_numpy(dtype=bool), False)[text]  # a missing text: -1
-
-    flags = (intent.astype("int8"), np.array([False, True]))
-    per_row, combos = _combos({**coded, "intent": flags})
     rule = _rule_of_combos(combos, config).astype(_int_type(len(config.signals)))[per_row]
     touch = _touch_mask(combos, config).to_numpy(dtype=bool)[per_row]
     del per_row

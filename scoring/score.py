@@ -7,6 +7,7 @@ features (as-of rules), temperature, segments, touches and explain for each part
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,15 @@ def _previous(prep: Prepared, previous: pd.DataFrame | None) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def _segments(prep: Prepared, config: ScoringConfig) -> tuple[pd.DataFrame, np.ndarray]:
+    feats = segment_features(prep, config)
+    segment = assign_segments(prep, feats, config)
+    # the reasons need one figure from the activities: the activities (most of the memory at
+    # 20M rows) are let go before the reasons are made
+    last_positive_days(prep)
+    return feats, segment
+
+
 def score_contacts(
     contacts: pd.DataFrame,
     activities: pd.DataFrame,
@@ -59,15 +69,15 @@ def score_contacts(
     load_locale(locale)  # fail early on an unknown locale
     prep = prepare(contacts, activities, deals, as_of, config, tz)
     c = prep.contacts
-    ev = evidence(prep, config)
-    temp = temperature(prep, ev, config)
-    feats = segment_features(prep, config)
-    segment = assign_segments(prep, feats, config)
+    with ThreadPoolExecutor(1, thread_name_prefix="heatsync-score") as pool:
+        # the segments are worked out beside the temperature (neither reads the other; both are
+        # mostly numpy work over the activities, which lets go of the GIL)
+        segmented = pool.submit(_segments, prep, config)
+        ev = evidence(prep, config)
+        temp = temperature(prep, ev, config)
+        feats, segment = segmented.result()
     label = temp["temperature"].to_numpy()
     tch = touches(prep, label, config, segment)
-    # the reasons need one figure from the activities: the activities (most of the memory at
-    # 20M rows) are let go before the reasons are made
-    last_positive_days(prep)
     prep = dataclasses.replace(prep, activities=prep.activities.iloc[:0].copy())  # no views
     why = reasons(prep, ev, feats, segment, config, locale)
     prev = _previous(prep, previous)
