@@ -72,7 +72,7 @@ def test_rules_matched_per_combination_equal_rules_matched_per_row() -> None:
     plain = a.astype({c: object for c in ("type", "direction", "outcome")})
     np.testing.assert_array_equal(_match_rules(plain, CFG)["rule"].to_numpy(), expected)
     codes = np.array([r.code for r in CFG.signals] + [None], dtype=object)
-    assert list(a["code"]) == list(codes[expected])
+    assert list(a["code"].astype(object).where(a["code"].notna(), None)) == list(codes[expected])
 
 
 def _conform_column_by_column(frame: pd.DataFrame, table: str) -> pd.DataFrame:
@@ -204,7 +204,7 @@ def test_evidence_equals_pandas_group_bys() -> None:
     a = a[a["rule"] >= 0]
     window = (a["age"] <= CFG.reasons.count_window_days).astype("int64")
     per_code = (
-        a.assign(w=window)
+        a.assign(w=window, code=a["code"].astype(object))
         .groupby(["cidx", "code"])
         .agg(strength=("contrib", "sum"), days=("age", "min"), count=("w", "sum"))
     )
