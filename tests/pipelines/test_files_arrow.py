@@ -20,7 +20,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from pipelines import files_arrow, files_frame
+from pipelines import files_arrow, files_frame, files_text
 from pipelines.files import FileError, read_table
 from pipelines.files_text import WHITESPACE
 
@@ -457,3 +457,19 @@ def test_an_id_repeated_in_another_row_group_of_other_widths(tmp_path: Path) -> 
         == want
         == ["contacts.parquet row 5, column contact_id: duplicate contact id 'a1' (first at row 1)"]
     )
+
+
+@pytest.mark.parametrize("split_from", [1, 10**9])
+def test_duplicate_id_numbers_are_found_in_either_half_of_the_split_sort(
+    monkeypatch: pytest.MonkeyPatch, split_from: int
+) -> None:
+    monkeypatch.setattr(files_text, "SPLIT_SORT_ROWS", split_from)
+    rng = np.random.default_rng(5)
+    numbers = rng.integers(0, 2**64 - 1, 5000, dtype=np.uint64, endpoint=True)
+    numbers[:3] = [0, 2**63, 2**64 - 1]  # both halves and the boundary between them
+    assert not files_text._repeats(numbers.copy())
+    for at in (1, 2, 4000):  # a repeat of a number in the low half, the high half, either
+        repeated = np.append(numbers, numbers[at])
+        rng.shuffle(repeated)
+        assert files_text._repeats(repeated) == (len(np.unique(repeated)) < len(repeated))
+        assert files_text._repeats(np.append(numbers, numbers[at]))
