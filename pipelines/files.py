@@ -23,6 +23,7 @@ what Arrow would read differently from pandas goes to the pandas reader
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,16 +106,34 @@ def read_tables(
     notes: list[str] = []
     frames: dict[str, pd.DataFrame] = {}
     pairs: dict[str, pd.DataFrame] = {}
-    for table, path in (("contacts", contacts), ("activities", activities), ("deals", deals)):
-        if path is None:
-            frames[table] = contract.empty(table)
-            continue
-        if progress:
-            progress(f"reading {path.name}")
+    given = [
+        (table, path)
+        for table, path in (("contacts", contacts), ("activities", activities), ("deals", deals))
+        if path is not None
+    ]
+
+    def read(table: str, path: Path) -> tuple[pd.DataFrame | None, list[str], list[str]]:
+        own_notes: list[str] = []
         try:
-            frames[table] = read_table(path, table, notes, pairs)
+            return read_table(path, table, own_notes, pairs), own_notes, []
         except FileError as exc:
-            problems.extend(exc.problems)
+            return None, own_notes, exc.problems
+
+    # the files are read side by side (Arrow and numpy work, which lets go of the GIL); their
+    # notes and problems are kept in file order
+    with ThreadPoolExecutor(max(1, len(given))) as pool:
+        reads = [pool.submit(read, table, path) for table, path in given]
+        for (table, path), future in zip(given, reads, strict=True):
+            if progress:
+                progress(f"reading {path.name}")
+            frame, own_notes, own_problems = future.result()
+            notes.extend(own_notes)
+            problems.extend(own_problems)
+            if frame is not None:
+                frames[table] = frame
+    for table in ("contacts", "activities", "deals"):
+        if table not in frames and not problems:
+            frames[table] = contract.empty(table)
     if problems:
         raise FileError(problems)
     tables = Tables(frames["contacts"], frames["activities"], frames["deals"], notes)
