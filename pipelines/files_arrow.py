@@ -15,7 +15,9 @@ here at all (read_arrow returns None).
 from __future__ import annotations
 
 import mmap
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +56,8 @@ UNIQUE_COLUMNS = {"contacts": {"contact_id"}, "activities": {"activity_id"}, "de
 # and memory, and scoring codes these columns by their dictionary anyway
 CATEGORICAL = {"activities": ("portal", "contact_id", "type", "direction", "outcome", "text")}
 CSV_BLOCK = 1 << 24
+# threads checking the columns of one file
+COLUMN_THREADS = min(4, os.cpu_count() or 1)
 # files_frame._OFFSET for Arrow's RE2: Python's \d is any decimal digit, \s any character
 # str.isspace() is true of (RE2's are ASCII only)
 OFFSET = ref._OFFSET.replace(r"\d", r"\p{Nd}").replace(
@@ -196,11 +200,20 @@ def validate(
     spec = contract.TABLES[table]
     out: dict[str, object] = {}
     absent: dict[str, np.ndarray] = {}
-    for column in raw.data.column_names:
+
+    def check(column: str) -> tuple[object, np.ndarray, list[str]]:
+        own = Problems()  # each column's own, merged below in column order
         unique = column in UNIQUE_COLUMNS[table]
-        out[column], absent[column] = _column(
-            raw.data[column], spec[column], unique, column, name, problems
-        )
+        value, where = _column(raw.data[column], spec[column], unique, column, name, own)
+        return value, where, own.lines
+
+    # the columns are checked side by side: the work is in Arrow and numpy, which let go of
+    # the GIL (an id column of 20M rows takes as long as all the others together)
+    columns = raw.data.column_names
+    with ThreadPoolExecutor(max(1, min(COLUMN_THREADS, len(columns)))) as pool:
+        for column, (value, where, lines) in zip(columns, pool.map(check, columns), strict=True):
+            out[column], absent[column] = value, where
+            problems.lines.extend(lines)
     raw.data = raw.data.select([])  # the Arrow buffers are no longer needed: free them
     pa.default_memory_pool().release_unused()
     for column in REQUIRED[table]:
@@ -283,10 +296,13 @@ TEXT = pd.ArrowDtype(pa.string())
 def _categorical(rows: Text) -> pd.Categorical:
     """A text column as a categorical: a category per distinct stripped value, missing rows NaN."""
     merged, names = pd.factorize(rows.vals)  # stripped values may repeat; None is -1
-    codes = np.append(merged, -1)[rows.row_codes()]
+    if len(names) == len(rows.vals) and rows.codes is not None:
+        codes = rows.codes  # the values are the categories as they are, in the same order
+    else:
+        codes = np.append(merged, -1)[rows.row_codes()]
     small = np.int8 if len(names) < 127 else np.int16 if len(names) < 32767 else np.int32
     categories = pd.Index(np.asarray(names, dtype=object), dtype=object)
-    return pd.Categorical.from_codes(codes.astype(small), categories, validate=False)
+    return pd.Categorical.from_codes(codes.astype(small, copy=False), categories, validate=False)
 
 
 def _column(

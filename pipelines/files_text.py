@@ -201,8 +201,12 @@ def _unique_text(values: pa.ChunkedArray) -> Text | None:
     if any(h is None for h in hashes):
         return None
     stripped = pa.chunked_array(chunks, type=values.type)
-    blank = stripped.is_null().to_numpy(zero_copy_only=False)
-    present = np.concatenate(hashes)[~blank]  # type: ignore[arg-type]
+    present = np.concatenate(hashes)  # type: ignore[arg-type]
+    if stripped.null_count:
+        blank = stripped.is_null().to_numpy(zero_copy_only=False)
+        present = present[~blank]
+    else:
+        blank = np.zeros(len(stripped), dtype=bool)
     if _repeats(present):
         return None
     # the str objects are made when the table is built, after the Arrow table is freed
