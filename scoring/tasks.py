@@ -23,6 +23,12 @@ take their place in the day. The candidates the cap dropped are returned as `lef
 urgent first; `skipped` counts the candidate tasks dropped for each reason, and `not_created`
 names them one by one (a key already created is already_done, the rule's cooldown is cooldown;
 both count as already_done).
+
+The candidates are arrays (score row, rule, variant, period, due time) and every step works on
+integers: task keys are built from per-portal prefixes and per-(rule, period) suffixes, the order
+is one stable sort of an integer key (ids and portals ranked as text once, scoring/task_keys.py),
+the cap counts per (portal, owner) code; the history's joins run on the candidates whose contact
+appears in it, and texts are rendered for the tasks kept only.
 """
 
 from __future__ import annotations
@@ -33,11 +39,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring import contract
+from scoring.codes import text_codes
 from scoring.config import ScoringConfig, load_config
 from scoring.explain import fill, load_locale
 from scoring.features import local_date, local_dates, local_midnight_utc, to_utc
-from scoring.task_inputs import _base
+from scoring.joined import first_of_codes, group_starts
+from scoring.task_inputs import HISTORY_COLUMNS as HISTORY_COLUMNS
+from scoring.task_inputs import TaskInputs, task_inputs
+from scoring.task_keys import marked
 
 TASK_COLUMNS = [
     "task_key",
@@ -56,7 +65,6 @@ TASK_COLUMNS = [
 SKIP_REASONS = ("do_not_contact", "no_owner", "over_cap", "already_done")
 LEFT_OUT_COLUMNS = ["contact_id", "owner_id", "rule", "score", "display_name", "portal"]
 NOT_CREATED_COLUMNS = ["contact_id", "rule", "task_key", "reason"]
-HISTORY_COLUMNS = ("task_key", "contact_id", "rule", "created_at")
 TOUCH_LIKE_RULES = ("call_now", "at_risk", "birthday")
 CALL_RULES = ("call_now", "at_risk")
 
@@ -117,129 +125,180 @@ def _formatted(dates: pd.Series, fmt: str, missing: Any = np.nan) -> np.ndarray:
     return out
 
 
-def _touch_variant(b: pd.DataFrame) -> np.ndarray:
-    seg = b["segment"]
-    return np.select(
+RULES = ("call_now", "at_risk", "review", "birthday", "touch")
+CALL_NOW, AT_RISK, REVIEW, BIRTHDAY, TOUCH = range(len(RULES))
+TOUCH_VARIANTS = (
+    "personal_call",
+    "early_access",
+    "retention",
+    "opinion",
+    "content_offer",
+    "soft_retouch",
+    "their_problem",
+)
+VARIANTS = ("call_now", "call_now_burning", "at_risk", "review", "birthday", *TOUCH_VARIANTS)
+
+
+def _touch_variant(b: TaskInputs, rows: np.ndarray) -> np.ndarray:
+    """Index into VARIANTS of the suggested touch of score rows `rows`."""
+    seg = b.segment[rows]
+    choice = np.select(
         [
-            b["is_vip"].to_numpy(dtype=bool),
-            (seg == "key").to_numpy(),
-            (seg == "at_risk").to_numpy(),
-            (seg == "fan").to_numpy(),
-            (seg == "loyal").to_numpy(),
-            (b["temperature"] == "cold").to_numpy(),
+            b.is_vip[rows],
+            seg == "key",
+            seg == "at_risk",
+            seg == "fan",
+            seg == "loyal",
+            b.temperature[rows] == "cold",
         ],
-        ["personal_call", "early_access", "retention", "opinion", "content_offer", "soft_retouch"],
-        default="their_problem",
+        list(range(6)),
+        default=6,
     )
+    return choice + VARIANTS.index(TOUCH_VARIANTS[0])
+
+
+@dataclass
+class _Candidates:
+    """Candidate tasks in rule order, score rows ascending within a rule."""
+
+    row: np.ndarray
+    rule: np.ndarray  # index into RULES
+    variant: np.ndarray  # index into VARIANTS
+    period: np.ndarray  # text
+    due_at: pd.Series  # as the frames of all rules concatenate it
+    date: np.ndarray  # birthday "%d.%m", NaN for other rules
+
+
+def _constant(value: Any, k: int) -> pd.Series:
+    """A column of k rows holding `value`, typed as a frame's column assigned a scalar is."""
+    part = pd.DataFrame({"row": np.arange(k)})
+    part["value"] = value
+    return part["value"]
+
+
+def _days(ts: pd.Series, tz: str, today: pd.Timestamp) -> np.ndarray:
+    return _formatted(local_dates(ts.reset_index(drop=True), tz).fillna(today), "%Y-%m-%d")
 
 
 def _candidates(
-    b: pd.DataFrame, as_of: pd.Timestamp, today: pd.Timestamp, config: ScoringConfig, tz: str
-) -> pd.DataFrame:
+    b: TaskInputs, as_of: pd.Timestamp, today: pd.Timestamp, config: ScoringConfig, tz: str
+) -> _Candidates:
     t = config.tasks
     today_text = today.strftime("%Y-%m-%d")
     end_of_day = local_midnight_utc(today + pd.Timedelta(days=1), tz) - pd.Timedelta(minutes=1)
     end_of_day = max(end_of_day, as_of)  # planned in the day's last minute: due now, not before
     same_day = min(as_of + pd.Timedelta(hours=t.same_day_due_hours), end_of_day)
-    frames = []
-
-    def add(mask: pd.Series | np.ndarray, rule: str, **cols: Any) -> None:
-        idx = np.flatnonzero(np.asarray(mask, dtype=bool))
-        part = pd.DataFrame({"row": idx, "rule": rule})
-        for name, value in cols.items():
-            per_row = isinstance(value, np.ndarray | pd.api.extensions.ExtensionArray)
-            part[name] = value[idx] if per_row else value
-        frames.append(part)
-
-    is_hot = (b["temperature"] == "hot").to_numpy()
-    turned_hot = is_hot & (b["previous_temperature"] != "hot").to_numpy()
-    burning = (b["segment"] == "burning").to_numpy()
-    hot_day = _formatted(local_dates(b["hot_since"], tz).fillna(today), "%Y-%m-%d")
-    seg_day = _formatted(local_dates(b["segment_since"], tz).fillna(today), "%Y-%m-%d")
     soon = as_of + pd.Timedelta(minutes=t.burning_due_minutes)
+    parts: list[tuple[np.ndarray, int, Any, np.ndarray, pd.Series, Any]] = []
+
+    is_hot = b.temperature == "hot"
+    turned_hot = is_hot & (b.previous_temperature != "hot")
+    burning = b.segment == "burning"
     # A burning contact is called whatever its temperature; once per hot episode when hot, else
     # once per burning episode.
-    add(
-        turned_hot | burning,
-        "call_now",
-        period=np.where(is_hot, hot_day, seg_day),
-        priority="HIGH",
-        task_type="CALL",
-        variant=np.where(burning, "call_now_burning", "call_now"),
-        due_at=pd.Series(same_day, index=b.index).where(~burning, soon).array,
+    idx = np.flatnonzero(turned_hot | burning)
+    hot_day = _days(b.hot_since.iloc[idx], tz, today)
+    seg_day = _days(b.segment_since.iloc[idx], tz, today)
+    fire = burning[idx]
+    due = pd.Series(same_day, index=range(len(idx))).where(~fire, soon)
+    variant = np.where(fire, VARIANTS.index("call_now_burning"), VARIANTS.index("call_now"))
+    parts.append((idx, CALL_NOW, variant, np.where(is_hot[idx], hot_day, seg_day), due, None))
+
+    idx = np.flatnonzero(b.segment == "at_risk")
+    period = _days(b.segment_since.iloc[idx], tz, today)
+    parts.append(
+        (idx, AT_RISK, VARIANTS.index("at_risk"), period, _constant(same_day, len(idx)), None)
+    )
+    idx = np.flatnonzero(b.segment == "difficult")
+    today_col = np.full(len(idx), today_text, dtype=object)
+    parts.append(
+        (idx, REVIEW, VARIANTS.index("review"), today_col, _constant(end_of_day, len(idx)), None)
     )
 
-    add(
-        b["segment"] == "at_risk",
-        "at_risk",
-        period=seg_day,
-        priority="HIGH",
-        task_type="CALL",
-        variant="at_risk",
-        due_at=same_day,
-    )
-    add(
-        b["segment"] == "difficult",
-        "review",
-        period=today_text,
-        priority="MEDIUM",
-        task_type="TODO",
-        variant="review",
-        due_at=end_of_day,
-    )
-
-    due = (b["next_touch_due"] <= today).to_numpy()
-    nxt = _next_birthday(b["birthday"], today)
-    days_to = (nxt - today).dt.days
-    bday = (days_to <= t.birthday_window_days).to_numpy() & due
+    due_rows = (b.next_touch_due <= today).to_numpy()
+    maybe = np.flatnonzero(due_rows & b.birthday.notna().to_numpy())
+    nxt = _next_birthday(b.birthday.iloc[maybe].reset_index(drop=True), today)
+    in_window = ((nxt - today).dt.days <= t.birthday_window_days).to_numpy()
     bday_due = (
         (nxt + pd.Timedelta(hours=t.birthday_due_hour))
         .dt.tz_localize(tz, nonexistent="shift_forward", ambiguous=False)
         .dt.tz_convert("UTC")
     )
     bday_due = bday_due.where(bday_due > as_of, as_of)
-    add(
-        bday,
-        "birthday",
-        period=_formatted(nxt, "%Y", missing="0"),
-        priority="MEDIUM",
-        task_type=t.touch_channels["congratulate"],
-        variant="birthday",
-        due_at=bday_due.array,
-        date=_formatted(nxt, "%d.%m"),
+    nxt = nxt[in_window]
+    parts.append(
+        (
+            maybe[in_window],
+            BIRTHDAY,
+            VARIANTS.index("birthday"),
+            _formatted(nxt, "%Y", missing="0"),
+            bday_due[in_window].reset_index(drop=True),
+            _formatted(nxt, "%d.%m"),
+        )
     )
-    variant = _touch_variant(b)
-    add(
-        due & ~bday,
-        "touch",
-        period=today_text,
-        priority=b["temperature"].map(t.touch_priority).to_numpy(),
-        task_type=pd.Series(variant).map(t.touch_channels).to_numpy(),
-        variant=variant,
-        due_at=end_of_day,
+    bday = np.zeros(b.n, dtype=bool)
+    bday[maybe[in_window]] = True
+    idx = np.flatnonzero(due_rows & ~bday)
+    today_col = np.full(len(idx), today_text, dtype=object)
+    parts.append(
+        (idx, TOUCH, _touch_variant(b, idx), today_col, _constant(end_of_day, len(idx)), None)
     )
 
-    cand = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
-    cand["due_at"] = pd.to_datetime(cand["due_at"], utc=True)
-    return cand
+    def column(values: list[Any]) -> np.ndarray:
+        return np.concatenate(
+            [
+                np.broadcast_to(np.asarray(v), (len(p[0]),))
+                for v, p in zip(values, parts, strict=True)
+            ]
+        )
+
+    non_empty = [p for p in parts if len(p[0])] or parts[:1]
+    due_at = pd.to_datetime(pd.concat([p[4] for p in non_empty], ignore_index=True), utc=True)
+    dates = [np.full(len(p[0]), np.nan, dtype=object) if p[5] is None else p[5] for p in parts]
+    return _Candidates(
+        row=np.concatenate([p[0] for p in parts]).astype(np.int64),
+        rule=column([p[1] for p in parts]).astype(np.int8),
+        variant=column([p[2] for p in parts]).astype(np.int8),
+        period=np.concatenate([np.asarray(p[3], dtype=object) for p in parts]),
+        due_at=due_at,
+        date=np.concatenate(dates),
+    )
 
 
-def _history(history: pd.DataFrame | None, contacts: pd.DataFrame) -> pd.DataFrame:
-    cols = {"task_key": "str", "contact_id": "str", "rule": "str", "created_at": "ts"}
-    if history is None or len(history) == 0:
-        h = pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
-    else:
-        missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
-        if missing:
-            raise ValueError(f"history is missing columns {missing}")
-        h = history
-    h = h.copy()
-    for name, kind in cols.items():
-        h[name] = contract._series(h[name], kind)
-    if "portal" not in h.columns:
-        h["portal"] = h["task_key"].str.split(":", n=1).str[0]
-    h["portal"] = h["portal"].astype("object")
-    return h
+def _task_keys(b: TaskInputs, cand: _Candidates) -> np.ndarray:
+    """ "{portal}:{contact_id}:{rule}:{period}" per candidate, NaN where the portal or the id is
+    missing: the text of each portal prefix and each (rule, period) suffix is made once."""
+    period, periods = text_codes(cand.period)
+    suffix_of = period.astype(np.int64) * len(RULES) + cand.rule
+    combo, distinct = pd.factorize(suffix_of)
+    rule_names = np.asarray(RULES, dtype=object)
+    suffixes = ":" + rule_names[distinct % len(RULES)] + ":" + periods[distinct // len(RULES)]
+    prefixes = np.asarray(b.portals, dtype=object) + ":"
+    pc = b.portal_code[cand.row]
+    ok = (pc >= 0) & (b.contact_code[cand.row] >= 0)
+    out = np.full(len(cand.row), np.nan, dtype=object)
+    rows = np.flatnonzero(ok)
+    out[rows] = prefixes[pc[rows]] + b.contact_id[cand.row[rows]] + suffixes[combo[rows]]
+    return out
+
+
+def _score_ranks(score: np.ndarray) -> np.ndarray:
+    """Place of each score in descending order of the distinct scores, NaN last."""
+    codes, distinct = pd.factorize(score + 0.0)  # -0.0 equal to 0.0
+    place = np.empty(len(distinct) + 1, dtype=np.int64)
+    place[np.argsort(-np.asarray(distinct), kind="stable")] = np.arange(len(distinct))
+    place[-1] = len(distinct)
+    ranks: np.ndarray = place[codes]
+    return ranks
+
+
+def _cumcount(groups: np.ndarray) -> np.ndarray:
+    """Each row's position among the earlier rows of its group."""
+    order = np.argsort(groups, kind="stable")
+    starts, sizes = group_starts(groups[order])
+    out = np.empty(len(groups), dtype=np.int64)
+    out[order] = np.arange(len(groups)) - np.repeat(starts, sizes)
+    return out
 
 
 def plan_tasks(
@@ -264,57 +323,79 @@ def plan_tasks(
     as_of = to_utc(as_of)
     today = local_date(as_of, tz)
     skipped = dict.fromkeys(SKIP_REASONS, 0)
-    b = _base(scores, contacts)
-    if len(b) == 0:
+    b = task_inputs(scores, contacts, history)
+    if b is None:
         return TaskPlan(_empty_tasks(), skipped)
     cand = _candidates(b, as_of, today, config, tz)
-    cand = cand.join(
-        b[
-            [
-                "portal",
-                "contact_id",
-                "owner_id",
-                "do_not_contact",
-                "score",
-                "reasons",
-                "display_name",
-            ]
-        ],
-        on="row",
-    )
-    cand["task_key"] = (
-        cand["portal"] + ":" + cand["contact_id"] + ":" + cand["rule"] + ":" + cand["period"]
-    )
+    row, rule = cand.row, cand.rule
+    rule_names = np.asarray(RULES, dtype=object)
+    task_key = _task_keys(b, cand)
 
-    h = _history(history, contacts)
-    in_history = cand["task_key"].isin(set(h["task_key"].dropna()))
-    key_known = in_history.to_numpy(dtype=bool)
-    past = h[h["created_at"] <= as_of]
+    h = b.history
+    key_known = np.zeros(len(row), dtype=bool)
+    if len(h):
+        key_known = pd.Series(task_key).isin(set(h["task_key"].dropna())).to_numpy(dtype=bool)
+    done = key_known.copy()
+    is_past = (h["created_at"] <= as_of).to_numpy(dtype=bool)
+    past = h[is_past]
+
+    def in_history(h_rows: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+        """The candidates whose pair is among the history rows `h_rows` (a superset of those a
+        join on the texts matches), with their portal, contact_id and rule."""
+        sel = np.flatnonzero(marked(b.history_pair[h_rows], b.n_pairs)[b.pair[row]])
+        keys = pd.DataFrame(
+            {
+                "portal": b.portal[row[sel]],
+                "contact_id": b.contact_id[row[sel]],
+                "rule": rule_names[rule[sel]],
+            }
+        )
+        return sel, keys
+
+    past_rows = np.flatnonzero(is_past)
     if len(past):
         # A call (call_now, at_risk) or birthday task is a touch too: it starts the touch cooldown.
         touch_like = past[past["rule"].isin(TOUCH_LIKE_RULES)].assign(rule="touch")
         cooled = pd.concat([past, touch_like], ignore_index=True)
         last = cooled.groupby(["portal", "contact_id", "rule"])["created_at"].max().rename("last")
-        cand = cand.join(last, on=["portal", "contact_id", "rule"])
-        age = (today - local_dates(cand["last"], tz)).dt.days
-        in_history = in_history | (age < cand["rule"].map(t.cooldown_days)).fillna(False)
-    done = in_history.to_numpy(dtype=bool)
+        sel, keys = in_history(past_rows)
+        if len(sel):
+            keys = keys.join(last, on=["portal", "contact_id", "rule"])
+            age = (today - local_dates(keys["last"], tz)).dt.days
+            cooling = (age < keys["rule"].map(t.cooldown_days)).fillna(False)
+            done[sel] |= cooling.to_numpy(dtype=bool)
 
     # A call planned now, or created earlier today, is the touch: no separate touch or birthday
     # task for that contact (counting earlier today keeps a same-day rerun from adding one).
-    calls = cand.loc[cand["rule"].isin(CALL_RULES).to_numpy() & ~done, "row"]
-    called = cand["row"].isin(calls)
+    is_call = (rule == CALL_NOW) | (rule == AT_RISK)
+    called = np.zeros(b.n, dtype=bool)
+    called[row[is_call & ~done]] = True
+    called = called[row]
     if len(past):
-        today_calls = past[
+        call_today = (
             past["rule"].isin(CALL_RULES) & (local_dates(past["created_at"], tz) == today)
-        ]
-        called_today = pd.MultiIndex.from_frame(today_calls[["portal", "contact_id"]])
-        called |= pd.MultiIndex.from_frame(cand[["portal", "contact_id"]]).isin(called_today)
-    covered = (cand["rule"].isin(["touch", "birthday"]) & called).to_numpy()
-    cand, done, key_known = cand[~covered], done[~covered], key_known[~covered]
+        ).to_numpy(dtype=bool)
+        today_calls = past[call_today]
+        sel, keys = in_history(past_rows[call_today])
+        if len(sel):
+            called_today = pd.MultiIndex.from_frame(today_calls[["portal", "contact_id"]])
+            found = pd.MultiIndex.from_frame(keys[["portal", "contact_id"]]).isin(called_today)
+            called[sel] |= found
+    keep = ~(((rule == TOUCH) | (rule == BIRTHDAY)) & called)
+    idx = np.flatnonzero(keep)
+    row, rule, done, key_known, task_key = (
+        row[idx],
+        rule[idx],
+        done[idx],
+        key_known[idx],
+        task_key[idx],
+    )
+    variant, period, date = cand.variant[idx], cand.period[idx], cand.date[idx]
+    due_at = cand.due_at.take(idx)
 
-    dnc = cand["do_not_contact"].to_numpy(dtype=bool)
-    no_owner = (cand["owner_id"].isna() | (cand["owner_id"] == "")).to_numpy() & ~dnc
+    dnc = b.do_not_contact[row]
+    owner = b.owner_id[row]
+    no_owner = (pd.isna(owner) | (owner == "")) & ~dnc
     done = done & ~dnc & ~no_owner
     skipped["do_not_contact"] = int(dnc.sum())
     skipped["no_owner"] = int(no_owner.sum())
@@ -323,61 +404,181 @@ def plan_tasks(
     why = np.select(
         [dnc, no_owner, key_known], ["do_not_contact", "no_owner", "already_done"], "cooldown"
     )
-    not_created = cand.loc[dropped, NOT_CREATED_COLUMNS[:-1]].assign(reason=why[dropped])
-    cand = cand[~dropped]
-
-    urgency = np.where(cand["variant"] == "call_now_burning", "burning", cand["rule"])
-    rank = {name: i for i, name in enumerate(t.urgency_order)}
-    cand = cand.assign(urgency=urgency)
-    cand = cand.assign(urgency_rank=cand["urgency"].map(rank)).sort_values(
-        ["urgency_rank", "score", "portal", "contact_id"],
-        ascending=[True, False, True, True],
-        kind="stable",
+    gone = np.flatnonzero(dropped)
+    not_created = pd.DataFrame(
+        {
+            "contact_id": b.contact_id[row[gone]],
+            "rule": rule_names[rule[gone]],
+            "task_key": task_key[gone],
+            "reason": why[gone].astype(object),
+        }
     )
-    today_h = past[local_dates(past["created_at"], tz) == today] if len(past) else past
-    # only today's tasks need their contacts' owners
-    owners = contract.conform(contacts if len(today_h) else contacts.iloc[:0], "contacts")[
-        ["portal", "contact_id", "owner_id"]
+
+    # most urgent first: urgency_order (a burning call is "burning"), score descending, then
+    # portal and contact_id as text, missing values last, ties in candidate order
+    live = np.flatnonzero(~dropped)
+    rank: dict[str, int] = {name: i for i, name in enumerate(t.urgency_order)}
+    burning_call = variant[live] == VARIANTS.index("call_now_burning")
+    urgency_rank = np.array([rank.get(r, len(rank)) for r in RULES], dtype=np.int64)[rule[live]]
+    urgency_rank[burning_call] = rank.get("burning", len(rank))
+    keys = [
+        urgency_rank,
+        _score_ranks(b.score[row[live]]),
+        b.portal_rank[row[live]],
+        b.contact_rank[row[live]],
     ]
-    used = (
+    widths = [len(rank) + 1, b.n + 1, len(b.portals) + 1, int(b.contact_rank.max(initial=0)) + 1]
+    if np.prod([float(w) for w in widths]) < 2**62:
+        key = np.zeros(len(live), dtype=np.int64)
+        for k, w in zip(keys, widths, strict=True):
+            key = key * w + k
+        order = live[np.argsort(key, kind="stable")]
+    else:
+        order = live[np.lexsort(keys[::-1])]
+
+    # the daily cap per (portal, owner), counting today's tasks in the history
+    srow = row[order]
+    s_owner = owner[order]
+    o_code, owners = text_codes(s_owner)
+    p_code = b.portal_code[srow]
+    group = p_code.astype(np.int64) * (len(owners) + 1) + o_code
+    missing = (p_code < 0) | (o_code < 0)
+    position = _cumcount(np.where(missing, -1, group))
+    g_code, _ = pd.factorize(group)
+    reps = pd.DataFrame({"portal": b.portal[srow], "owner_id": s_owner}).iloc[
+        first_of_codes(g_code)
+    ]
+    used = _used_today(b, past, past_rows, as_of, today, tz)
+    taken = (
+        reps.join(used, on=["portal", "owner_id"])["used"].fillna(0).to_numpy()
+        if len(used)
+        else np.zeros(len(reps))
+    )
+    room = np.clip(t.daily_cap - taken, 0, None)[g_code]
+    fits = (position < room) & ~missing
+    urgency_burning = variant[order] == VARIANTS.index("call_now_burning")
+    if not t.cap_burning:
+        fits |= urgency_burning
+    skipped["over_cap"] = int((~fits).sum())
+    out = np.flatnonzero(~fits)
+    o_rows = order[out]
+    left_out = pd.DataFrame(
+        {
+            "contact_id": b.contact_id[row[o_rows]],
+            "owner_id": owner[o_rows],
+            "rule": rule_names[rule[o_rows]],
+            "score": b.score[row[o_rows]],
+            "display_name": b.display_name(row[o_rows]),
+            "portal": b.portal[row[o_rows]],
+        }
+    )
+    capped = pd.DataFrame(
+        {
+            "contact_id": b.contact_id[row[o_rows]],
+            "rule": rule_names[rule[o_rows]],
+            "task_key": task_key[o_rows],
+            "reason": "over_cap",
+        }
+    )
+    frames = [f for f in (not_created, capped) if len(f)]
+    not_created = (pd.concat(frames, ignore_index=True) if frames else _empty_not_created()).astype(
+        "object"
+    )
+    kept = order[np.flatnonzero(fits)]
+    if len(kept) == 0:
+        return TaskPlan(_empty_tasks(), skipped, left_out, not_created)
+    return TaskPlan(
+        _tasks(b, config, texts, kept, row, rule, variant, period, due_at, date, task_key),
+        skipped,
+        left_out,
+        not_created,
+    )
+
+
+def _used_today(
+    b: TaskInputs,
+    past: pd.DataFrame,
+    past_rows: np.ndarray,
+    as_of: pd.Timestamp,
+    today: pd.Timestamp,
+    tz: str,
+) -> pd.Series:
+    """Tasks created today in the history per (portal, owner_id) of their contact (the first
+    contact row of its pair)."""
+    if len(past) == 0:
+        return pd.Series(dtype="int64")
+    is_today = (local_dates(past["created_at"], tz) == today).to_numpy(dtype=bool)
+    today_h = past[is_today]
+    if len(today_h) == 0:
+        return pd.Series(dtype="int64")
+    # only the contacts of today's tasks need their owners
+    mine = marked(b.history_pair[past_rows[is_today]], b.n_pairs)[b.contact_pair]
+    owners = b.contacts.loc[mine, ["portal", "contact_id", "owner_id"]]
+    return (
         today_h.merge(owners.drop_duplicates(["portal", "contact_id"]), on=["portal", "contact_id"])
         .groupby(["portal", "owner_id"])
         .size()
         .rename("used")
     )
-    cand = cand.join(used, on=["portal", "owner_id"])
-    room = (t.daily_cap - cand["used"].fillna(0)).clip(lower=0)
-    position = cand.groupby(["portal", "owner_id"]).cumcount()
-    fits = (position < room).to_numpy()
-    if not t.cap_burning:
-        fits |= (cand["urgency"] == "burning").to_numpy()
-    skipped["over_cap"] = int((~fits).sum())
-    left_out = cand.loc[~fits, LEFT_OUT_COLUMNS].reset_index(drop=True)
-    capped = cand.loc[~fits, NOT_CREATED_COLUMNS[:-1]].assign(reason="over_cap")
-    frames = [f for f in (not_created, capped) if len(f)]
-    not_created = (pd.concat(frames, ignore_index=True) if frames else _empty_not_created()).astype(
-        "object"
-    )
-    cand = cand[fits].reset_index(drop=True)
-    if len(cand) == 0:
-        return TaskPlan(_empty_tasks(), skipped, left_out, not_created)
 
+
+def _tasks(
+    b: TaskInputs,
+    config: ScoringConfig,
+    texts: dict[str, Any],
+    kept: np.ndarray,
+    row: np.ndarray,
+    rule: np.ndarray,
+    variant: np.ndarray,
+    period: np.ndarray,
+    due_at: pd.Series,
+    date: np.ndarray,
+    task_key: np.ndarray,
+) -> pd.DataFrame:
+    """The tasks kept, with TASK_COLUMNS and their subject and body texts."""
+    t = config.tasks
+    rows = row[kept]
+    rules = rule[kept]
+    variants = np.asarray(VARIANTS, dtype=object)[variant[kept]]
+    priority = np.asarray(["HIGH", "HIGH", "MEDIUM", "MEDIUM", None], dtype=object)[rules]
+    task_type = np.asarray(
+        ["CALL", "CALL", "TODO", t.touch_channels["congratulate"], None], dtype=object
+    )[rules]
+    touch = rules == TOUCH
+    priority[touch] = pd.Series(b.temperature[rows[touch]]).map(t.touch_priority).to_numpy()
+    task_type[touch] = pd.Series(variants[touch]).map(t.touch_channels).to_numpy()
+    cand = pd.DataFrame(
+        {
+            "task_key": task_key[kept],
+            "portal": b.portal[rows],
+            "contact_id": b.contact_id[rows],
+            "owner_id": b.owner_id[rows],
+            "rule": np.asarray(RULES, dtype=object)[rules],
+            "period": period[kept],
+            "due_at": due_at.take(kept).reset_index(drop=True),
+            "priority": priority,
+            "task_type": task_type,
+            "score": b.score[rows],
+        }
+    )
+    display = pd.Series(b.display_name(rows), dtype=object)
     subject = pd.Series("", index=cand.index, dtype="object")
     body = pd.Series("", index=cand.index, dtype="object")
     values = {
-        "name": cand["display_name"].astype(str),
+        "name": display.astype(str),
         "score": cand["score"].map("{:.0f}".format),
-        "date": cand["date"].fillna("") if "date" in cand else pd.Series("", index=cand.index),
+        "date": pd.Series(date[kept], dtype=object).fillna(""),
     }
-    for variant in cand["variant"].unique():
-        entry = texts["touch"][variant] if variant in texts["touch"] else texts[variant]
-        idx = cand.index[cand["variant"] == variant]
-        sub = {k: v[idx] for k, v in values.items()}
+    variant_col = pd.Series(variants)
+    for v in variant_col.unique():
+        entry = texts["touch"][v] if v in texts["touch"] else texts[v]
+        idx = cand.index[variant_col == v]
+        sub = {k: val[idx] for k, val in values.items()}
         subject[idx] = fill(entry["subject"], sub, idx)
         body[idx] = fill(entry["body"], sub, idx)
-    why = cand["reasons"].fillna("")
+    why = pd.Series(b.reasons[rows], dtype=object).fillna("")
     why_block = "\n\n" + texts["reasons_header"] + "\n- " + why.str.replace("; ", "\n- ")
     body = body + why_block.where(why != "", "")
     cand["subject"] = subject
     cand["body"] = body
-    return TaskPlan(cand[TASK_COLUMNS].reset_index(drop=True), skipped, left_out, not_created)
+    return cand[TASK_COLUMNS]
