@@ -11,6 +11,7 @@ whatever the hour.
 
 from __future__ import annotations
 
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -276,9 +277,6 @@ def _prepare_activities(
     table = _rule_table(config)
     at = np.where(rule < 0, len(table) - 1, rule).astype(rule.dtype)
 
-    def per_rule(name: str) -> np.ndarray:
-        return np.asarray(table[name].to_numpy()[at])
-
     classes = table["signal_class"].dropna().unique()
     class_code = pd.Index(classes).get_indexer(table["signal_class"]).astype(np.int8)
     # reason codes as a categorical: one byte a row, not a str pointer
@@ -300,24 +298,62 @@ def _prepare_activities(
         "is_touch": touch,
         "signal_class": pd.Categorical.from_codes(class_code[at], classes, validate=False),
     }
-    # engagement depth: minutes of the activity (0 when unknown), bounded per rule (computed in
-    # place: each float column is 160 MB at 20M rows)
-    minutes = np.nan_to_num(conformed("duration_s").astype(float), copy=False, nan=0.0)
-    minutes /= 60.0
-    np.clip(minutes, 0.0, per_rule("max_minutes").astype(float, copy=False), out=minutes)
     rollup = _rollup_factor(pd.DataFrame(columns, copy=False), c, config)
-    points = per_rule("per_minute").astype(float, copy=False)
-    points *= minutes
-    points += per_rule("points").astype(float, copy=False)
-    points *= rollup
-    # what one point of the activity's rule is worth today (roll-up and recency)
-    decay = age / per_rule("half_life").astype(float, copy=False)
-    np.power(0.5, decay, out=decay)
-    decay *= rollup
-    del rollup
-    np.nan_to_num(decay, copy=False, nan=0.0)
-    columns.update(minutes=minutes, points=points, decay=decay, contrib=points * decay)
+    columns.update(_points(conformed("duration_s"), age, at, rollup, table))
     return pd.DataFrame(columns, copy=False)
+
+
+# rows per piece of the per-activity arithmetic, and threads working on the pieces
+ROWS_PER_PIECE = 1 << 20
+PIECE_THREADS = min(2, os.cpu_count() or 1)
+
+
+def _points(
+    duration_s: np.ndarray, age: np.ndarray, at: np.ndarray, rollup: np.ndarray, table: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """Per activity: minutes (engagement depth), points, decay and decayed contribution.
+
+    Row by row arithmetic, worked out a piece of rows at a time into the four columns, the pieces
+    side by side (numpy lets go of the GIL): the same operations on the same values as on whole
+    columns, without a 160 MB temporary per step at 20M rows.
+    """
+    n = len(age)
+    out = {name: np.empty(n) for name in ("minutes", "points", "decay", "contrib")}
+    per_rule = {
+        name: table[name].to_numpy(dtype=float)
+        for name in ("max_minutes", "per_minute", "points", "half_life")
+    }
+
+    def piece(start: int) -> None:
+        rows = slice(start, min(start + ROWS_PER_PIECE, n))
+        rule = at[rows]
+        # engagement depth: minutes of the activity (0 when unknown), bounded per rule
+        minutes = out["minutes"][rows]
+        minutes[:] = duration_s[rows]
+        np.nan_to_num(minutes, copy=False, nan=0.0)
+        minutes /= 60.0
+        np.clip(minutes, 0.0, per_rule["max_minutes"][rule], out=minutes)
+        points = out["points"][rows]
+        np.take(per_rule["per_minute"], rule, out=points)
+        points *= minutes
+        points += per_rule["points"][rule]
+        points *= rollup[rows]
+        # what one point of the activity's rule is worth today (roll-up and recency)
+        decay = out["decay"][rows]
+        np.divide(age[rows], per_rule["half_life"][rule], out=decay)
+        np.power(0.5, decay, out=decay)
+        decay *= rollup[rows]
+        np.nan_to_num(decay, copy=False, nan=0.0)
+        np.multiply(points, decay, out=out["contrib"][rows])
+
+    starts = range(0, n, ROWS_PER_PIECE)
+    if PIECE_THREADS > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(PIECE_THREADS, thread_name_prefix="heatsync-points") as pool:
+            list(pool.map(piece, starts))
+    else:
+        for start in starts:
+            piece(start)
+    return out
 
 
 def prepare(

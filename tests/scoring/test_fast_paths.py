@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
 
 from sandbox.synthetic import synthetic_portal
 from scoring import contract, load_config, score_contacts
@@ -273,3 +274,18 @@ def test_scores_equal_whatever_the_text_columns_dtype() -> None:
             tz=TZ,
         )
         pd.testing.assert_frame_equal(got, expected, obj=str(dtype))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_per_activity_points_in_pieces_equal_whole_columns(
+    monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    from scoring import features
+
+    whole = prepare(*_portal(), AS_OF, CFG, TZ).activities
+    monkeypatch.setattr(features, "ROWS_PER_PIECE", 7)  # pieces that end mid-way through rules
+    monkeypatch.setattr(features, "PIECE_THREADS", threads)
+    pieces = prepare(*_portal(), AS_OF, CFG, TZ).activities
+    assert len(whole) > 7 * 10 and (whole["points"] > 0).any() and (whole["minutes"] > 0).any()
+    for column in ("minutes", "points", "decay", "contrib"):
+        np.testing.assert_array_equal(pieces[column].to_numpy(), whole[column].to_numpy())
