@@ -15,7 +15,13 @@ its time and peak memory (ru_maxrss of that process):
   unanswered calls, purchase history and open deals) in one SQL query over the same files, with
   threads = os.cpu_count(), fetched into pandas.
 
-A size is skipped when the previous size's peak memory, scaled linearly, exceeds --max-gb.
+Both may use every core: DuckDB through its threads setting, heatsync through the threads its
+reader and scoring start (the three files and their columns side by side, the contact lookup and
+the segments beside other work, the per-activity arithmetic in pieces), never more than
+os.cpu_count() busy at once for long.
+
+A size is skipped when the previous size's peak memory, scaled linearly, exceeds --max-gb. A
+measurement whose process dies (e.g. killed for lack of memory) is reported as such.
 """
 
 from __future__ import annotations
@@ -278,12 +284,15 @@ def child(which: str, directory: Path) -> None:
     print(json.dumps(result))
 
 
-def measure(which: str, directory: Path) -> dict[str, float]:
+def measure(which: str, directory: Path) -> dict[str, float] | None:
+    """One measurement in its own process; None (with the reason printed) if it died."""
     cmd = [sys.executable, __file__, "--child", which, "--dir", str(directory)]
     load_before = os.getloadavg()[0]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"{which} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        how = f"killed by signal {-done.returncode}" if done.returncode < 0 else "failed"
+        print(f"{which} {how} (exit {done.returncode}):\n{done.stderr[-3000:]}", flush=True)
+        return None
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     # the machine's 1-minute load average before and after: other work distorts the wall clock
     return result | {"load_before": load_before, "load_after": os.getloadavg()[0]}
@@ -327,7 +336,7 @@ def main() -> None:
         return
 
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}", flush=True)
-    rows = []
+    rows: list[tuple[int, dict[str, float] | None, dict[str, float] | None]] = []
     last: tuple[int, float] | None = None
     for n in sorted(args.contacts):
         if last is not None and last[1] * n / last[0] > args.max_gb:
@@ -338,14 +347,13 @@ def main() -> None:
         for _ in range(args.repeat):
             for which in ("heatsync", "duckdb"):
                 r = measure(which, directory)
-                runs[which].append(r)
+                if r is not None:
+                    runs[which].append(r)
                 print(f"{n:,} {which}: {json.dumps(r)}", flush=True)
-        h = min(runs["heatsync"], key=lambda r: r["seconds"])
-        d = min(runs["duckdb"], key=lambda r: r["seconds"])
-        peak_h = max(r["peak_gb"] for r in runs["heatsync"])
-        peak_d = max(r["peak_gb"] for r in runs["duckdb"])
-        rows.append((n, h, d, peak_h, peak_d))
-        last = (n, max(peak_h, peak_d))
+        best = {w: _best(rs) for w, rs in runs.items()}
+        rows.append((n, best["heatsync"], best["duckdb"]))
+        peaks = [b["peak_gb"] for b in best.values() if b is not None]
+        last = (n, max(peaks)) if peaks else last
 
     print()
     print(
@@ -354,15 +362,37 @@ def main() -> None:
         "| load (1 min) |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for n, h, d, peak_h, peak_d in rows:
-        loads = [h["load_before"], h["load_after"], d["load_before"], d["load_after"]]
-        print(
-            f"| {n:,} | {20 * n:,} | {h['seconds']:.1f} s ({h['read']:.1f} + {h['score']:.1f} + "
-            f"{h['plan']:.1f}) | {h['cpu']:.1f} s ({h['read_cpu']:.1f} + {h['score_cpu']:.1f} + "
-            f"{h['plan_cpu']:.1f}) | {peak_h:.2f} GB | {d['seconds']:.1f} s "
-            f"| {d['cpu']:.1f} s | {peak_d:.2f} GB | {h['seconds'] / d['seconds']:.1f}x "
-            f"| {h['cpu'] / d['cpu']:.1f}x | {min(loads):.1f}-{max(loads):.1f} |"
+    for n, h, d in rows:
+        cells = [f"{n:,}", f"{20 * n:,}"]
+        if h is None:
+            cells += ["did not finish", "", ""]
+        else:
+            cells += [
+                f"{h['seconds']:.1f} s ({h['read']:.1f} + {h['score']:.1f} + {h['plan']:.1f})",
+                f"{h['cpu']:.1f} s ({h['read_cpu']:.1f} + {h['score_cpu']:.1f} + "
+                f"{h['plan_cpu']:.1f})",
+                f"{h['peak_gb']:.2f} GB",
+            ]
+        cells += (
+            ["did not finish", "", ""]
+            if d is None
+            else [f"{d['seconds']:.1f} s", f"{d['cpu']:.1f} s", f"{d['peak_gb']:.2f} GB"]
         )
+        both = [r for r in (h, d) if r is not None]
+        loads = [r[k] for r in both for k in ("load_before", "load_after")]
+        if h is not None and d is not None:
+            cells += [f"{h['seconds'] / d['seconds']:.1f}x", f"{h['cpu'] / d['cpu']:.1f}x"]
+        else:
+            cells += ["", ""]
+        cells.append(f"{min(loads):.1f}-{max(loads):.1f}" if loads else "")
+        print("| " + " | ".join(cells) + " |")
+
+
+def _best(runs: list[dict[str, float]]) -> dict[str, float] | None:
+    """The fastest of the measurements, with the highest peak memory of them all."""
+    if not runs:
+        return None
+    return min(runs, key=lambda r: r["seconds"]) | {"peak_gb": max(r["peak_gb"] for r in runs)}
 
 
 if __name__ == "__main__":
