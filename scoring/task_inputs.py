@@ -15,33 +15,59 @@ import numpy as np
 import pandas as pd
 
 from scoring import contract
+from scoring.features import DAY_NS
+from scoring.groups import NAT
 from scoring.task_keys import last_row_of, pair_ids, shared_codes, text_ranks
 
 HISTORY_COLUMNS = ("task_key", "contact_id", "rule", "created_at")
+# typed up front; temperature, previous_temperature and segment are coded (text_codes types each
+# distinct value), reasons and the contacts' name and email are typed for the rows shown only
 SCORE_COLUMNS = {
     "portal": "str",
     "contact_id": "str",
     "owner_id": "str",
     "do_not_contact": "bool",
     "score": "float",
-    "reasons": "str",
-    "temperature": "str",
-    "previous_temperature": "str",
-    "segment": "str",
     "is_vip": "bool",
     "hot_since": "ts",
     "segment_since": "ts",
     "next_touch_due": "date",
 }
-CONTACT_COLUMNS = [
-    "portal",
-    "contact_id",
-    "owner_id",
-    "do_not_contact",
-    "name",
-    "email",
-    "birthday",
-]
+CONTACT_COLUMNS = ["portal", "contact_id", "owner_id", "do_not_contact", "birthday"]
+
+
+@dataclass(frozen=True)
+class Coded:
+    """A text column as codes (-1 where missing) into its distinct texts."""
+
+    codes: np.ndarray
+    names: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, column: str) -> Coded:
+        values = frame[column] if column in frame.columns else pd.Series(None, index=frame.index)
+        # as text_codes, but hashing the values: faster than by object identity for a column of
+        # a few distinct texts
+        codes, uniques = pd.factorize(values)
+        typed = contract._series(pd.Series(np.asarray(uniques, dtype=object), dtype=object), "str")
+        merged, names = pd.factorize(typed)
+        if len(names) < len(typed) or (merged < 0).any():
+            codes = np.append(merged, -1)[codes]
+        return cls(codes, np.asarray(names, dtype=object))
+
+    def eq(self, text: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """Whether each value (of `rows`) is `text`."""
+        codes = self.codes if rows is None else self.codes[rows]
+        found = np.flatnonzero(self.names == text)
+        if len(found) == 0:
+            return np.zeros(len(codes), dtype=bool)
+        return np.asarray(codes == found[0])
+
+    def values(self, rows: np.ndarray) -> np.ndarray:
+        """The texts of `rows`, None where missing."""
+        table = np.append(np.asarray(self.names, dtype=object), np.array([None], dtype=object))
+        out: np.ndarray = table[self.codes[rows]]
+        return out
 
 
 @dataclass(frozen=True)
@@ -59,31 +85,44 @@ class TaskInputs:
     pair: np.ndarray  # dense (portal, contact_id) id, shared with the history and contacts
     n_pairs: int
     owner_id: np.ndarray
+    owner_code: np.ndarray  # -1 where missing
+    no_owner: np.ndarray  # owner missing or ""
     do_not_contact: np.ndarray
     score: np.ndarray
-    reasons: np.ndarray
-    temperature: np.ndarray
-    previous_temperature: np.ndarray
-    segment: np.ndarray
+    temperature: Coded
+    previous_temperature: Coded
+    segment: Coded
     is_vip: np.ndarray
     hot_since: pd.Series
     segment_since: pd.Series
     next_touch_due: pd.Series
     birthday: pd.Series
-    name: np.ndarray
-    email: np.ndarray
+    contact_row: np.ndarray  # row in `contacts` of each score's contact, -1 if none
+    scores_in: pd.DataFrame  # the scores as given
+    contacts_in: pd.DataFrame  # the contacts as given
     history: pd.DataFrame  # _history: typed, with portal
     history_pair: np.ndarray
     contacts: pd.DataFrame  # conformed CONTACT_COLUMNS, every row
     contact_pair: np.ndarray
 
+    def reasons(self, rows: np.ndarray) -> np.ndarray:
+        """The scores' reasons texts of `rows`."""
+        return _texts(self.scores_in, "reasons", rows)
+
     def display_name(self, rows: np.ndarray) -> np.ndarray:
         """name, else email, else contact_id, of the score rows `rows` (as
         name.fillna(email).fillna(contact_id) gives it)."""
-        out: np.ndarray = self.name[rows]
-        for other in (self.email, self.contact_id):
-            missing = np.flatnonzero(pd.isna(out))
-            out[missing] = other[rows[missing]]
+        crow = self.contact_row[rows]
+        known = np.flatnonzero(crow >= 0)
+        out = np.full(len(rows), np.nan, dtype=object)
+        out[known] = _texts(self.contacts_in, "name", crow[known])
+        nameless = np.flatnonzero(pd.isna(out))
+        email = np.full(len(nameless), np.nan, dtype=object)
+        has = np.flatnonzero(crow[nameless] >= 0)
+        email[has] = _texts(self.contacts_in, "email", crow[nameless[has]])
+        out[nameless] = email
+        blank = nameless[pd.isna(email)]
+        out[blank] = self.contact_id[rows[blank]]
         return out
 
 
@@ -112,6 +151,8 @@ def task_inputs(
     # the CRM's current owner and opt-out win over what was copied into the scores
     owner = np.where(known, field("owner_id"), m["owner_id"].to_numpy())
     dnc = np.where(known, field("do_not_contact"), m["do_not_contact"].to_numpy()).astype(bool)
+    owner_code, owners = pd.factorize(owner)
+    blank = np.append(np.asarray(owners, dtype=object) == "", True)  # -1: missing
     return TaskInputs(
         n=n,
         portal=m["portal"].to_numpy(),
@@ -124,24 +165,35 @@ def task_inputs(
         pair=s_pair,
         n_pairs=n_pairs,
         owner_id=owner,
+        owner_code=owner_code,
+        no_owner=blank[owner_code],
         do_not_contact=dnc,
         score=m["score"].to_numpy(),
-        reasons=m["reasons"].to_numpy(),
-        temperature=m["temperature"].to_numpy(),
-        previous_temperature=m["previous_temperature"].to_numpy(),
-        segment=m["segment"].to_numpy(),
+        temperature=Coded.of(scores, "temperature"),
+        previous_temperature=Coded.of(scores, "previous_temperature"),
+        segment=Coded.of(scores, "segment"),
         is_vip=m["is_vip"].to_numpy(dtype=bool),
         hot_since=m["hot_since"],
         segment_since=m["segment_since"],
         next_touch_due=m["next_touch_due"],
         birthday=pd.Series(field("birthday")).where(known),
-        name=np.where(known, field("name"), np.nan),
-        email=np.where(known, field("email"), np.nan),
+        contact_row=row,
+        scores_in=scores,
+        contacts_in=contacts,
         history=h,
         history_pair=h_pair,
         contacts=c,
         contact_pair=c_pair,
     )
+
+
+def _is_dates(values: pd.Series) -> bool:
+    """Whether a column is naive midnights already (contract._series(values, "date") is then
+    the column itself)."""
+    if values.dtype != "datetime64[ns]":
+        return False
+    stamps = values.to_numpy().view(np.int64)
+    return bool(((stamps % DAY_NS == 0) | (stamps == NAT)).all())
 
 
 def _conformed(frame: pd.DataFrame, spec: dict[str, str], table: str) -> pd.DataFrame:
@@ -153,11 +205,23 @@ def _conformed(frame: pd.DataFrame, spec: dict[str, str], table: str) -> pd.Data
             values = frame[col].set_axis(index, copy=False)
         else:
             values = pd.Series(None, index=index, dtype=object)
+        if kind == "date" and _is_dates(values):
+            out[col] = values
+            continue
         try:
             out[col] = contract._series(values, kind)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{table}.{col}: {exc}") from exc
     return pd.DataFrame(out, index=index, copy=False)
+
+
+def _texts(frame: pd.DataFrame, column: str, rows: np.ndarray) -> np.ndarray:
+    """Rows `rows` of a text column, typed as contract.conform types it (None if no column)."""
+    if column not in frame.columns:
+        return np.full(len(rows), None, dtype=object)
+    values = pd.Series(frame[column].to_numpy(dtype=object)[rows], dtype=object)
+    out: np.ndarray = contract._series(values, "str").to_numpy()
+    return out
 
 
 def _history(history: pd.DataFrame | None) -> pd.DataFrame:

@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring.codes import text_codes
 from scoring.config import ScoringConfig, load_config
 from scoring.explain import fill, load_locale
 from scoring.features import local_date, local_dates, local_midnight_utc, to_utc
@@ -141,15 +140,15 @@ VARIANTS = ("call_now", "call_now_burning", "at_risk", "review", "birthday", *TO
 
 def _touch_variant(b: TaskInputs, rows: np.ndarray) -> np.ndarray:
     """Index into VARIANTS of the suggested touch of score rows `rows`."""
-    seg = b.segment[rows]
+    seg = b.segment
     choice = np.select(
         [
             b.is_vip[rows],
-            seg == "key",
-            seg == "at_risk",
-            seg == "fan",
-            seg == "loyal",
-            b.temperature[rows] == "cold",
+            seg.eq("key", rows),
+            seg.eq("at_risk", rows),
+            seg.eq("fan", rows),
+            seg.eq("loyal", rows),
+            b.temperature.eq("cold", rows),
         ],
         list(range(6)),
         default=6,
@@ -164,7 +163,8 @@ class _Candidates:
     row: np.ndarray
     rule: np.ndarray  # index into RULES
     variant: np.ndarray  # index into VARIANTS
-    period: np.ndarray  # text
+    period: np.ndarray  # index into periods
+    periods: np.ndarray  # texts
     due_at: pd.Series  # as the frames of all rules concatenate it
     date: np.ndarray  # birthday "%d.%m", NaN for other rules
 
@@ -189,11 +189,12 @@ def _candidates(
     end_of_day = max(end_of_day, as_of)  # planned in the day's last minute: due now, not before
     same_day = min(as_of + pd.Timedelta(hours=t.same_day_due_hours), end_of_day)
     soon = as_of + pd.Timedelta(minutes=t.burning_due_minutes)
-    parts: list[tuple[np.ndarray, int, Any, np.ndarray, pd.Series, Any]] = []
+    # (score rows, rule, variant, period texts or None for today's, due times, birthday date)
+    parts: list[tuple[np.ndarray, int, Any, Any, pd.Series, Any]] = []
 
-    is_hot = b.temperature == "hot"
-    turned_hot = is_hot & (b.previous_temperature != "hot")
-    burning = b.segment == "burning"
+    is_hot = b.temperature.eq("hot")
+    turned_hot = is_hot & ~b.previous_temperature.eq("hot")
+    burning = b.segment.eq("burning")
     # A burning contact is called whatever its temperature; once per hot episode when hot, else
     # once per burning episode.
     idx = np.flatnonzero(turned_hot | burning)
@@ -204,15 +205,14 @@ def _candidates(
     variant = np.where(fire, VARIANTS.index("call_now_burning"), VARIANTS.index("call_now"))
     parts.append((idx, CALL_NOW, variant, np.where(is_hot[idx], hot_day, seg_day), due, None))
 
-    idx = np.flatnonzero(b.segment == "at_risk")
+    idx = np.flatnonzero(b.segment.eq("at_risk"))
     period = _days(b.segment_since.iloc[idx], tz, today)
     parts.append(
         (idx, AT_RISK, VARIANTS.index("at_risk"), period, _constant(same_day, len(idx)), None)
     )
-    idx = np.flatnonzero(b.segment == "difficult")
-    today_col = np.full(len(idx), today_text, dtype=object)
+    idx = np.flatnonzero(b.segment.eq("difficult"))
     parts.append(
-        (idx, REVIEW, VARIANTS.index("review"), today_col, _constant(end_of_day, len(idx)), None)
+        (idx, REVIEW, VARIANTS.index("review"), None, _constant(end_of_day, len(idx)), None)
     )
 
     due_rows = (b.next_touch_due <= today).to_numpy()
@@ -239,10 +239,7 @@ def _candidates(
     bday = np.zeros(b.n, dtype=bool)
     bday[maybe[in_window]] = True
     idx = np.flatnonzero(due_rows & ~bday)
-    today_col = np.full(len(idx), today_text, dtype=object)
-    parts.append(
-        (idx, TOUCH, _touch_variant(b, idx), today_col, _constant(end_of_day, len(idx)), None)
-    )
+    parts.append((idx, TOUCH, _touch_variant(b, idx), None, _constant(end_of_day, len(idx)), None))
 
     def column(values: list[Any]) -> np.ndarray:
         return np.concatenate(
@@ -255,11 +252,24 @@ def _candidates(
     non_empty = [p for p in parts if len(p[0])] or parts[:1]
     due_at = pd.to_datetime(pd.concat([p[4] for p in non_empty], ignore_index=True), utc=True)
     dates = [np.full(len(p[0]), np.nan, dtype=object) if p[5] is None else p[5] for p in parts]
+    # periods as codes: today's date (review, touch) is code 0, the others coded per part
+    periods = [np.array([today_text], dtype=object)]
+    codes = []
+    size = 1
+    for p in parts:
+        if p[3] is None:
+            codes.append(np.zeros(len(p[0]), dtype=np.int64))
+            continue
+        code, distinct = pd.factorize(np.asarray(p[3], dtype=object))
+        codes.append(code + size)
+        periods.append(np.asarray(distinct, dtype=object))
+        size += len(distinct)
     return _Candidates(
         row=np.concatenate([p[0] for p in parts]).astype(np.int64),
         rule=column([p[1] for p in parts]).astype(np.int8),
         variant=column([p[2] for p in parts]).astype(np.int8),
-        period=np.concatenate([np.asarray(p[3], dtype=object) for p in parts]),
+        period=np.concatenate(codes),
+        periods=np.concatenate(periods),
         due_at=due_at,
         date=np.concatenate(dates),
     )
@@ -268,10 +278,10 @@ def _candidates(
 def _task_keys(b: TaskInputs, cand: _Candidates) -> np.ndarray:
     """ "{portal}:{contact_id}:{rule}:{period}" per candidate, NaN where the portal or the id is
     missing: the text of each portal prefix and each (rule, period) suffix is made once."""
-    period, periods = text_codes(cand.period)
-    suffix_of = period.astype(np.int64) * len(RULES) + cand.rule
+    suffix_of = cand.period * len(RULES) + cand.rule
     combo, distinct = pd.factorize(suffix_of)
     rule_names = np.asarray(RULES, dtype=object)
+    periods = cand.periods
     suffixes = ":" + rule_names[distinct % len(RULES)] + ":" + periods[distinct // len(RULES)]
     prefixes = np.asarray(b.portals, dtype=object) + ":"
     pc = b.portal_code[cand.row]
@@ -394,25 +404,15 @@ def plan_tasks(
     due_at = cand.due_at.take(idx)
 
     dnc = b.do_not_contact[row]
-    owner = b.owner_id[row]
-    no_owner = (pd.isna(owner) | (owner == "")) & ~dnc
+    no_owner = b.no_owner[row] & ~dnc
     done = done & ~dnc & ~no_owner
     skipped["do_not_contact"] = int(dnc.sum())
     skipped["no_owner"] = int(no_owner.sum())
     skipped["already_done"] = int(done.sum())
     dropped = dnc | no_owner | done
-    why = np.select(
-        [dnc, no_owner, key_known], ["do_not_contact", "no_owner", "already_done"], "cooldown"
-    )
+    why = np.select([dnc, no_owner, key_known], [0, 1, 2], 3)
+    reasons = np.asarray(["do_not_contact", "no_owner", "already_done", "cooldown"], dtype=object)
     gone = np.flatnonzero(dropped)
-    not_created = pd.DataFrame(
-        {
-            "contact_id": b.contact_id[row[gone]],
-            "rule": rule_names[rule[gone]],
-            "task_key": task_key[gone],
-            "reason": why[gone].astype(object),
-        }
-    )
 
     # most urgent first: urgency_order (a burning call is "burning"), score descending, then
     # portal and contact_id as text, missing values last, ties in candidate order
@@ -438,16 +438,14 @@ def plan_tasks(
 
     # the daily cap per (portal, owner), counting today's tasks in the history
     srow = row[order]
-    s_owner = owner[order]
-    o_code, owners = text_codes(s_owner)
+    o_code = b.owner_code[srow]
     p_code = b.portal_code[srow]
-    group = p_code.astype(np.int64) * (len(owners) + 1) + o_code
+    group = p_code.astype(np.int64) * (int(b.owner_code.max(initial=0)) + 2) + o_code
     missing = (p_code < 0) | (o_code < 0)
     position = _cumcount(np.where(missing, -1, group))
     g_code, _ = pd.factorize(group)
-    reps = pd.DataFrame({"portal": b.portal[srow], "owner_id": s_owner}).iloc[
-        first_of_codes(g_code)
-    ]
+    first = srow[first_of_codes(g_code)]
+    reps = pd.DataFrame({"portal": b.portal[first], "owner_id": b.owner_id[first]})
     used = _used_today(b, past, past_rows, as_of, today, tz)
     taken = (
         reps.join(used, on=["portal", "owner_id"])["used"].fillna(0).to_numpy()
@@ -460,39 +458,53 @@ def plan_tasks(
     if not t.cap_burning:
         fits |= urgency_burning
     skipped["over_cap"] = int((~fits).sum())
-    out = np.flatnonzero(~fits)
-    o_rows = order[out]
-    left_out = pd.DataFrame(
+    o_rows = order[np.flatnonzero(~fits)]
+    left_out = _object_frame(
         {
             "contact_id": b.contact_id[row[o_rows]],
-            "owner_id": owner[o_rows],
+            "owner_id": b.owner_id[row[o_rows]],
             "rule": rule_names[rule[o_rows]],
-            "score": b.score[row[o_rows]],
             "display_name": b.display_name(row[o_rows]),
             "portal": b.portal[row[o_rows]],
         }
     )
-    capped = pd.DataFrame(
-        {
-            "contact_id": b.contact_id[row[o_rows]],
-            "rule": rule_names[rule[o_rows]],
-            "task_key": task_key[o_rows],
-            "reason": "over_cap",
-        }
-    )
-    frames = [f for f in (not_created, capped) if len(f)]
-    not_created = (pd.concat(frames, ignore_index=True) if frames else _empty_not_created()).astype(
-        "object"
-    )
+    left_out.insert(3, "score", b.score[row[o_rows]])
+    # the candidates dropped, in candidate order, then those over the cap, most urgent first
+    both = np.concatenate([gone, o_rows])
+    if len(both):
+        not_created = _object_frame(
+            {
+                "contact_id": b.contact_id[row[both]],
+                "rule": rule_names[rule[both]],
+                "task_key": task_key[both],
+                "reason": np.concatenate(
+                    [reasons[why[gone]], np.full(len(o_rows), "over_cap", dtype=object)]
+                ),
+            }
+        )
+    else:
+        not_created = _empty_not_created().astype("object")
     kept = order[np.flatnonzero(fits)]
     if len(kept) == 0:
         return TaskPlan(_empty_tasks(), skipped, left_out, not_created)
     return TaskPlan(
-        _tasks(b, config, texts, kept, row, rule, variant, period, due_at, date, task_key),
+        _tasks(
+            b, config, texts, kept, row, rule, variant, cand.periods[period], due_at, date, task_key
+        ),
         skipped,
         left_out,
         not_created,
     )
+
+
+def _object_frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A frame of object columns in one block, filled in place (a frame made from a dict of
+    columns copies them all once more to consolidate them)."""
+    n = len(next(iter(columns.values())))
+    values = np.empty((len(columns), n), dtype=object)
+    for i, column in enumerate(columns.values()):
+        values[i] = column
+    return pd.DataFrame(values.T, columns=list(columns), copy=False)
 
 
 def _used_today(
@@ -545,7 +557,8 @@ def _tasks(
         ["CALL", "CALL", "TODO", t.touch_channels["congratulate"], None], dtype=object
     )[rules]
     touch = rules == TOUCH
-    priority[touch] = pd.Series(b.temperature[rows[touch]]).map(t.touch_priority).to_numpy()
+    temperature = b.temperature.values(rows[touch])
+    priority[touch] = pd.Series(temperature, dtype=object).map(t.touch_priority).to_numpy()
     task_type[touch] = pd.Series(variants[touch]).map(t.touch_channels).to_numpy()
     cand = pd.DataFrame(
         {
@@ -576,7 +589,7 @@ def _tasks(
         sub = {k: val[idx] for k, val in values.items()}
         subject[idx] = fill(entry["subject"], sub, idx)
         body[idx] = fill(entry["body"], sub, idx)
-    why = pd.Series(b.reasons[rows], dtype=object).fillna("")
+    why = pd.Series(b.reasons(rows), dtype=object).fillna("")
     why_block = "\n\n" + texts["reasons_header"] + "\n- " + why.str.replace("; ", "\n- ")
     body = body + why_block.where(why != "", "")
     cand["subject"] = subject

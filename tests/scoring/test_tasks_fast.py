@@ -136,7 +136,16 @@ def test_plan_tasks_equals_the_pandas_implementation(seed: int) -> None:
 
 @pytest.mark.parametrize(
     "edit",
-    ["no_contacts", "all_do_not_contact", "no_owner", "one_row", "no_candidates", "no_scores"],
+    [
+        "no_contacts",
+        "all_do_not_contact",
+        "no_owner",
+        "one_row",
+        "no_candidates",
+        "no_scores",
+        "times_of_day",
+        "texts_not_str",
+    ],
 )
 def test_plan_tasks_edge_cases_equal_the_pandas_implementation(edit: str) -> None:
     scores, contacts = _world(7, 60)
@@ -154,8 +163,20 @@ def test_plan_tasks_edge_cases_equal_the_pandas_implementation(edit: str) -> Non
         scores = scores.assign(segment="new", temperature="cold", next_touch_due=pd.NaT)
     elif edit == "no_scores":
         scores = scores.iloc[:0]
+    elif edit == "times_of_day":  # dates that are not midnights are made so
+        scores["next_touch_due"] += pd.Timedelta(hours=5)
+        contacts["birthday"] += pd.Timedelta(hours=13)
+    elif edit == "texts_not_str":  # ids as numbers, names as numbers: typed as text
+        scores["contact_id"] = np.arange(len(scores)) % 40
+        contacts["contact_id"] = [str(i % 45) for i in range(len(contacts))]
+        contacts["name"] = [None if i % 3 == 0 else 7 for i in range(len(contacts))]
+        segment = scores["segment"].astype(object)
+        scores["segment"] = segment.where(segment != "fan", 5)
     got = plan_tasks(scores, contacts, AS_OF)
     _assert_same(got, reference_plan_tasks(scores, contacts, AS_OF))
+    assert (len(got.not_created) + len(got.tasks) > 0) == (
+        edit not in ("no_scores", "no_candidates")
+    )
 
 
 def test_due_times_keep_the_unit_of_as_of() -> None:
