@@ -28,7 +28,7 @@ def _int_type(n: int) -> type[np.signedinteger[Any]]:
 def contact_rows(frame: pd.DataFrame, contacts: pd.DataFrame) -> np.ndarray:
     """Row position in `contacts` (unique keys) of each row's (portal, contact_id), -1 if
     unknown; as _contact_index, on integer codes."""
-    return _activity_contacts(frame, contacts)[0]
+    return _activity_contacts(frame, contacts)[0].astype(np.int64, copy=False)
 
 
 def text_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -104,17 +104,19 @@ def _activity_contacts(acts: pd.DataFrame, contacts: pd.DataFrame) -> tuple[np.n
     pa, pc, p_names = _shared_codes(_column(acts, "portal"), _column(contacts, "portal"))
     ca, cc, c_names = _shared_codes(_column(acts, "contact_id"), _column(contacts, "contact_id"))
     n_p, n_c = len(p_names) + 1, len(c_names) + 1  # the last code of each is "missing"
+    # 32-bit keys and rows when they fit: at 20M activities each 64-bit column is 160 MB
+    wide = np.int64 if n_p * n_c >= 2**31 or len(contacts) >= 2**31 else np.int32
 
     def key(p_codes: np.ndarray, c_codes: np.ndarray) -> np.ndarray:
-        out = _missing_as(p_codes, n_p - 1)
+        out = _missing_as(p_codes, n_p - 1, wide)
         out *= n_c
-        out += _missing_as(c_codes, n_c - 1)
+        out += _missing_as(c_codes, n_c - 1, wide)
         return out
 
     c_key, a_key = key(pc, cc), key(pa, ca)
-    rows = np.arange(len(contacts))
+    rows = np.arange(len(contacts), dtype=wide)
     if n_p * n_c <= 4 * (len(a_key) + len(contacts)):
-        table = np.full(n_p * n_c, -1, dtype=np.int64)
+        table = np.full(n_p * n_c, -1, dtype=wide)
         table[c_key] = rows
         cidx = table[a_key]
     else:  # many portals: a hash lookup rather than a table of every (portal, id) pair
@@ -133,9 +135,11 @@ def last_of_each_key(frame: pd.DataFrame) -> np.ndarray:
     return np.asarray(~pd.Series(key).duplicated(keep="last"))
 
 
-def _missing_as(codes: np.ndarray, fill: int) -> np.ndarray:
-    """Codes as int64 with -1 (missing) replaced by `fill`."""
-    out = codes.astype(np.int64)
+def _missing_as(
+    codes: np.ndarray, fill: int, dtype: type[np.signedinteger[Any]] = np.int64
+) -> np.ndarray:
+    """Codes as `dtype` (a copy) with -1 (missing) replaced by `fill`."""
+    out = codes.astype(dtype)
     out[out < 0] = fill
     return out
 
