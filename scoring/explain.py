@@ -197,11 +197,15 @@ def _extra_reasons(
 
 def _strongest_order(cidx: np.ndarray, code_rank: np.ndarray, strength: np.ndarray) -> np.ndarray:
     """The stable order by cidx, then strength descending, then code_rank, as
-    np.lexsort((code_rank, -strength, cidx)): one stable sort of an integer key, with each
-    distinct strength ranked once (NaN last, -0.0 equal to 0.0)."""
+    np.lexsort((code_rank, -strength, cidx)) gives it (NaN last, -0.0 equal to 0.0): one stable
+    sort of an integer key."""
     if len(cidx) == 0:
         return np.zeros(0, dtype=np.int64)
-    values, distinct = pd.factorize(strength + 0.0)  # + 0.0 makes -0.0 into 0.0
+    strength = strength + 0.0  # -0.0 becomes 0.0
+    order = _packed_order(cidx, code_rank, strength)
+    if order is not None:
+        return order
+    values, distinct = pd.factorize(strength)
     by_value = np.argsort(-distinct, kind="stable")
     rank_of = np.empty(len(distinct) + 1, dtype=np.int64)
     rank_of[by_value] = np.arange(len(distinct))
@@ -213,6 +217,41 @@ def _strongest_order(cidx: np.ndarray, code_rank: np.ndarray, strength: np.ndarr
         return np.lexsort((code_rank, -strength, cidx))
     key = (cidx.astype(np.int64) * n_ranks + rank) * n_codes + code_rank
     return np.argsort(key, kind="stable")
+
+
+def _packed_order(
+    cidx: np.ndarray, code_rank: np.ndarray, strength: np.ndarray
+) -> np.ndarray | None:
+    """_strongest_order with the strength in the key as the leading bits of its float (in the
+    bits cidx and code_rank leave free), or None when strengths are not all finite and >= 0.
+    The contacts with two strengths that differ only in the bits left out are sorted again."""
+    c_bits = int(cidx.max()).bit_length()
+    r_bits = int(code_rank.max()).bit_length()
+    s_bits = 63 - c_bits - r_bits
+    if s_bits < 16 or cidx.min() < 0 or code_rank.min() < 0:
+        return None
+    if not (np.isfinite(strength).all() and (strength >= 0).all()):
+        return None
+    # a float >= 0 orders as its bits do
+    kept = strength.view(np.int64) >> (63 - s_bits)
+    key = cidx.astype(np.int64) << s_bits
+    key |= (1 << s_bits) - 1 - kept
+    key <<= r_bits
+    key |= code_rank
+    order = np.argsort(key, kind="stable")
+    head = key[order] >> r_bits
+    ordered = strength[order]
+    clash = np.flatnonzero((head[1:] == head[:-1]) & (ordered[1:] != ordered[:-1]))
+    if len(clash):
+        # those contacts' rows, in place (each contact's rows are together), in the exact order
+        by_contact = cidx[order]
+        contact = np.cumsum(np.r_[False, by_contact[1:] != by_contact[:-1]])
+        redo = np.zeros(int(contact[-1]) + 1, dtype=bool)
+        redo[contact[clash]] = True
+        at = np.flatnonzero(redo[contact])
+        rows = np.sort(order[at])
+        order[at] = rows[np.lexsort((code_rank[rows], -strength[rows], cidx[rows]))]
+    return order
 
 
 def _text_ranks(names: np.ndarray) -> np.ndarray:

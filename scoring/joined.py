@@ -30,36 +30,45 @@ def group_starts(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.diff(np.r_[starts, len(group)])
 
 
+def _numbered(keys: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes 0..d-1 of non-negative integer keys below `bound`, equal for equal keys, and the d
+    distinct keys: by marking a dense table when it is small, else by hashing."""
+    if bound <= 4 * len(keys) + 4096:
+        mark = np.zeros(bound, dtype=bool)
+        mark[keys] = True
+        number = np.cumsum(mark, dtype=np.int64) - 1
+        return number[keys], np.flatnonzero(mark)
+    codes, distinct = pd.factorize(keys)
+    return codes, np.asarray(distinct, dtype=np.int64)
+
+
 def join_per_group(
     group: np.ndarray, value: np.ndarray, labels: np.ndarray, sep: str, n: int
 ) -> np.ndarray:
     """Per group 0..n-1 the labels[value] of its rows (`group` sorted) joined by `sep`, "" for a
-    group without rows; an object array. `labels` are str."""
+    group without rows; an object array. `labels` are str, `value` in 0..len(labels)-1."""
     out = np.full(n, "", dtype=object)
     if len(group) == 0:
         return out
     labels = np.asarray(labels, dtype=object)
-    starts, sizes = group_starts(group)
+    sep_labels = sep + labels
     base = len(labels)
-    seq = np.zeros(len(starts), dtype=np.int64)  # each group's prefix so far, as an id
-    strings = np.zeros(0, dtype=object)  # the text of each prefix id of the last position
-    sep_labels: np.ndarray | None = None
-    for k in range(int(sizes.max())):
-        sel = np.flatnonzero(sizes > k) if k else np.arange(len(starts))
-        step = value[starts[sel] + k].astype(np.int64)
+    starts, sizes = group_starts(group)
+    # longest groups first: the groups still going at each position are a prefix
+    by_size = np.argsort(-sizes, kind="stable")
+    starts, sizes = starts[by_size], sizes[by_size]
+    ids = group[starts]
+    alive = np.searchsorted(-sizes, -np.arange(int(sizes[0]) + 1), side="left")
+    seq = np.zeros(0, dtype=np.int64)  # each group's prefix so far, as a number
+    strings = np.zeros(0, dtype=object)  # the text of each number
+    for k in range(int(sizes[0])):
+        m, ending = int(alive[k]), int(alive[k + 1])
+        step = value[starts[:m] + k].astype(np.int64)
         if k:
-            step += seq[sel] * base
-        codes, keys = pd.factorize(step)
+            step += seq[:m] * base
+        codes, keys = _numbered(step, base * max(len(strings), 1))
         label = keys % base
-        if k == 0:
-            texts = labels[label]
-        else:
-            if sep_labels is None:
-                sep_labels = sep + labels
-            texts = strings[keys // base] + sep_labels[label]
-        # a group that ends here keeps its text now: ids are renumbered at every position
-        ends = sizes[sel] == k + 1
-        out[group[starts[sel[ends]]]] = texts[codes[ends]]
-        seq[sel] = codes
-        strings = texts
+        texts = labels[label] if k == 0 else strings[keys // base] + sep_labels[label]
+        out[ids[ending:m]] = texts[codes[ending:m]]
+        seq, strings = codes, texts
     return out

@@ -192,3 +192,25 @@ def test_strongest_first_puts_nan_last_and_minus_zero_with_zero() -> None:
     got = strongest_first(allr)
     assert got.index.tolist() == [4, 1, 2, 3, 0, 6, 5]
     assert got["rank"].tolist() == [0, 1, 2, 3, 4, 0, 1]
+
+
+@pytest.mark.parametrize("offset", [0, 2**40, 2**50])
+def test_strongest_first_orders_near_equal_strengths_exactly(offset: int) -> None:
+    """Strengths a few bits apart in one contact, with contact numbers that leave the packed
+    sort key few bits (or too few) for the strength."""
+    rng = np.random.default_rng(5)
+    n = 5_000
+    base = rng.choice([3.75, 35.0, 10.606601717798734, 0.5], n)
+    nudge = rng.choice([0.0, 0.0, 1e-14, 2e-9, -1e-12, 1e-6], n)
+    allr = pd.DataFrame(
+        {
+            "cidx": offset + rng.integers(0, 300, n),
+            "code": rng.choice(["b", "a", "c_x", "Z", "aa"], n),
+            "abs": base * (1 + nudge),
+        }
+    )
+    expected = allr.sort_values(
+        ["cidx", "abs", "code"], ascending=[True, False, True], kind="stable"
+    )
+    expected = expected.assign(rank=expected.groupby("cidx").cumcount())
+    pd.testing.assert_frame_equal(strongest_first(allr), expected)
