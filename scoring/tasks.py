@@ -498,13 +498,8 @@ def plan_tasks(
 
 
 def _object_frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
-    """A frame of object columns in one block, filled in place (a frame made from a dict of
-    columns copies them all once more to consolidate them)."""
-    n = len(next(iter(columns.values())))
-    values = np.empty((len(columns), n), dtype=object)
-    for i, column in enumerate(columns.values()):
-        values[i] = column
-    return pd.DataFrame(values.T, columns=list(columns), copy=False)
+    """A frame of fresh columns, taken as they are (not copied into one block)."""
+    return pd.DataFrame(columns, copy=False)
 
 
 def _used_today(
