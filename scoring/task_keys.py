@@ -26,9 +26,20 @@ def shared_codes(
     which at 1M ids is faster than coding by object identity and merging equal texts after.
     """
     arrays = [c.to_numpy(dtype=object) for c in [*columns, extra]]
-    codes, uniques = pd.factorize(np.concatenate(arrays))
-    bounds = np.cumsum([0] + [len(a) for a in arrays])
-    out = [codes[lo:hi] for lo, hi in itertools.pairwise(bounds)]
+    # scores made from the contacts hold the same keys row for row: hashed once
+    same = [
+        i
+        for i in range(1, len(columns))
+        if len(arrays[i]) == len(arrays[0]) and bool((arrays[i] == arrays[0]).all())
+    ]
+    coded = [a for i, a in enumerate(arrays) if i not in same]
+    codes, uniques = pd.factorize(np.concatenate(coded))
+    bounds = np.cumsum([0] + [len(a) for a in coded])
+    parts = [codes[lo:hi] for lo, hi in itertools.pairwise(bounds)]
+    rest = iter(parts)
+    out: list[np.ndarray] = []
+    for i in range(len(arrays)):
+        out.append(out[0] if i in same else next(rest))
     # numbered in order of first appearance: the columns' texts come before the extra's
     n_texts = int(codes[: bounds[-2]].max(initial=-1)) + 1
     return out[:-1], np.asarray(uniques[:n_texts], dtype=object), out[-1], len(uniques)

@@ -186,3 +186,20 @@ def test_due_times_keep_the_unit_of_as_of() -> None:
         got = plan_tasks(scores, contacts, as_of)
         _assert_same(got, reference_plan_tasks(scores, contacts, as_of))
         assert len(got.tasks) > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_contacts_row_for_row_with_the_scores_equal_the_pandas_implementation(seed: int) -> None:
+    """Scores made from the contacts (the same keys row for row, coded once), with history."""
+    scores, contacts = _world(seed, 300)
+    contacts = contacts.iloc[: len(scores)].reset_index(drop=True)
+    contacts["contact_id"] = scores["contact_id"].astype(object).to_numpy()
+    contacts["portal"] = scores["portal"].astype(object).to_numpy()
+    first = plan_tasks(scores, contacts, AS_OF, tz="Europe/Riga")
+    _assert_same(first, reference_plan_tasks(scores, contacts, AS_OF, tz="Europe/Riga"))
+    history = _history(np.random.default_rng(seed), first, AS_OF)
+    later = AS_OF + pd.Timedelta(hours=2)
+    got = plan_tasks(scores, contacts, later, history=history, tz="Europe/Riga")
+    expected = reference_plan_tasks(scores, contacts, later, history=history, tz="Europe/Riga")
+    _assert_same(got, expected)
+    assert got.skipped["already_done"] > 0
