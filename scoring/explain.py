@@ -6,8 +6,11 @@ problems_reported for difficult, frequent_buyer for key, fan_activity for fans),
 |strength| per contact, and rendered from scoring/locales/<locale>.yaml. A text may come in
 variants by days (today, yesterday, other; earlier when nothing is in the count window) or, for a
 chance in percent, by its size (low, medium, high), so the words never contradict the number.
-Templates are filled vectorized: one pass per distinct template, string operations on whole
-Series.
+Reason codes are integers throughout: the rows are put in order by one stable sort of an integer
+key (contact, strength as the leading bits of its float, code), a text is rendered once per
+distinct (code, days, count), one pass per distinct template with string operations on whole
+Series, and the codes and texts of each contact are joined once per distinct prefix
+(scoring/joined.py).
 """
 
 from __future__ import annotations
@@ -135,16 +138,6 @@ def last_positive_days(prep: Prepared) -> np.ndarray:
     return days
 
 
-EXTRA_CODES = (
-    "no_recent_activity",
-    "no_activity",
-    "overdue_vs_rhythm",
-    "problems_reported",
-    "frequent_buyer",
-    "fan_activity",
-)
-
-
 def _is(values: pd.Series, text: str) -> np.ndarray:
     """values == text as a plain bool array (missing: False), for object, categorical or Arrow
     text columns."""
@@ -188,8 +181,10 @@ def _extra_reasons(
         ("key", "frequent_buyer", r.frequent_buyer_strength, "days_since_won", "won_window"),
         ("fan", "fan_activity", r.fan_activity_strength, None, "fan_events"),
     )
+    seg_code, seg_names = pd.factorize(np.asarray(segment, dtype=object))
     for seg, code, strength, days, count in seg_rules:
-        idx = np.flatnonzero(segment == seg)
+        hit = np.flatnonzero(np.asarray(seg_names, dtype=object) == seg)
+        idx = np.flatnonzero(seg_code == hit[0]) if len(hit) else np.zeros(0, dtype=np.int64)
         day_values = nan[idx] if days is None else col(days)[idx]
         parts.append((idx, code, strength, day_values, col(count)[idx]))
     return parts
