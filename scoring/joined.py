@@ -1,10 +1,10 @@
 """Texts joined per group, each distinct prefix of a group's texts built once.
 
 `join_per_group` gives per group 0..n-1 the labels of its rows (rows sorted by group, in order)
-joined by a separator. The groups' sequences of label ids are numbered one position at a time
-(an integer factorize per position over the groups that long); each distinct prefix is a string
-built from its parent prefix's string plus one label, so a string is made per distinct prefix,
-not per row. At 1M contacts the reasons and their texts repeat a lot.
+joined by a separator. The groups, longest first, have their sequences of label ids numbered one
+position at a time (over the groups that long, on a dense table or by hashing); each distinct
+prefix is a string built from its parent prefix's string plus one label, so a string is made per
+distinct prefix, not per row. At 1M contacts the reasons and their texts repeat a lot.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ task history, as arrays keyed by dense integer (portal, contact_id) pairs.
 The CRM's current owner and opt-out win over what was copied into the scores; each score finds
 its contact (the last row of its (portal, contact_id)) on integer codes (scoring/task_keys.py),
 and the history's pairs are coded in the same vocabulary. Only the score and contact columns that
-tasks read are conformed (contract._series).
+tasks read are typed as contract.conform types them: temperature, previous temperature and segment
+by their distinct values, the scores' reasons and the contacts' names and emails only for the rows
+shown (reading them can never fail).
 """
 
 from __future__ import annotations

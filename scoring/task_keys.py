@@ -1,10 +1,11 @@
 """(portal, contact_id) keys of scores, contacts and task history as dense integers.
 
-The text columns of all three are coded in one vocabulary; a pair is then an integer, dense over
-the pairs seen (a missing portal or id is a value of its own, a history value that is no score's
-or contact's is another). Each
-score finds the last contact row of its pair, as drop_duplicates(keep="last") and the lookup of
-scoring.codes do, and text ranks order ids and portals as sorting their strings would.
+The text columns of all three are coded in one vocabulary (hashed once; the scores' keys once more
+only when they are not the contacts' row for row); a pair is then an integer, dense over the pairs
+seen (a missing portal or id is a value of its own, a history value that is no score's or
+contact's is another). Each score finds the last contact row of its pair, as
+drop_duplicates(keep="last") and the lookup of scoring.codes do, and text ranks order ids and
+portals as sorting their strings would.
 """
 
 from __future__ import annotations
