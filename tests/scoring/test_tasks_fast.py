@@ -59,9 +59,11 @@ def _world(seed: int, n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
             "do_not_contact": rng.random(n) < 0.05,
         }
     )
-    if seed % 5 == 2:  # texts as categoricals
+    if seed % 5 in (2, 4):  # texts as categoricals or Arrow strings
+        dtype = "category" if seed % 5 == 2 else "string[pyarrow]"
         for col in ("temperature", "segment", "previous_temperature", "portal", "owner_id"):
-            scores[col] = scores[col].astype("category")
+            scores[col] = scores[col].astype(dtype)
+        scores["reasons"] = scores["reasons"].astype(dtype)
     m = n + n // 5
     contacts = pd.DataFrame(
         {
@@ -77,6 +79,8 @@ def _world(seed: int, n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
             ),
         }
     )
+    if seed % 5 == 4:
+        contacts["name"] = contacts["name"].astype("string[pyarrow]")
     return scores, contacts
 
 
