@@ -145,8 +145,9 @@ def through_step(connector: Any, updates: pd.DataFrame, home: Path) -> str:
     written = result.metadata["contacts_written"]
     failed = result.metadata["write_failures"]
     assert written == len(updates) and not failed, (written, failed)
-    calls = -(-len(updates) // steps.WRITE_CHUNK)
-    return f"{written:,} contacts written, {calls} chunk(s) of {steps.WRITE_CHUNK:,} recorded"
+    size = steps.write_chunk(len(updates))
+    calls = -(-len(updates) // size)
+    return f"{written:,} contacts written, {calls} chunk(s) of {size:,} recorded"
 
 
 def tasks_for(contacts: list[tuple[str, str | None]], prefix: str, portal: str) -> pd.DataFrame:
@@ -326,7 +327,10 @@ def run_crm(crm: str, contacts: int, args: argparse.Namespace) -> list[Figure]:
                 assert report.ok and len(report.created) == len(tasks), report.failed[:3]
                 return f"{len(report.created):,} tasks created"
 
-            figures.append(measure(crm, "tasks", label, parent, connector, scale, budget, create))
+            if args.tasks:
+                figures.append(
+                    measure(crm, "tasks", label, parent, connector, scale, budget, create)
+                )
             connector.client.close()
     finally:
         parent.send("stop")
@@ -339,7 +343,7 @@ def main() -> None:
     parser.add_argument("--hubspot-contacts", type=int, default=20_000)
     parser.add_argument("--amocrm-contacts", type=int, default=5_000)
     parser.add_argument("--fields-for", type=int, default=0, help="contacts written (0: all)")
-    parser.add_argument("--tasks", type=int, default=2_000)
+    parser.add_argument("--tasks", type=int, default=2_000, help="tasks a mode (0: none)")
     parser.add_argument("--latency-ms", type=int, default=300)
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--via", choices=["step", "connector"], default="step")

@@ -261,7 +261,7 @@ def write_fields(
     write, for `human_edit_days` from the person's edit; those are logged as kept, with who and
     when. A write the CRM refuses is logged as kept too.
 
-    The contacts go to the CRM WRITE_CHUNK at a time, each chunk recorded in the store when the
+    The contacts go to the CRM `write_chunk(n)` at a time, each chunk recorded in the store when the
     CRM has taken it (while the next chunk is with the CRM); `between(done, total)` is called
     before every chunk after the first is sent and may raise to stop the step there (`heatsync
     run` stopping on SIGTERM), the chunks sent so far recorded."""
@@ -294,7 +294,8 @@ def write_fields(
     written_total, failed = 0, []
     log_rows: dict[str, int] = {}
     history = None
-    chunks = [updates.iloc[i : i + WRITE_CHUNK] for i in range(0, len(updates), WRITE_CHUNK)]
+    size = write_chunk(len(updates))
+    chunks = [updates.iloc[i : i + size] for i in range(0, len(updates), size)]
     # chunk k is recorded while chunk k + 1 is with the CRM; a stop is honoured before sending
     with ThreadPoolExecutor(1, thread_name_prefix="heatsync-write-chunk") as crm:
         sending = crm.submit(connector.write_fields, chunks[0])
@@ -331,10 +332,17 @@ def write_fields(
 
 
 # contacts per call of the connector's write-back: a stop asked for is honoured between them
-# (HubSpot: 20 requests, about 1 s at its pace; amoCRM: 40, about 6 s). Recording a chunk
-# rewrites the store's tables (about 0.8 s at 100,000 contacts), so a chunk must outlast that
-# to keep the CRM busy while the previous one is recorded
+# (2000: HubSpot 20 requests, about 1 s at its pace; amoCRM 40, about 6 s). Recording a chunk
+# rewrites the store's contacts (about 0.8 s at 100,000), so a large write goes in at most
+# WRITE_CHUNKS chunks (of at most WRITE_CHUNK_MAX) and the CRM stays busy while one is recorded
 WRITE_CHUNK = 2000
+WRITE_CHUNK_MAX = 5000
+WRITE_CHUNKS = 25
+
+
+def write_chunk(contacts: int) -> int:
+    """Contacts per connector call for a write-back of `contacts`."""
+    return min(WRITE_CHUNK_MAX, max(WRITE_CHUNK, -(-contacts // WRITE_CHUNKS)))
 
 
 def _record_written(
