@@ -43,7 +43,12 @@ def text_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     elif isinstance(values.dtype, pd.CategoricalDtype):
         # the categorical's own codes (categories no row uses are harmless names)
         codes = np.asarray(values.cat.codes)
-        uniques = np.asarray(values.cat.categories, dtype=object)
+        categories = values.cat.categories
+        if categories.inferred_type in ("string", "empty"):
+            # distinct str already: nothing to convert or merge
+            small = _int_type(len(categories))
+            return codes.astype(small, copy=False), np.asarray(categories, dtype=object)
+        uniques = np.asarray(categories, dtype=object)
     else:
         codes, uniques = pd.factorize(values)
     plain = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
