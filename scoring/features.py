@@ -242,6 +242,11 @@ def _prepare_activities(
         intent[intent] = np.append(hits.to_numpy(dtype=bool), False)[text]  # missing text: -1
         flags = (intent.astype("int8"), np.array([False, True]))
         per_row, combos = _combos({**coded, "intent": flags})
+        # whole local days since each activity (a missing time gives a number, never kept)
+        days = _day_numbers(occurred, tz)
+        np.subtract(as_of_date.value // DAY_NS, days, out=days)
+        age = days.astype("int32")
+        del days
         cidx, id_codes, id_names = contacts_of_rows.result()
     keep = (occurred.notna() & (occurred <= as_of)).to_numpy() & (cidx >= 0)
     every = bool(keep.all())
@@ -249,27 +254,37 @@ def _prepare_activities(
     def take(values: Any) -> Any:
         return values if every else values[keep]
 
-    # the kept rows only, in the smallest integer types that hold them (memory at 20M rows)
-    cidx = take(cidx).astype(_int_type(len(c)))
-    id_codes = take(id_codes).astype(_int_type(len(id_names)))
-    intent, per_row = take(intent), take(per_row)
-
     def conformed(name: str) -> np.ndarray:
         values = _column(a, name)
         try:
-            return np.asarray(take(contract._series(values, spec[name]).to_numpy()))
+            return np.asarray(contract._series(values, spec[name]).to_numpy())
         except (ValueError, TypeError) as exc:
             raise ValueError(f"activities.{name}: {exc}") from exc
 
+    # the kept rows only (the columns taken side by side), in the smallest integer types that
+    # hold them (memory at 20M rows)
+    rows = {
+        "cidx": cidx,
+        "id_codes": id_codes,
+        "intent": intent,
+        "per_row": per_row,
+        "stamps": occurred.array,
+        "age": age,
+        "is_rollup": conformed("is_rollup"),
+        "duration_s": conformed("duration_s"),
+        **{col: codes for col, (codes, _) in coded.items()},
+    }
+    del cidx, id_codes, intent, per_row, age
+    with ThreadPoolExecutor(2, thread_name_prefix="heatsync-prepare") as pool:
+        kept = dict(zip(rows, pool.map(take, rows.values()), strict=True))
+    del rows
+    cidx = kept["cidx"].astype(_int_type(len(c)))
+    id_codes = kept["id_codes"].astype(_int_type(len(id_names)))
+    intent, per_row, stamps, age = kept["intent"], kept["per_row"], kept["stamps"], kept["age"]
     coded = {
-        col: (take(codes).astype(_int_type(len(names))), names)
+        col: (kept[col].astype(_int_type(len(names))), names)
         for col, (codes, names) in coded.items()
     }
-    stamps = take(occurred.array)
-    days = _day_numbers(pd.Series(stamps), tz)
-    np.subtract(as_of_date.value // DAY_NS, days, out=days)
-    age = days.astype("int32")
-    del days
 
     rule = _rule_of_combos(combos, config).astype(_int_type(len(config.signals)))[per_row]
     touch = _touch_mask(combos, config).to_numpy(dtype=bool)[per_row]
@@ -289,7 +304,7 @@ def _prepare_activities(
             col: pd.Categorical.from_codes(codes, names, validate=False)
             for col, (codes, names) in coded.items()
         },
-        "is_rollup": conformed("is_rollup"),
+        "is_rollup": kept["is_rollup"],
         "cidx": cidx,
         "age": age,
         "intent": intent,
@@ -299,7 +314,7 @@ def _prepare_activities(
         "signal_class": pd.Categorical.from_codes(class_code[at], classes, validate=False),
     }
     rollup = _rollup_factor(pd.DataFrame(columns, copy=False), c, config)
-    columns.update(_points(conformed("duration_s"), age, at, rollup, table))
+    columns.update(_points(kept.pop("duration_s"), age, at, rollup, table))
     return pd.DataFrame(columns, copy=False)
 
 
