@@ -388,8 +388,17 @@ def prepare(
     c = c[last_of_each_key(c)].reset_index(drop=True)
     c["created_age"] = age_days(c["created_at"], as_of_date, tz)
 
-    a = _prepare_activities(activities, c, as_of, as_of_date, config, tz)
+    with ThreadPoolExecutor(1, thread_name_prefix="heatsync-deals") as pool:
+        prepared_deals = pool.submit(_prepare_deals, deals, c, as_of, as_of_date, tz)
+        a = _prepare_activities(activities, c, as_of, as_of_date, config, tz)
+        d = prepared_deals.result()
+    return Prepared(contacts=c, activities=a, deals=d, as_of=as_of, as_of_date=as_of_date, tz=tz)
 
+
+def _prepare_deals(
+    deals: pd.DataFrame, c: pd.DataFrame, as_of: pd.Timestamp, as_of_date: pd.Timestamp, tz: str
+) -> pd.DataFrame:
+    """The deals created by as_of of the contacts in `c`, as they stood then."""
     d = contract.conform(deals, "deals")
     d = d[d["created_at"].notna() & (d["created_at"] <= as_of)]
     cidx = contact_rows(d, c)
@@ -406,5 +415,4 @@ def prepare(
     d["created_age"] = age_days(d["created_at"], as_of_date, tz)
     d["closed_date"] = local_dates(d["closed_at"], tz)
     d["closed_age"] = (as_of_date - d["closed_date"]).dt.days
-
-    return Prepared(contacts=c, activities=a, deals=d, as_of=as_of, as_of_date=as_of_date, tz=tz)
+    return d

@@ -76,11 +76,14 @@ def score_contacts(
         ev = evidence(prep, config)
         temp = temperature(prep, ev, config)
         feats, segment = segmented.result()
-    label = temp["temperature"].to_numpy()
-    tch = touches(prep, label, config, segment)
-    prep = dataclasses.replace(prep, activities=prep.activities.iloc[:0].copy())  # no views
-    why = reasons(prep, ev, feats, segment, config, locale)
-    prev = _previous(prep, previous)
+        label = temp["temperature"].to_numpy()
+        # the touches beside the reasons; the reasons work without the activities (most of the
+        # memory at 20M rows), which go once the touches are counted
+        counted = pool.submit(touches, prep, label, config, segment)
+        prep = dataclasses.replace(prep, activities=prep.activities.iloc[:0].copy())  # no views
+        why = reasons(prep, ev, feats, segment, config, locale)
+        prev = _previous(prep, previous)
+        tch = counted.result()
 
     midnight = local_midnight_utc(prep.as_of_date, tz)
     score = temp["score"]
