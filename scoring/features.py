@@ -88,17 +88,26 @@ def _contact_index(frame: pd.DataFrame, contacts: pd.DataFrame) -> np.ndarray:
     return np.asarray(keys.get_indexer(probe))
 
 
+# combinations of coded columns below which every possible one is listed
+EVERY_COMBINATION = 1 << 16
+
+
 def _combos(columns: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, pd.DataFrame]:
     """Per row the number of its combination of the coded columns (codes, names), and the
     distinct combinations (a missing value as None)."""
-    key = np.zeros(len(next(iter(columns.values()))[0]), dtype="int64")
-    names: list[np.ndarray] = []
-    for codes, uniques in columns.values():
-        values = np.append(np.asarray(uniques, dtype=object), np.array([None], dtype=object))
-        key = key * len(values) + _missing_as(codes, len(values) - 1)
-        names.append(values)
+    names = [
+        np.append(np.asarray(uniques, dtype=object), np.array([None], dtype=object))
+        for _, uniques in columns.values()
+    ]
     size = int(np.prod([len(v) for v in names], dtype=float))
-    if size <= max(4 * len(key), 2**16):
+    wide: type[np.signedinteger[Any]] = np.int32 if size < 2**31 else np.int64
+    key: np.ndarray = np.zeros(len(next(iter(columns.values()))[0]), dtype=wide)
+    for (codes, _), values in zip(columns.values(), names, strict=True):
+        key *= len(values)
+        key += _missing_as(codes, len(values) - 1, wide)
+    if size <= EVERY_COMBINATION:  # a row per possible combination: the key is the row
+        per_row, keys = key, np.arange(size)
+    elif size <= max(4 * len(key), 2**16):
         per_row, keys = dense_groups(key, size)
     else:
         per_row, keys = pd.factorize(key)
@@ -318,6 +327,8 @@ def _prepare_activities(
     return pd.DataFrame(columns, copy=False)
 
 
+# (rule, age) pairs up to which the decay is looked up rather than computed per activity
+DECAY_TABLE_CELLS = 1 << 22
 # rows per piece of the per-activity arithmetic, and threads working on the pieces
 ROWS_PER_PIECE = 1 << 20
 PIECE_THREADS = min(2, os.cpu_count() or 1)
@@ -338,6 +349,17 @@ def _points(
         name: table[name].to_numpy(dtype=float)
         for name in ("max_minutes", "per_minute", "points", "half_life")
     }
+    scaled = bool((rollup != 1.0).any())  # times 1.0 changes nothing: skipped
+    # 0.5 ** (age / half-life) worked out once per (rule, age) that can occur, when they are
+    # few: the same operation on the same numbers as per row, without a pow() per activity
+    low = int(age.min()) if n else 0
+    width = int(age.max()) - low + 1 if n else 0
+    decay_of: np.ndarray | None = None
+    if 0 < width and len(table) * width <= DECAY_TABLE_CELLS:
+        ages = np.arange(low, low + width, dtype=age.dtype)
+        decay_of = np.divide(ages[np.newaxis, :], per_rule["half_life"][:, np.newaxis])
+        np.power(0.5, decay_of, out=decay_of)
+        decay_of = decay_of.ravel()
 
     def piece(start: int) -> None:
         rows = slice(start, min(start + ROWS_PER_PIECE, n))
@@ -352,12 +374,21 @@ def _points(
         np.take(per_rule["per_minute"], rule, out=points)
         points *= minutes
         points += per_rule["points"][rule]
-        points *= rollup[rows]
+        if scaled:
+            points *= rollup[rows]
         # what one point of the activity's rule is worth today (roll-up and recency)
         decay = out["decay"][rows]
-        np.divide(age[rows], per_rule["half_life"][rule], out=decay)
-        np.power(0.5, decay, out=decay)
-        decay *= rollup[rows]
+        if decay_of is not None:
+            cell = rule.astype(np.int32)
+            cell *= width
+            cell += age[rows]
+            cell -= low
+            np.take(decay_of, cell, out=decay)
+        else:
+            np.divide(age[rows], per_rule["half_life"][rule], out=decay)
+            np.power(0.5, decay, out=decay)
+        if scaled:
+            decay *= rollup[rows]
         np.nan_to_num(decay, copy=False, nan=0.0)
         np.multiply(points, decay, out=out["contrib"][rows])
 

@@ -289,3 +289,17 @@ def test_per_activity_points_in_pieces_equal_whole_columns(
     assert len(whole) > 7 * 10 and (whole["points"] > 0).any() and (whole["minutes"] > 0).any()
     for column in ("minutes", "points", "decay", "contrib"):
         np.testing.assert_array_equal(pieces[column].to_numpy(), whole[column].to_numpy())
+
+
+def test_decay_table_and_listed_combinations_equal_the_per_row_paths(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from scoring import features
+
+    fast = prepare(*_portal(), AS_OF, CFG, TZ).activities
+    monkeypatch.setattr(features, "DECAY_TABLE_CELLS", 0)  # 0.5 ** (age / half-life) per row
+    monkeypatch.setattr(features, "EVERY_COMBINATION", 0)  # only the combinations that occur
+    slow = prepare(*_portal(), AS_OF, CFG, TZ).activities
+    assert (fast["decay"] > 0).any() and (fast["decay"] < 1).any() and (fast["rule"] < 0).any()
+    for column in ("decay", "contrib", "points", "rule", "is_touch", "signal_class"):
+        np.testing.assert_array_equal(fast[column].to_numpy(), slow[column].to_numpy())
