@@ -301,5 +301,5 @@ def test_decay_table_and_listed_combinations_equal_the_per_row_paths(
     monkeypatch.setattr(features, "EVERY_COMBINATION", 0)  # only the combinations that occur
     slow = prepare(*_portal(), AS_OF, CFG, TZ).activities
     assert (fast["decay"] > 0).any() and (fast["decay"] < 1).any() and (fast["rule"] < 0).any()
-    for column in ("decay", "contrib", "points", "rule", "is_touch", "signal_class"):
-        np.testing.assert_array_equal(fast[column].to_numpy(), slow[column].to_numpy())
+    columns = ["decay", "contrib", "points", "rule", "is_touch", "signal_class", "code"]
+    pd.testing.assert_frame_equal(fast[columns], slow[columns], check_exact=True)
