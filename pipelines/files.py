@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from connectors.atomic import atomic_open
 from pipelines import files_arrow
@@ -86,9 +87,17 @@ def read_table(
     if not path.is_file():
         raise FileError([f"{path}: no such file"])
     raw = files_arrow.read_arrow(path, table)
-    if raw is None:
-        return validate(read_raw(path), table, path.name, notes)
-    return files_arrow.validate(raw, table, path.name, notes, contacts)
+    if raw is not None:
+        found: list[str] = []
+        try:
+            frame = files_arrow.validate(raw, table, path.name, found, contacts)
+        except (pa.ArrowException, OSError):
+            pass  # a column Arrow could not read: the reference reader says what is wrong
+        else:
+            if notes is not None:
+                notes.extend(found)
+            return frame
+    return validate(read_raw(path), table, path.name, notes)
 
 
 def read_tables(
