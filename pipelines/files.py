@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from connectors.atomic import atomic_open
 from pipelines import files_arrow
@@ -87,17 +86,9 @@ def read_table(
     if not path.is_file():
         raise FileError([f"{path}: no such file"])
     raw = files_arrow.read_arrow(path, table)
-    if raw is not None:
-        found: list[str] = []
-        try:
-            frame = files_arrow.validate(raw, table, path.name, found, contacts)
-        except (pa.ArrowException, OSError):
-            pass  # a column Arrow could not read: the reference reader says what is wrong
-        else:
-            if notes is not None:
-                notes.extend(found)
-            return frame
-    return validate(read_raw(path), table, path.name, notes)
+    if raw is None:
+        return validate(read_raw(path), table, path.name, notes)
+    return files_arrow.validate(raw, table, path.name, notes, contacts)
 
 
 def read_tables(

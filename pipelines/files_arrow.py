@@ -18,7 +18,7 @@ import mmap
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +56,6 @@ UNIQUE_COLUMNS = {"contacts": {"contact_id"}, "activities": {"activity_id"}, "de
 # and memory, and scoring codes these columns by their dictionary anyway
 CATEGORICAL = {"activities": ("portal", "contact_id", "type", "direction", "outcome", "text")}
 CSV_BLOCK = 1 << 24
-# Parquet files from this size on are read a column at a time, each by the thread checking it
-LAZY_PARQUET_BYTES = 64 << 20
 # threads checking the columns of one file
 COLUMN_THREADS = min(4, os.cpu_count() or 1)
 # files_frame._OFFSET for Arrow's RE2: Python's \d is any decimal digit, \s any character
@@ -87,30 +85,12 @@ def csv_unsafe(path: Path) -> bool:
 @dataclass
 class Raw:
     """A file as read: its known columns as Arrow (names stripped), its other columns as pandas
-    (as pd.read_csv/pd.read_parquet give them), all column names in file order, the row count.
+    (as pd.read_csv/pd.read_parquet give them), all column names in file order, the row count."""
 
-    A large Parquet file's known columns are read one at a time when asked for (`data` None,
-    `path` set): each column is decoded by the thread that checks it, beside the others."""
-
-    data: pa.Table | None
+    data: pa.Table
     others: pd.DataFrame
     names: list[str]
     rows: int
-    path: Path | None = None
-    in_file: dict[str, str] = field(default_factory=dict)  # known name -> name in the file
-    coded: frozenset[str] = frozenset()  # known names read dictionary-encoded
-
-    def known(self) -> list[str]:
-        """The known columns, in file order."""
-        return list(self.in_file) if self.data is None else self.data.column_names
-
-    def column(self, name: str) -> pa.ChunkedArray:
-        if self.data is not None:
-            return self.data[name]
-        assert self.path is not None
-        original = self.in_file[name]
-        dictionary = [original] if name in self.coded else None
-        return pq.read_table(self.path, columns=[original], read_dictionary=dictionary).column(0)
 
 
 def read_arrow(path: Path, table: str) -> Raw | None:
@@ -146,12 +126,8 @@ def read_arrow(path: Path, table: str) -> Raw | None:
                 and f.name.strip() in spec
                 and f.name.strip() not in unique
             ]
-            index = (schema.pandas_metadata or {}).get("index_columns", [])
-            if path.stat().st_size >= LAZY_PARQUET_BYTES:
-                return _lazy_parquet(
-                    path, schema, [c for c in index if isinstance(c, str)], spec, coded
-                )
             data = pq.read_table(path, read_dictionary=coded)
+            index = (schema.pandas_metadata or {}).get("index_columns", [])
             data = data.drop_columns([c for c in index if isinstance(c, str)])
     except (pa.ArrowException, OSError, ValueError):
         return None
@@ -167,25 +143,6 @@ def read_arrow(path: Path, table: str) -> Raw | None:
     rows = data.num_rows
     data = data.select(known).rename_columns([names[i] for i in known])
     return Raw(data, others, names, rows)
-
-
-def _lazy_parquet(
-    path: Path, schema: pa.Schema, index: list[str], spec: dict[str, str], coded: list[str]
-) -> Raw | None:
-    """A Parquet file whose known columns are read when checked (Raw.column)."""
-    file_names = [f.name for f in schema if f.name not in index]
-    names = [str(n).strip() for n in file_names]
-    if len(set(names)) != len(names) or len(set(file_names)) != len(file_names):
-        return None  # pandas renames these: leave them to it
-    extra = [old for old, new in zip(file_names, names, strict=True) if new not in spec]
-    rows = pq.ParquetFile(path).metadata.num_rows
-    others = (
-        pq.read_table(path, columns=extra).to_pandas() if extra else pd.DataFrame(index=range(rows))
-    )
-    others.columns = [n.strip() for n in extra]
-    in_file = {new: old for old, new in zip(file_names, names, strict=True) if new in spec}
-    dictionary = frozenset(new for new, old in in_file.items() if old in coded)
-    return Raw(None, others, names, rows, path, in_file, dictionary)
 
 
 def _csv_header(path: Path) -> list[str] | None:
@@ -247,18 +204,17 @@ def validate(
     def check(column: str) -> tuple[object, np.ndarray, list[str]]:
         own = Problems()  # each column's own, merged below in column order
         unique = column in UNIQUE_COLUMNS[table]
-        value, where = _column(raw.column(column), spec[column], unique, column, name, own)
+        value, where = _column(raw.data[column], spec[column], unique, column, name, own)
         return value, where, own.lines
 
     # the columns are checked side by side: the work is in Arrow and numpy, which let go of
     # the GIL (an id column of 20M rows takes as long as all the others together)
-    columns = raw.known()
+    columns = raw.data.column_names
     with ThreadPoolExecutor(max(1, min(COLUMN_THREADS, len(columns)))) as pool:
         for column, (value, where, lines) in zip(columns, pool.map(check, columns), strict=True):
             out[column], absent[column] = value, where
             problems.lines.extend(lines)
-    if raw.data is not None:
-        raw.data = raw.data.select([])  # the Arrow buffers are no longer needed: free them
+    raw.data = raw.data.select([])  # the Arrow buffers are no longer needed: free them
     pa.default_memory_pool().release_unused()
     for column in REQUIRED[table]:
         if column in absent:
