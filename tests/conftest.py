@@ -1,4 +1,5 @@
-"""Hypothesis profiles for the property-based tests (docs/reliability.md).
+"""Hypothesis profiles for the property-based tests (docs/reliability.md), and state no test
+may inherit from another.
 
 `ci` (the default, used by `make test`): a small budget per property, no deadline (the
 suite runs in 4 processes on 2 CPUs, so timings are noisy), no example database writes.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -26,3 +28,13 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def _no_amocrm_block_from_an_earlier_test() -> None:
+    """amoCRM's "account blocked" pause is remembered per server address for the process; a
+    block set on purpose by one test must not meet a later test whose sandbox got the same port."""
+    from connectors.amocrm import client
+
+    with client._BLOCKED_LOCK:
+        client._BLOCKED.clear()
