@@ -201,7 +201,7 @@ def _unique_text(values: pa.ChunkedArray) -> Text | None:
     if any(h is None for h in hashes):
         return None
     stripped = pa.chunked_array(chunks, type=values.type)
-    present = np.concatenate(hashes)  # type: ignore[arg-type]
+    present: np.ndarray = np.concatenate([h for h in hashes if h is not None])
     if stripped.null_count:
         blank = stripped.is_null().to_numpy(zero_copy_only=False)
         present = present[~blank]
