@@ -30,60 +30,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors.amocrm import AmoCrmConnector, AmoCrmSettings
+from benchmarks.sandbox_serving import connector_for, serve
 from connectors.base import ExtractResult
-from connectors.hubspot import HubSpotConnector, HubSpotSettings
-
-HUBSPOT_BURST, HUBSPOT_WINDOW_S, HUBSPOT_SEARCH = 190, 10.0, 5
-AMO_RATE, AMO_CLIENT_WINDOW_S = 7, 1.0
-
-
-def serve(
-    crm: str, contacts: int, seed: int, latency_ms: int, scale: float, pipe: Connection
-) -> None:
-    """The sandbox process: generate, serve, answer "stats" / "reset" / "stop" on `pipe`."""
-    start = time.perf_counter()
-    srv: Any
-    state: Any
-    options: Any
-    if crm == "hubspot":
-        from sandbox.hubspot.render import generate_state
-        from sandbox.hubspot.server import SandboxOptions, SandboxServer
-
-        state = generate_state(contacts, seed=seed)
-        options = SandboxOptions(
-            token="bench-token",
-            burst_limit=HUBSPOT_BURST,
-            burst_window_s=HUBSPOT_WINDOW_S,
-            search_per_second=HUBSPOT_SEARCH,
-            latency_ms=latency_ms,
-            time_scale=scale,
-            seed=seed,
-        )
-        srv = SandboxServer(state, options, port=0)
-        token = options.token
-    else:
-        from sandbox.amocrm.common import AmoOptions
-        from sandbox.amocrm.render import generate_state as amo_state
-        from sandbox.amocrm.server import AmoSandboxServer
-
-        state = amo_state(contacts, seed=seed)
-        options = AmoOptions(rate_per_second=AMO_RATE, latency_ms=latency_ms, time_scale=scale)
-        srv = AmoSandboxServer(state, options, port=0)
-        token = options.long_lived_token
-    with srv:
-        pipe.send((srv.base_url, token, time.perf_counter() - start))
-        cpu = time.process_time()
-        while True:
-            command = pipe.recv()
-            if command == "stats":
-                pipe.send({**srv.stats(), "cpu_s": time.process_time() - cpu})
-            elif command == "reset":
-                srv.reset_stats()
-                cpu = time.process_time()
-                pipe.send(None)
-            else:
-                return
+from connectors.hubspot import HubSpotSettings
 
 
 @dataclass
@@ -159,36 +108,7 @@ def run_crm(crm: str, contacts: int, args: argparse.Namespace) -> None:
     results = []
     try:
         for mode, workers in modes:
-            connector: Any
-            if crm == "hubspot":
-                settings = HubSpotSettings.model_validate(
-                    {
-                        "access_token": token,
-                        "base_url": base_url,
-                        "portal": "bench",
-                        "burst_limit": HUBSPOT_BURST,
-                        "burst_window_s": HUBSPOT_WINDOW_S / scale,
-                        "search_per_second": HUBSPOT_SEARCH,
-                        "search_window_s": 1.0 / scale,
-                        "search_lag_s": 0.0,
-                        "read_workers": workers,
-                    }
-                )
-                connector = HubSpotConnector(settings)
-                budget = HUBSPOT_BURST / HUBSPOT_WINDOW_S
-            else:
-                amo = AmoCrmSettings.model_validate(
-                    {
-                        "base_url": base_url,
-                        "access_token": token,
-                        "portal": "bench",
-                        "token_dir": tokens / mode,
-                        "rate_window_s": AMO_CLIENT_WINDOW_S / scale,
-                        "read_workers": workers,
-                    }
-                )
-                connector = AmoCrmConnector(amo)
-                budget = float(AMO_RATE)
+            connector, budget = connector_for(crm, base_url, token, scale, tokens / mode, workers)
             results.append(measure(crm, parent, connector, mode, workers, scale, budget)[1])
             connector.client.close()
         if len(results) == 2:

@@ -24,48 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-AMO_RATE, AMO_CLIENT_WINDOW_S = 7, 1.05
-HUBSPOT_BURST, HUBSPOT_WINDOW_S, HUBSPOT_SEARCH = 190, 10.0, 5
-
-
-def serve(
-    crm: str, contacts: int, seed: int, latency_ms: int, scale: float, pipe: Connection
-) -> None:
-    """The sandbox process: generate, serve until told to stop."""
-    sys.path.insert(0, str(ROOT))
-    start = time.perf_counter()
-    srv: Any
-    token: str | None
-    if crm == "hubspot":
-        from sandbox.hubspot.render import generate_state as hub_state
-        from sandbox.hubspot.server import SandboxOptions, SandboxServer
-
-        hub = SandboxOptions(
-            token="bench-token",
-            burst_limit=HUBSPOT_BURST,
-            burst_window_s=HUBSPOT_WINDOW_S,
-            search_per_second=HUBSPOT_SEARCH,
-            latency_ms=latency_ms,
-            time_scale=scale,
-            seed=seed,
-        )
-        srv, token = SandboxServer(hub_state(contacts, seed=seed), hub, port=0), hub.token
-    else:
-        from sandbox.amocrm.common import AmoOptions
-        from sandbox.amocrm.render import generate_state as amo_state
-        from sandbox.amocrm.server import AmoSandboxServer
-
-        amo = AmoOptions(rate_per_second=AMO_RATE, latency_ms=latency_ms, time_scale=scale)
-        srv = AmoSandboxServer(amo_state(contacts, seed=seed), amo, port=0)
-        token = amo.long_lived_token
-    with srv:
-        pipe.send((srv.base_url, token, time.perf_counter() - start))
-        pipe.recv()
 
 
 def child(args: argparse.Namespace) -> None:
@@ -79,32 +41,12 @@ def child(args: argparse.Namespace) -> None:
     from pipelines.store import PortalStore
 
     home = Path(args.home)
-    connector: Any
-    if args.crm == ["hubspot"]:
-        from connectors.hubspot import HubSpotConnector, HubSpotSettings
+    # this checkout's benchmarks/ (the script's folder); the connectors of the code measured
+    from sandbox_serving import connector_for
 
-        hub = {
-            "access_token": args.token,
-            "base_url": args.base_url,
-            "portal": "bench",
-            "burst_limit": HUBSPOT_BURST,
-            "burst_window_s": HUBSPOT_WINDOW_S / args.time_scale,
-            "search_per_second": HUBSPOT_SEARCH,
-            "search_window_s": 1.0 / args.time_scale,
-            "search_lag_s": 0.0,
-        }
-        connector = HubSpotConnector(HubSpotSettings.model_validate(hub))
-    else:
-        from connectors.amocrm import AmoCrmConnector, AmoCrmSettings
-
-        amo = {
-            "base_url": args.base_url,
-            "access_token": args.token,
-            "portal": "bench",
-            "token_dir": home / "tokens",
-            "rate_window_s": AMO_CLIENT_WINDOW_S / args.time_scale,
-        }
-        connector = AmoCrmConnector(AmoCrmSettings.model_validate(amo))
+    connector, _ = connector_for(
+        args.crm[0], args.base_url, args.token, args.time_scale, home / "tokens"
+    )
     store = PortalStore(home, "bench", location=str(home))
     now = pd.Timestamp.now(tz="UTC")
     as_of = AsOf.resolve(now.strftime("%Y-%m-%d"), "UTC", now)
@@ -128,6 +70,8 @@ def child(args: argparse.Namespace) -> None:
 
 
 def measure(crm: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.sandbox_serving import serve
+
     parent, end = mp.Pipe()
     proc = mp.get_context("spawn").Process(
         target=serve,
@@ -168,6 +112,7 @@ def measure(crm: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
+    sys.path.insert(1, str(ROOT))  # the sandbox always runs from this checkout
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crm", nargs="+", choices=["amocrm", "hubspot"], default=["amocrm"])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])

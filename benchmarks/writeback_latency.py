@@ -35,76 +35,15 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors.amocrm import AmoCrmConnector, AmoCrmSettings
+from benchmarks.sandbox_serving import connector_for, serve
+from connectors.amocrm import AmoCrmSettings
 from connectors.base import WRITABLE_FIELDS
-from connectors.hubspot import HubSpotConnector, HubSpotSettings
+from connectors.hubspot import HubSpotSettings
 from pipelines import steps
 from pipelines.run.asof import AsOf
 from pipelines.steps import WRITE_CHUNK
 from pipelines.store import PortalStore, _write_parquet
 from scoring import contract
-
-HUBSPOT_BURST, HUBSPOT_WINDOW_S, HUBSPOT_SEARCH = 190, 10.0, 5
-AMO_RATE, AMO_CLIENT_WINDOW_S = 7, 1.0
-
-
-def serve(
-    crm: str, contacts: int, seed: int, latency_ms: int, scale: float, pipe: Connection
-) -> None:
-    """The sandbox process: generate, serve, answer "ids" / "stats" / "reset" / "stop"."""
-    start = time.perf_counter()
-    srv: Any
-    token: str | None
-    if crm == "hubspot":
-        from sandbox.hubspot.render import generate_state
-        from sandbox.hubspot.server import SandboxOptions, SandboxServer
-
-        options = SandboxOptions(
-            token="bench-token",
-            burst_limit=HUBSPOT_BURST,
-            burst_window_s=HUBSPOT_WINDOW_S,
-            search_per_second=HUBSPOT_SEARCH,
-            latency_ms=latency_ms,
-            time_scale=scale,
-            seed=seed,
-        )
-        srv = SandboxServer(generate_state(contacts, seed=seed), options, port=0)
-        token = options.token
-    else:
-        from sandbox.amocrm.common import AmoOptions
-        from sandbox.amocrm.render import generate_state as amo_state
-        from sandbox.amocrm.server import AmoSandboxServer
-
-        amo = AmoOptions(rate_per_second=AMO_RATE, latency_ms=latency_ms, time_scale=scale)
-        srv = AmoSandboxServer(amo_state(contacts, seed=seed), amo, port=0)
-        token = amo.long_lived_token
-    with srv:
-        pipe.send((srv.base_url, token, time.perf_counter() - start))
-        cpu = time.process_time()
-        while True:
-            command = pipe.recv()
-            if command == "ids":  # live contacts: (id, owner id)
-                with srv.lock:
-                    if crm == "hubspot":
-                        ids = [
-                            (str(r.id), r.props.get("hubspot_owner_id"))
-                            for r in srv.state.iter_live("contacts")
-                        ]
-                    else:
-                        ids = [
-                            (str(i), str(c.get("responsible_user_id") or "") or None)
-                            for i, c in srv.state.contacts.items()
-                            if not c.get("is_deleted")
-                        ]
-                pipe.send(ids)
-            elif command == "stats":
-                pipe.send({**srv.stats(), "cpu_s": time.process_time() - cpu})
-            elif command == "reset":
-                srv.reset_stats()
-                cpu = time.process_time()
-                pipe.send(None)
-            else:
-                return
 
 
 def updates_for(ids: list[str], mode_no: int) -> pd.DataFrame:
@@ -233,39 +172,6 @@ def measure(
     return figure
 
 
-def connector_for(
-    crm: str, base_url: str, token: str, workers: int, scale: float, token_dir: Path
-) -> tuple[Any, float]:
-    if crm == "hubspot":
-        settings = HubSpotSettings.model_validate(
-            {
-                "access_token": token,
-                "base_url": base_url,
-                "portal": "bench",
-                "burst_limit": HUBSPOT_BURST,
-                "burst_window_s": HUBSPOT_WINDOW_S / scale,
-                "search_per_second": HUBSPOT_SEARCH,
-                "search_window_s": 1.0 / scale,
-                "search_lag_s": 0.0,
-                "read_workers": workers,
-                "reconcile_wait_s": 2.0 / scale,
-            }
-        )
-        return HubSpotConnector(settings), HUBSPOT_BURST / HUBSPOT_WINDOW_S
-    amo = AmoCrmSettings.model_validate(
-        {
-            "base_url": base_url,
-            "access_token": token,
-            "portal": "bench",
-            "token_dir": token_dir,
-            "rate_window_s": AMO_CLIENT_WINDOW_S / scale,
-            "read_workers": workers,
-            "reconcile_wait_s": 1.0 / scale,
-        }
-    )
-    return AmoCrmConnector(amo), float(AMO_RATE)
-
-
 def run_crm(crm: str, contacts: int, args: argparse.Namespace) -> list[Figure]:
     scale = args.time_scale
     parent, child = mp.Pipe()
@@ -286,7 +192,7 @@ def run_crm(crm: str, contacts: int, args: argparse.Namespace) -> list[Figure]:
         modes.insert(0, ("sequential", 1))
     figures: list[Figure] = []
     try:
-        setup, _ = connector_for(crm, base_url, token, default, scale, tokens)
+        setup, _ = connector_for(crm, base_url, token, scale, tokens, default)
         setup.ensure_schema("en")
         portal = f"{crm}-{setup.portal_info().portal_id}"
         setup.client.close()
@@ -297,7 +203,7 @@ def run_crm(crm: str, contacts: int, args: argparse.Namespace) -> list[Figure]:
             raise SystemExit(f"{crm}: {len(live)} contacts, too few for {args.tasks} tasks a mode")
         chunk = args.chunk or len(ids)
         for mode_no, (mode, workers) in enumerate(modes):
-            connector, budget = connector_for(crm, base_url, token, workers, scale, tokens)
+            connector, budget = connector_for(crm, base_url, token, scale, tokens, workers)
             connector.portal_info()
             if crm == "amocrm":
                 connector.fields()
