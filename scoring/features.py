@@ -6,7 +6,8 @@ before `as_of` (a deal closed after `as_of` is seen as open with unknown probabi
 activity with its signal rule (rule index, reason code, points including engagement depth, decay
 and decayed contribution), intent flag and whether it is a touch. Ages are whole days between
 local calendar dates in time zone `tz`, so a re-run on the same local day gives the same ages
-whatever the hour.
+whatever the hour. Independent passes over the activities run on two threads (numpy lets go of
+the GIL); their results are put together in a fixed order, so they never depend on timing.
 """
 
 from __future__ import annotations
